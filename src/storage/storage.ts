@@ -1,0 +1,126 @@
+/**
+ * The storage contract. Two drivers implement it (fs: the embedded default; s3: any
+ * S3-compatible server) and ONE contract suite (test/storage/contract.ts) runs against both.
+ * Every method documents how it fails; anything not listed surfaces as StorageUnavailableError
+ * (could not reach storage: 503) or StorageError (storage answered wrongly: 500).
+ */
+import type { Readable } from 'node:stream';
+import type { KeyPrefix, StorageKey } from './keys';
+
+/** The two buckets: public-facing artifacts, and the private dependency/source cache. */
+export type BucketName = 'artifacts' | 'cache';
+export const BUCKETS: readonly BucketName[] = ['artifacts', 'cache'];
+
+export interface ObjectInfo {
+  key: StorageKey;
+  size: number;
+  /** Opaque strong validator, quoted as in HTTP (`"…"`). Changes whenever the content changes. */
+  etag: string;
+  lastModified: Date;
+  /** Present on stat()/read() results; list() may omit it (S3 lists carry no content type). */
+  contentType?: string;
+  /** User metadata (lower-case names, ASCII values); present on stat()/read(), not on list(). */
+  metadata?: Record<string, string>;
+}
+
+export interface WriteOptions {
+  contentType?: string;
+  /** Lower-case ASCII names and values; kept small (S3 allows 2 KiB in all). */
+  metadata?: Record<string, string>;
+  /** Create only: fail with AlreadyExistsError if the key exists (S3 `If-None-Match: *`). */
+  ifNoneMatch?: boolean;
+  /** Declared length; when given, a body of any other length fails and nothing is written. */
+  contentLength?: number;
+}
+
+/** Inclusive byte range, as in HTTP. `end` defaults to the last byte. */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+export interface ReadOptions {
+  range?: ByteRange;
+  /** Aborting destroys the body stream and cancels the storage read. */
+  signal?: AbortSignal;
+}
+
+export interface ReadResult {
+  info: ObjectInfo;
+  /** The whole object or the requested range; `range` says which bytes it holds. */
+  body: Readable;
+  range?: { start: number; end: number };
+}
+
+export interface ListOptions {
+  /** At most this many items per page (default and maximum 1000, as S3). */
+  limit?: number;
+  /** The opaque `nextPageToken` of the previous page. */
+  pageToken?: string;
+}
+
+export interface ListPage {
+  /** Sorted by key in UTF-8 byte order, as S3 lists. */
+  items: ObjectInfo[];
+  /** Absent on the last page. */
+  nextPageToken?: string;
+}
+
+export interface PresignGetOptions {
+  /** Seconds until the URL stops working. */
+  expiresIn: number;
+  /** Overrides the Content-Type of the response (S3 `response-content-type`). */
+  responseContentType?: string;
+  /** Overrides the Content-Disposition of the response (S3 `response-content-disposition`). */
+  responseContentDisposition?: string;
+}
+
+export interface PresignPutOptions {
+  expiresIn: number;
+  contentType?: string;
+}
+
+export interface Storage {
+  readonly driver: 'fs' | 's3';
+
+  /** Metadata of one object, or null when it does not exist (missing is not a failure). */
+  stat(bucket: BucketName, key: StorageKey): Promise<ObjectInfo | null>;
+
+  /**
+   * Streams an object or a byte range of it.
+   * Throws NotFoundError when the key does not exist, RangeNotSatisfiableError when
+   * `range.start` is at or past the end of a non-empty object. An `end` past the last byte is
+   * clamped, as in HTTP.
+   */
+  read(bucket: BucketName, key: StorageKey, options?: ReadOptions): Promise<ReadResult>;
+
+  /**
+   * Streams `body` into the key. Memory stays bounded whatever the size. The object becomes
+   * visible only when complete: if `body` errors, ends short of `contentLength` or runs past it,
+   * the write throws and nothing is visible (an existing object is left as it was).
+   * Throws AlreadyExistsError with `ifNoneMatch` when the key exists; of N concurrent
+   * create-only writes of one key exactly one succeeds.
+   */
+  write(bucket: BucketName, key: StorageKey, body: Readable, options?: WriteOptions): Promise<ObjectInfo>;
+
+  /** Removes the key. Does not throw when it is already absent. */
+  delete(bucket: BucketName, key: StorageKey): Promise<void>;
+
+  /** One page of the objects whose key starts with `prefix`, recursively. */
+  list(bucket: BucketName, prefix: KeyPrefix, options?: ListOptions): Promise<ListPage>;
+
+  /**
+   * A URL that GETs the object (with Range support) without credentials until it expires, then
+   * answers 403. Does not check that the key exists.
+   */
+  presignGet(bucket: BucketName, key: StorageKey, options: PresignGetOptions): Promise<string>;
+
+  /** A URL that PUTs the body into the key until it expires. */
+  presignPut(bucket: BucketName, key: StorageKey, options: PresignPutOptions): Promise<string>;
+
+  /** Resolves when storage answers (both buckets reachable); for /readyz. */
+  ping(): Promise<void>;
+
+  /** Releases sockets and handles. */
+  close(): Promise<void>;
+}
