@@ -55,9 +55,10 @@ function check(raw: string, what: string, allowTrailingSlash: boolean): string {
 
 /** Validates a complete key. Throws InvalidKeyError (400) with a message saying what is wrong. */
 export function toStorageKey(raw: string, what = 'key'): StorageKey {
-  const key = check(raw, what, false);
-  if (key.endsWith('/')) throw new InvalidKeyError(`${what} must not end with '/'`);
-  return key as StorageKey;
+  if (typeof raw === 'string' && raw.length > 1 && raw.endsWith('/')) {
+    throw new InvalidKeyError(`${what} must not end with '/'`);
+  }
+  return check(raw, what, false) as StorageKey;
 }
 
 /** Validates a listing prefix; '' lists everything in the bucket. */

@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { AlreadyExistsError, NotFoundError, RangeNotSatisfiableError } from '../../src/errors';
+import { AlreadyExistsError, BadRequestError, NotFoundError, RangeNotSatisfiableError } from '../../src/errors';
 import { toKeyPrefix, toStorageKey } from '../../src/storage/keys';
 import type { Storage } from '../../src/storage/storage';
 
@@ -314,6 +314,10 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
         } while (pageToken);
         expect(seen).toEqual(keys);
         expect(pages).toBe(3);
+      });
+
+      it.each(['not a token', 'Zm9v', '%%%'])('refuses the page token %j that no listing gave out', async (pageToken) => {
+        await expect(s.list('artifacts', prefix(`${base}/p/`), { pageToken })).rejects.toBeInstanceOf(BadRequestError);
       });
     });
 

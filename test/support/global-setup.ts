@@ -12,6 +12,8 @@ import { freePort } from './ports';
 export const CEPH_SCRIPT = resolve(__dirname, '../../scripts/ceph-rgw.sh');
 
 export default async function globalSetup(): Promise<void> {
+  // the CLI tests run the built command, exactly as a user would
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: resolve(__dirname, '../..'), stdio: 'inherit' });
   if (process.env.S3_ENDPOINT) return; // an S3 server given from outside (CI matrix, developer)
   const cephDir = mkdtempSync(join(tmpdir(), 'agw-ceph-'));
   const rgwPort = await freePort();
@@ -22,7 +24,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.AGW_TEST_CEPH_ENV = JSON.stringify({ CEPH_DIR: cephDir, RGW_PORT: String(rgwPort), MON_PORT: String(monPort) });
   execFileSync('bash', [CEPH_SCRIPT, 'start'], { env, stdio: ['ignore', 'inherit', 'inherit'], timeout: 180_000 });
   process.env.S3_ENDPOINT = `http://127.0.0.1:${rgwPort}`;
-  process.env.S3_ACCESS_KEY_ID = env.S3_ACCESS_KEY ?? 'test-access-key';
-  process.env.S3_SECRET_ACCESS_KEY = env.S3_SECRET_KEY ?? 'test-secret-key';
+  process.env.S3_ACCESS_KEY_ID = process.env.S3_ACCESS_KEY ?? 'test-access-key';
+  process.env.S3_SECRET_ACCESS_KEY = process.env.S3_SECRET_KEY ?? 'test-secret-key';
   process.env.S3_REGION = 'us-east-1';
 }

@@ -1,0 +1,110 @@
+/**
+ * createApp: builds the Koa app from its dependencies. No I/O and no process.env here; main/serve
+ * owns the process. The middleware order is the whole request path, one step per line below.
+ */
+import Koa from 'koa';
+import compose from 'koa-compose';
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import { randomUUID } from 'node:crypto';
+import type { Config } from './config';
+import { BadRequestError, MethodNotAllowedError, MisdirectedRequestError, NotFoundError } from './errors';
+import { createHostResolver } from './hosts';
+import { errorHandler } from './http/error-handler';
+import { healthRoutes, type Lifecycle } from './http/health';
+import { API_HELMET, koaHelmet } from './http/helmet';
+import type { Logger } from './http/logger';
+import { createMetrics, type Metrics } from './http/metrics';
+import { requestContext, type RequestState } from './http/request-context';
+import type { Storage } from './storage/storage';
+import type { Auth } from './auth';
+import { artifactApiRoutes } from './artifacts/api-routes';
+import { artifactOrigin, type ArtifactState } from './artifacts/origin';
+import { ArtifactStore } from './artifacts/store';
+
+export interface AppDeps {
+  config: Config;
+  storage: Storage;
+  logger: Logger;
+  /** Serves the fs driver's signed blob URLs on the API host; absent on s3. */
+  blobRoute?: Middleware;
+  /** Origin of presigned URLs (the bucket's, or the API host's for fs): allowed in artifact CSPs. */
+  storageOrigin: string;
+  auth: Pick<Auth, 'tokens' | 'viewers'>;
+  /** The clock; injected so tests can move time. */
+  now?: () => number;
+  metrics?: Metrics;
+  lifecycle?: Lifecycle;
+  /** Request ids; injected so tests can predict them. */
+  newId?: () => string;
+}
+
+const noop = async () => undefined;
+
+export function createApp(deps: AppDeps): Koa<RequestState> {
+  const { config, storage, logger } = deps;
+  const metrics = deps.metrics ?? createMetrics();
+  const lifecycle = deps.lifecycle ?? { draining: false };
+  const hosts = createHostResolver(config);
+  const app = new Koa<RequestState>({ proxy: config.trustProxy });
+  // errors are logged by errorHandler/requestContext; Koa's default stderr print would duplicate them
+  app.silent = true;
+
+  const now = deps.now ?? Date.now;
+  const audit = logger.child({ audit: true });
+  const store = new ArtifactStore(storage, config.isolation, now);
+
+  const health = healthRoutes({ storage, metrics, lifecycle });
+  const artifactsApi = artifactApiRoutes({ config, store, storage, tokens: deps.auth.tokens, hosts, audit });
+  const apiRouter = new Router<RequestState>();
+  apiRouter.use(health.routes());
+  apiRouter.use(artifactsApi.routes());
+  const api = compose([koaHelmet(API_HELMET), apiRouter.routes() as Middleware, apiRouter.allowedMethods() as Middleware]);
+  const artifacts = artifactOrigin({
+    config,
+    store,
+    storage,
+    viewers: deps.auth.viewers,
+    storageOrigin: deps.storageOrigin,
+    audit,
+  }) as Middleware;
+
+  // 1. request id, one access-log line and metrics per request; outermost so it sees the final status
+  app.use(requestContext({ logger, metrics, trustProxy: config.trustProxy, newId: deps.newId ?? randomUUID }));
+  // 2. every thrown error becomes {error:{code,message}} with its status, in one place
+  app.use(errorHandler(logger));
+  // 3. while draining, ask keep-alive clients to reconnect elsewhere
+  app.use(async (ctx, next) => {
+    if (lifecycle.draining) ctx.set('Connection', 'close');
+    await next();
+  });
+  // 4. cheap rejections before anything touches storage: request target, then Host
+  app.use(async (ctx, next) => {
+    if (!ctx.req.url?.startsWith('/')) {
+      throw new BadRequestError('the request target must be a path (origin-form), not an absolute URL', 'bad_request_target');
+    }
+    const host = hosts.resolve(ctx.get('host'));
+    switch (host.kind) {
+      case 'api':
+        ctx.state.routeClass = 'api';
+        // 5a. the fs driver's signed blob URLs, then the JSON API
+        if (deps.blobRoute) await deps.blobRoute(ctx, () => api(ctx, noop));
+        else await api(ctx, noop);
+        // the router answers 405/501 (with Allow) or nothing; both become JSON errors here
+        if (ctx.status === 405 || ctx.status === 501) {
+          throw new MethodNotAllowedError(`${ctx.method} is not allowed here; allowed: ${ctx.response.get('allow') || 'none'}`);
+        }
+        if (ctx.status === 404 && ctx.body == null) throw new NotFoundError('no such endpoint');
+        return;
+      case 'artifact':
+        // 5b. an artifact origin: one project's (or build's) files, isolated from all others
+        ctx.state.routeClass = 'artifact';
+        (ctx.state as ArtifactState).label = host.label;
+        return artifacts(ctx, next);
+      case 'unknown':
+        throw new MisdirectedRequestError(`this gateway does not serve that host (${host.reason})`);
+    }
+  });
+  return app;
+}
+

@@ -1,0 +1,146 @@
+/**
+ * The artifacts API on the API host (token-authenticated JSON):
+ *   PUT  /api/v1/projects/{project}/builds/{build}/artifacts/{path}   upload (streamed, write-once)
+ *   GET  /api/v1/projects/{project}/builds/{build}/artifacts          list (paged)
+ *   GET  /api/v1/projects/{project}/builds/{build}/artifacts/{path}   302 to a presigned download
+ * Nothing renders on the API host: downloads are always `attachment`.
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { requireJob } from '../auth/bearer';
+import { authorize, BUILD_ID, PROJECT_ID, type TokenVerifier } from '../auth/job-token';
+import type { Config } from '../config';
+import { contentTypeFor, dispositionFor } from '../content-policy';
+import { BadRequestError, LengthRequiredError, NotFoundError, PayloadTooLargeError } from '../errors';
+import type { HostResolver } from '../hosts';
+import type { Logger } from '../http/logger';
+import type { RequestState } from '../http/request-context';
+import type { Storage } from '../storage/storage';
+import { checkId, decodePath, encodePath } from './paths';
+import type { ArtifactEntry, ArtifactStore } from './store';
+
+export interface ArtifactApiDeps {
+  config: Config;
+  store: ArtifactStore;
+  storage: Storage;
+  tokens: TokenVerifier;
+  hosts: HostResolver;
+  audit: Logger;
+}
+
+const PREFIX = '/api/v1/projects/:project/builds/:build/artifacts';
+// a media type as RFC 9110 spells it, with optional parameters
+const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+(\s*;\s*[a-z0-9!#$&^_.+-]+=("[^"\r\n]*"|[a-z0-9!#$&^_.+-]+))*$/i;
+// what clients send when they did not choose a type: then the file name decides
+const UNCHOSEN = new Set(['application/octet-stream', 'application/x-www-form-urlencoded']);
+
+function ids(ctx: Context): { project: string; build: string } {
+  return {
+    project: checkId(ctx.params.project, PROJECT_ID, 'project'),
+    build: checkId(ctx.params.build, BUILD_ID, 'build'),
+  };
+}
+
+/** The path part after /artifacts/, still percent-encoded, straight from the request line. */
+function rawArtifactPath(ctx: Context): string {
+  const marker = '/artifacts/';
+  return ctx.path.slice(ctx.path.indexOf(marker) + marker.length);
+}
+
+export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
+  const { config, store, storage, tokens, hosts, audit } = deps;
+  const router = new Router<RequestState>();
+
+  const browseUrl = (project: string, build: string, path: string) => {
+    const origin = hosts.artifactOrigin(store.labelFor(project, build));
+    return config.isolation === 'build' ? `${origin}/${encodePath(path)}` : `${origin}/${encodeURIComponent(build)}/${encodePath(path)}`;
+  };
+  const item = (project: string, build: string, e: ArtifactEntry) => ({
+    path: e.path,
+    size: e.size,
+    contentType: e.contentType,
+    sha256: e.sha256,
+    createdAt: e.createdAt,
+    url: browseUrl(project, build, e.path),
+  });
+
+  router.put(`${PREFIX}/{*path}`, async (ctx) => {
+    const { project, build } = ids(ctx);
+    const job = await requireJob(ctx, tokens);
+    authorize(job, { project, build, scope: 'artifacts:write' });
+    const path = decodePath(rawArtifactPath(ctx), 'artifact path');
+
+    // the size is checked before a byte is read (bazel-remote's rule): no length, no upload
+    const lengthHeader = ctx.get('content-length');
+    if (lengthHeader === '') {
+      throw new LengthRequiredError('uploads must declare Content-Length (chunked uploads are not accepted)');
+    }
+    const length = Number(lengthHeader);
+    if (!/^\d+$/.test(lengthHeader) || !Number.isSafeInteger(length)) {
+      throw new BadRequestError(`Content-Length ${JSON.stringify(lengthHeader)} is not a byte count`);
+    }
+    if (length > config.artifactMaxBytes) {
+      ctx.set('Connection', 'close'); // do not read a body we refuse
+      throw new PayloadTooLargeError(`${length} bytes is over the ${config.artifactMaxBytes}-byte artifact limit`);
+    }
+    const given = ctx.get('content-type').trim();
+    if (given !== '' && !MEDIA_TYPE.test(given)) {
+      throw new BadRequestError(`Content-Type ${JSON.stringify(given)} is not a media type`);
+    }
+    const contentType = given === '' || UNCHOSEN.has(given.split(';')[0]!.trim().toLowerCase()) ? contentTypeFor(path) : given;
+
+    const { created, entry } = await store.put(project, build, path, ctx.req, {
+      contentLength: length,
+      contentType,
+      uploader: { subject: job.subject, project: job.project, build: job.build, branch: job.branch, trusted: job.trusted },
+    });
+    audit.info(
+      {
+        audit: 'artifact.upload',
+        reqId: ctx.state.requestId,
+        who: { subject: job.subject, project, build, branch: job.branch, trusted: job.trusted },
+        what: { path, size: entry.size, sha256: entry.sha256, contentType: entry.contentType },
+        created,
+      },
+      created ? 'artifact uploaded' : 'artifact upload repeated with identical bytes',
+    );
+    ctx.status = created ? 201 : 200;
+    ctx.body = item(project, build, entry);
+  });
+
+  router.get(PREFIX, async (ctx) => {
+    const { project, build } = ids(ctx);
+    const job = await requireJob(ctx, tokens);
+    authorize(job, { project, scope: 'artifacts:read' });
+    const sizeRaw = ctx.query.pageSize;
+    const pageSize = sizeRaw === undefined ? 100 : Number(sizeRaw);
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) {
+      throw new BadRequestError('pageSize must be a whole number from 1 to 1000');
+    }
+    const token = ctx.query.pageToken;
+    if (token !== undefined && (typeof token !== 'string' || token.length > 2048)) {
+      throw new BadRequestError('pageToken must be the nextPageToken of the previous page');
+    }
+    const page = await store.list(project, build, { limit: pageSize, pageToken: token });
+    ctx.set('Cache-Control', 'private, no-store');
+    ctx.body = { items: page.items.map((e) => item(project, build, e)), nextPageToken: page.nextPageToken ?? null };
+  });
+
+  router.get(`${PREFIX}/{*path}`, async (ctx) => {
+    const { project, build } = ids(ctx);
+    const job = await requireJob(ctx, tokens);
+    authorize(job, { project, scope: 'artifacts:read' });
+    const path = decodePath(rawArtifactPath(ctx), 'artifact path');
+    const entry = await store.entry(project, build, path);
+    if (!entry) throw new NotFoundError(`no artifact ${path} in build ${build}`);
+    const url = await storage.presignGet('artifacts', store.objectKey(project, entry), {
+      expiresIn: config.presignTtlSeconds,
+      responseContentType: entry.contentType,
+      responseContentDisposition: dispositionFor('attachment', entry.path),
+    });
+    ctx.set('Cache-Control', 'private, no-store');
+    ctx.redirect(url);
+  });
+
+  return router;
+}

@@ -1,0 +1,230 @@
+/**
+ * Artifacts in the artifacts bucket. Each file is two objects:
+ *
+ *   p/<project>/o/<uuid>                      the bytes, written first, streamed
+ *   p/<project>/b/<build>/f/<path>            the entry: small JSON {size, sha256, type, who…},
+ *                                             written create-only AFTER the bytes are complete
+ *   labels/<label>                            which project (and build) an origin label serves
+ *
+ * The entry is the commit point. Until it exists nothing is visible, so an upload cut off halfway
+ * leaves only an unreferenced object (removed by gc), never a partial file. Create-only entries
+ * make a path write-once per build, and give the sha256 computed while streaming a place to live
+ * (S3 metadata must be sent before the body, when the hash is not known yet).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { Readable, Transform } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { AlreadyExistsError, ConflictError, NotFoundError, StorageError } from '../errors';
+import { joinKey, joinPrefix, toKeyPrefix, toStorageKey, type KeyPrefix, type StorageKey } from '../storage/keys';
+import type { ObjectInfo, Storage } from '../storage/storage';
+import { originLabel } from './labels';
+
+export interface Uploader {
+  subject: string;
+  project: string;
+  build: string;
+  branch: string;
+  trusted: boolean;
+}
+
+export interface ArtifactEntry {
+  path: string;
+  /** Storage key of the bytes. */
+  object: string;
+  size: number;
+  sha256: string;
+  contentType: string;
+  createdAt: string;
+  uploader: Uploader;
+}
+
+export interface LabelTarget {
+  project: string;
+  build?: string;
+}
+
+export type Isolation = 'project' | 'build';
+
+const enc = (id: string) => encodeURIComponent(id);
+/** Entries are immutable, so caching them is safe; the TTL only bounds how long a deleted one lingers. */
+const ENTRY_CACHE_MS = 60_000;
+const ENTRY_CACHE_MAX = 10_000;
+const ENTRY_MAX_BYTES = 64 * 1024;
+
+export class ArtifactStore {
+  private readonly entries = new Map<string, { entry: ArtifactEntry; until: number }>();
+  private readonly labels = new Map<string, LabelTarget>();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly isolation: Isolation,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  labelFor(project: string, build: string): string {
+    return this.isolation === 'build' ? originLabel(project, build) : originLabel(project);
+  }
+
+  entryKey(project: string, build: string, path: string): StorageKey {
+    return joinKey('p', enc(project), 'b', enc(build), 'f', path);
+  }
+
+  entryPrefix(project: string, build: string, dir = ''): KeyPrefix {
+    return dir === '' ? joinPrefix('p', enc(project), 'b', enc(build), 'f') : toKeyPrefix(`${joinPrefix('p', enc(project), 'b', enc(build), 'f')}${dir}`);
+  }
+
+  /**
+   * Streams `body` in and commits the entry. Resolves `created: false` when the same bytes were
+   * already there (a safe retry); throws ConflictError when other bytes were.
+   */
+  async put(
+    project: string,
+    build: string,
+    path: string,
+    body: Readable,
+    options: { contentLength: number; contentType: string; uploader: Uploader },
+  ): Promise<{ created: boolean; entry: ArtifactEntry }> {
+    await this.ensureLabel(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
+    const object = joinKey('p', enc(project), 'o', randomUUID());
+    const hash = createHash('sha256');
+    const hashing = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    body.on('error', (err) => hashing.destroy(err));
+    const info = await this.storage.write('artifacts', object, body.pipe(hashing), {
+      contentLength: options.contentLength,
+      contentType: options.contentType,
+    });
+    const entry: ArtifactEntry = {
+      path,
+      object,
+      size: info.size,
+      sha256: hash.digest('hex'),
+      contentType: options.contentType,
+      createdAt: new Date(this.now()).toISOString(),
+      uploader: options.uploader,
+    };
+    const key = this.entryKey(project, build, path);
+    try {
+      await this.storage.write('artifacts', key, bufferBody(entry), { ifNoneMatch: true, contentType: 'application/json' });
+      return { created: true, entry };
+    } catch (err) {
+      await this.storage.delete('artifacts', object).catch(() => undefined);
+      if (!(err instanceof AlreadyExistsError)) throw err;
+      const existing = await this.entry(project, build, path);
+      if (existing && existing.sha256 === entry.sha256 && existing.size === entry.size) {
+        return { created: false, entry: existing };
+      }
+      throw new ConflictError(`${path} already exists in build ${build} with other content; artifacts are write-once`, {
+        path,
+        size: existing?.size,
+        sha256: existing?.sha256,
+      });
+    }
+  }
+
+  /** The storage key of an entry's bytes, re-validated: an entry can only point into its own project. */
+  objectKey(project: string, entry: ArtifactEntry): StorageKey {
+    const key = toStorageKey(entry.object);
+    if (!key.startsWith(`p/${enc(project)}/o/`)) throw new StorageError(`entry ${entry.path} points outside its project`);
+    return key;
+  }
+
+  /** The entry for a path, or null. */
+  async entry(project: string, build: string, path: string): Promise<ArtifactEntry | null> {
+    const key = this.entryKey(project, build, path);
+    const cached = this.entries.get(key);
+    if (cached && cached.until > this.now()) return cached.entry;
+    const entry = await this.readJson<ArtifactEntry>(key);
+    if (entry) {
+      if (this.entries.size >= ENTRY_CACHE_MAX) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(key, { entry, until: this.now() + ENTRY_CACHE_MS });
+    }
+    return entry;
+  }
+
+  /** One page of entries below `dir` ('' or ending in '/'), with their contents read. */
+  async list(
+    project: string,
+    build: string,
+    options: { dir?: string; limit: number; pageToken?: string },
+  ): Promise<{ items: ArtifactEntry[]; nextPageToken?: string }> {
+    const page = await this.storage.list('artifacts', this.entryPrefix(project, build, options.dir), {
+      limit: options.limit,
+      pageToken: options.pageToken,
+    });
+    const base = this.entryPrefix(project, build).length;
+    const items = await mapLimit(page.items, 16, async (item: ObjectInfo) => {
+      const entry = await this.entry(project, build, item.key.slice(base));
+      return entry;
+    });
+    return { items: items.filter((e): e is ArtifactEntry => e !== null), nextPageToken: page.nextPageToken };
+  }
+
+  /** Which project (and build) a label serves, or null when no artifact was ever uploaded for it. */
+  async resolveLabel(label: string): Promise<LabelTarget | null> {
+    const known = this.labels.get(label);
+    if (known) return known;
+    const target = await this.readJson<LabelTarget>(joinKey('labels', label));
+    if (target) this.labels.set(label, target);
+    return target;
+  }
+
+  private async ensureLabel(label: string, target: LabelTarget): Promise<void> {
+    const known = this.labels.get(label);
+    if (known && sameTarget(known, target)) return;
+    try {
+      await this.storage.write('artifacts', joinKey('labels', label), bufferBody(target), {
+        ifNoneMatch: true,
+        contentType: 'application/json',
+      });
+    } catch (err) {
+      if (!(err instanceof AlreadyExistsError)) throw err;
+      const existing = await this.readJson<LabelTarget>(joinKey('labels', label));
+      if (!existing || !sameTarget(existing, target)) {
+        // 80 bits of SHA-256 collided, or the index was tampered with: never share an origin
+        throw new StorageError(`origin label ${label} already belongs to another project`);
+      }
+    }
+    this.labels.set(label, target);
+  }
+
+  private async readJson<T>(key: StorageKey): Promise<T | null> {
+    let read;
+    try {
+      read = await this.storage.read('artifacts', key);
+    } catch (err) {
+      if (err instanceof NotFoundError) return null;
+      throw err;
+    }
+    if (read.info.size > ENTRY_MAX_BYTES) {
+      read.body.destroy();
+      throw new StorageError(`index object ${key} is implausibly large`);
+    }
+    return JSON.parse((await buffer(read.body)).toString('utf8')) as T;
+  }
+}
+
+function sameTarget(a: LabelTarget, b: LabelTarget): boolean {
+  return a.project === b.project && a.build === b.build;
+}
+
+function bufferBody(value: unknown): Readable {
+  return Readable.from([Buffer.from(JSON.stringify(value))]);
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

@@ -1,0 +1,95 @@
+/**
+ * What every subcommand shares: strict option parsing (node's util.parseArgs), usage errors that
+ * name the option and exit 2, and the gateway's configuration read from the environment exactly
+ * as `serve` reads it, so a token or ticket minted here verifies on a server started with the
+ * same environment.
+ */
+import { access } from 'node:fs/promises';
+import { createAuth, type Auth } from '../auth';
+import { resolveSigningSecret } from '../auth/secret-file';
+import { ConfigError, type Config } from '../config';
+
+/** A bad command line: the command prints the message and a pointer to --help, and exits 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Runs util.parseArgs, turning its errors (which name the option) into UsageErrors. */
+export function parseOrUsage<R>(parse: () => R): R {
+  try {
+    return parse();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) throw new UsageError((err as Error).message);
+    throw err;
+  }
+}
+
+/**
+ * Runs a command body: --help prints `help` (exit 0); a UsageError or ConfigError prints its
+ * message (exit 2). Anything else propagates to the dispatcher (exit 1 with the stack).
+ */
+export async function runCommand(name: string, help: string, args: string[], body: () => Promise<number>): Promise<number> {
+  // checked before parsing, so `--help` works even next to an otherwise bad command line
+  const end = args.indexOf('--');
+  const options = end === -1 ? args : args.slice(0, end);
+  if (options.includes('--help') || options.includes('-h')) {
+    process.stdout.write(help);
+    return 0;
+  }
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`artifact-gateway ${name}: ${err.message}\nRun 'artifact-gateway ${name} --help' for usage.\n`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`artifact-gateway: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+export function required(value: string | undefined, option: string): string {
+  if (value === undefined || value === '') throw new UsageError(`the option '--${option}' is required`);
+  return value;
+}
+
+/** A whole number option within [min, max]; `fallback` when absent. */
+export function wholeNumber(value: string | undefined, option: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new UsageError(`the option '--${option}' expects a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
+/** A project or build id, checked with the same pattern the gateway checks. */
+export function id(value: string | undefined, option: string, pattern: RegExp): string {
+  const v = required(value, option);
+  if (!pattern.test(v)) throw new UsageError(`the option '--${option}' got ${JSON.stringify(v)}, which is not a valid ${option} id (expected ${pattern.source})`);
+  return v;
+}
+
+/**
+ * The server's keys for a configuration read with loadConfig(env). With the fs driver and no
+ * SIGNING_SECRET the secret lives in DATA_DIR/.signing-secret; when this command is the first to
+ * need it, it is made here (as serve would), with a warning, because a server started on another
+ * DATA_DIR will not accept what is signed with it.
+ */
+export async function gatewayAuth(command: string, config: Config): Promise<Auth> {
+  const file = config.signingSecret ? undefined : config.signingSecretFile;
+  const existed = file === undefined || (await access(file).then(() => true, () => false));
+  const secret = await resolveSigningSecret(config);
+  if (!existed) {
+    process.stderr.write(
+      `artifact-gateway ${command}: warning: made a new signing secret in ${file}; only a gateway using this DATA_DIR (or SIGNING_SECRET) will accept what this command signs\n`,
+    );
+  }
+  return createAuth(config, secret);
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/**
+ * The `artifact-gateway` command. One file per subcommand; this one only dispatches.
+ */
+import { serve } from './serve';
+import { ticket } from './ticket';
+import { token } from './token';
+import { upload } from './upload';
+
+type Command = (args: string[], env: NodeJS.ProcessEnv) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  serve: { run: serve, summary: 'start the gateway (configured by environment variables)' },
+  token: { run: token, summary: 'print a job token for a project and build (development, tests)' },
+  ticket: { run: ticket, summary: "print a sign-in link to a private project's artifacts" },
+  upload: { run: upload, summary: 'upload files and directories to a build' },
+};
+
+const HELP = `Usage: artifact-gateway <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .join('\n')}
+
+Run 'artifact-gateway <command> --help' for a command's options.
+`;
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`artifact-gateway: unknown command ${JSON.stringify(name)}\n\n${HELP}`);
+    return 2;
+  }
+  return command.run(args, env);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2), process.env).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`artifact-gateway: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

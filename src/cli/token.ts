@@ -1,0 +1,108 @@
+/**
+ * `artifact-gateway token`: mints one HS256 job token with the key the gateway derives from its
+ * root secret, for development, tests, and CI backends that shell out. Configuration comes from
+ * the environment exactly as `serve` reads it, so a token minted with the server's environment
+ * verifies on that server.
+ */
+import { parseArgs } from 'node:util';
+import { BUILD_ID, mintJobToken, PROJECT_ID, SCOPES, type JobClaims, type Scope } from '../auth/job-token';
+import { loadConfig } from '../config';
+import { gatewayAuth, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
+
+export const TOKEN_MAX_TTL = 86400;
+
+export const TOKEN_HELP = `Usage: artifact-gateway token --project P --build N [options]
+
+Prints one job token (an HS256 JWT) that the gateway configured by the same environment accepts.
+Reads the same environment variables as 'serve' (SIGNING_SECRET, or DATA_DIR/.signing-secret with
+the fs driver; JWT_ISSUER, JWT_AUDIENCE). Refused when JWT_PUBLIC_KEY or JWT_JWKS_URL is set: then
+an external issuer mints the tokens.
+
+Options:
+  --project P             project id (required)
+  --build N               build id (required); the token writes this build only
+  --branch B              branch the job runs on (default: the default branch)
+  --default-branch B      the project's default branch (default: main)
+  --base-branch B         the branch a pull request targets (omit for pushes)
+  --untrusted             a pull-request or fork job: writes only its own cache scope
+  --scope S1,S2,...       scopes (default: all of ${SCOPES.join(', ')})
+  --ttl SECONDS           lifetime, 1 to ${TOKEN_MAX_TTL} (default: 3600)
+  -h, --help              this help
+
+Example:
+  export ARTIFACT_GATEWAY_TOKEN=$(artifact-gateway token --project acme/web --build 42)
+`;
+
+export async function token(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return runCommand('token', TOKEN_HELP, args, async () => {
+    const { values } = parseOrUsage(() =>
+      parseArgs({
+        args,
+        strict: true,
+        allowPositionals: false,
+        options: {
+          project: { type: 'string' },
+          build: { type: 'string' },
+          branch: { type: 'string' },
+          'default-branch': { type: 'string' },
+          'base-branch': { type: 'string' },
+          untrusted: { type: 'boolean' },
+          scope: { type: 'string' },
+          ttl: { type: 'string' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      }),
+    );
+    const defaultBranch = branchName(values['default-branch'], 'default-branch') ?? 'main';
+    const claims: JobClaims = {
+      project: id(values.project, 'project', PROJECT_ID),
+      build: id(values.build, 'build', BUILD_ID),
+      branch: branchName(values.branch, 'branch') ?? defaultBranch,
+      default_branch: defaultBranch,
+      trusted: values.untrusted !== true,
+      scope: parseScopes(values.scope).join(' '),
+    };
+    const baseBranch = branchName(values['base-branch'], 'base-branch');
+    if (baseBranch !== undefined) claims.base_branch = baseBranch;
+    const ttl = wholeNumber(values.ttl, 'ttl', 3600, 1, TOKEN_MAX_TTL);
+
+    // checked before the secret is touched: with an external issuer no HS256 token can verify
+    const config = loadConfig(env);
+    const { jobTokens } = config;
+    if (jobTokens.publicKeyPem !== undefined || jobTokens.jwksUrl !== undefined) {
+      throw new UsageError(
+        `the gateway is configured for an external token issuer (${jobTokens.publicKeyPem !== undefined ? 'JWT_PUBLIC_KEY' : 'JWT_JWKS_URL'} is set), ` +
+          'so it would reject an HS256 token minted here; get tokens from that issuer instead',
+      );
+    }
+    const auth = await gatewayAuth('token', config);
+    const jwt = await mintJobToken(auth.jobTokenKey, claims, {
+      issuer: config.jobTokens.issuer,
+      audience: config.jobTokens.audience,
+      expiresInSeconds: ttl,
+    });
+    process.stdout.write(`${jwt}\n`);
+    return 0;
+  });
+}
+
+function branchName(value: string | undefined, option: string): string | undefined {
+  if (value === undefined) return undefined;
+  // the verifier refuses empty claims; control characters have no business in a branch name
+  if (value === '' || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new UsageError(`the option '--${option}' expects a branch name, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function parseScopes(value: string | undefined): Scope[] {
+  if (value === undefined) return [...SCOPES];
+  const scopes = [...new Set(value.split(/[\s,]+/).filter(Boolean))];
+  if (scopes.length === 0) throw new UsageError(`the option '--scope' expects one or more of ${SCOPES.join(', ')}`);
+  for (const s of scopes) {
+    if (!(SCOPES as readonly string[]).includes(s)) {
+      throw new UsageError(`the option '--scope' got unknown scope ${JSON.stringify(s)} (expected ${SCOPES.join(', ')})`);
+    }
+  }
+  return scopes as Scope[];
+}

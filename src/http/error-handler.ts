@@ -1,0 +1,102 @@
+/**
+ * The ONE place errors become HTTP responses. Handlers throw typed errors (src/errors.ts) or Koa's
+ * http-errors; this turns them into `{error: {code, message, requestId}}` with the right status.
+ * 5xx messages are never shown to the client (they may hold storage details), only logged. A
+ * client that went away is not an error.
+ */
+import escapeHtml from 'escape-html';
+import type { Context, Middleware } from 'koa';
+import statuses from 'statuses';
+import { AppError, ConflictError, RangeNotSatisfiableError, StorageUnavailableError } from '../errors';
+import type { Logger } from './logger';
+import type { RequestState } from './request-context';
+
+interface HttpLikeError {
+  status?: number;
+  statusCode?: number;
+  expose?: boolean;
+  code?: string;
+  message?: string;
+}
+
+export function isClientAbort(ctx: Context, err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code;
+  return (
+    ctx.req.destroyed && (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ABORT_ERR' || code === 'ECONNABORTED')
+  );
+}
+
+export function errorBody(status: number, code: string, message: string, requestId: string) {
+  return { error: { code, message, status, requestId } };
+}
+
+const SUCCESS_HEADERS = [
+  'content-type',
+  'content-length',
+  'content-range',
+  'content-disposition',
+  'content-encoding',
+  'etag',
+  'last-modified',
+  'accept-ranges',
+  'location',
+  'set-cookie',
+];
+
+function errorPage(status: number, message: string, requestId: string): string {
+  const title = `${status} ${statuses.message[status] ?? 'Error'}`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<style>body{font:15px system-ui,sans-serif;margin:3rem auto;max-width:40rem;padding:0 1rem}code{background:#eee;padding:0 .2em}</style>
+</head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message).replace(/`([^`]+)`/g, '<code>$1</code>')}</p>
+<p><small>Request id: ${escapeHtml(requestId)}</small></p></body></html>
+`;
+}
+
+export function errorHandler(logger: Logger): Middleware<RequestState> {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      if (isClientAbort(ctx, err)) {
+        logger.debug({ reqId: ctx.state.requestId }, 'client went away');
+        return;
+      }
+      const e = err as HttpLikeError;
+      const status = err instanceof AppError ? err.status : (e.status ?? e.statusCode ?? 500);
+      const safeStatus = Number.isInteger(status) && status >= 400 && status <= 599 ? status : 500;
+      const expose = err instanceof AppError ? err.expose : e.expose === true && safeStatus < 500;
+      const code = err instanceof AppError ? err.code : safeStatus >= 500 ? 'internal_error' : 'http_error';
+      if (safeStatus >= 500) {
+        logger.error({ reqId: ctx.state.requestId, err }, 'request failed');
+      }
+      if (ctx.headerSent || !ctx.writable) {
+        // the status line is gone; the only honest signal left is to cut the connection
+        ctx.req.socket?.destroy();
+        return;
+      }
+      // headers that describe the success response must not leak into the error; security
+      // headers, Allow, WWW-Authenticate and Vary stay
+      for (const name of SUCCESS_HEADERS) ctx.remove(name);
+      ctx.status = safeStatus;
+      ctx.set('X-Content-Type-Options', 'nosniff');
+      ctx.set('Cache-Control', 'no-store');
+      if (err instanceof RangeNotSatisfiableError) ctx.set('Content-Range', `bytes */${err.size}`);
+      let message = expose ? (e.message ?? 'error') : 'internal error; quote the request id when reporting it';
+      if (err instanceof StorageUnavailableError) {
+        message = 'storage is unreachable; retry later';
+        ctx.set('Retry-After', '5');
+      }
+      const body = errorBody(safeStatus, code, message, ctx.state.requestId);
+      if (err instanceof ConflictError && err.details) Object.assign(body.error, { existing: err.details });
+      // people reach artifact origins with a browser: give them a page, scripts still get JSON
+      if (ctx.state.routeClass === 'artifact' && ctx.accepts('json', 'html') === 'html') {
+        ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+        ctx.type = 'text/html; charset=utf-8';
+        ctx.body = errorPage(safeStatus, message, ctx.state.requestId);
+        return;
+      }
+      ctx.body = body;
+    }
+  };
+}

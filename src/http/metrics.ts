@@ -1,0 +1,47 @@
+/**
+ * Prometheus metrics. One Registry per app (not prom-client's global one), so tests and several
+ * apps in one process never collide.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  httpRequests: Counter<'route' | 'method' | 'status'>;
+  httpDuration: Histogram<'route' | 'method'>;
+  storageDuration: Histogram<'driver' | 'operation' | 'outcome'>;
+  storageErrors: Counter<'driver' | 'operation' | 'code'>;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'agw_http_requests_total',
+      help: 'HTTP requests by route class, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'agw_http_request_duration_seconds',
+      help: 'Time to response headers and body end, by route class',
+      labelNames: ['route', 'method'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
+      registers: [registry],
+    }),
+    storageDuration: new Histogram({
+      name: 'agw_storage_operation_duration_seconds',
+      help: 'Storage operation latency (to first byte for reads), by driver, operation and outcome',
+      labelNames: ['driver', 'operation', 'outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+    storageErrors: new Counter({
+      name: 'agw_storage_errors_total',
+      help: 'Storage operations that failed (not counting not-found), by error code',
+      labelNames: ['driver', 'operation', 'code'],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * Runs the app on a port and stops it gracefully: on stop() the server refuses new connections,
+ * /readyz turns 503, in-flight requests finish (up to the shutdown timeout), then the rest are cut.
+ */
+import type { Server } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app';
+import type { Config } from './config';
+import { describeConfig } from './config';
+import type { Lifecycle } from './http/health';
+import type { Logger } from './http/logger';
+import { createMetrics } from './http/metrics';
+import { createStorage } from './storage/create-storage';
+import { resolveSigningSecret } from './auth/secret-file';
+import { createAuth } from './auth';
+
+export interface RunningServer {
+  server: Server;
+  /** Base URL the server answers on (bound address, not PUBLIC_URL). */
+  address: AddressInfo;
+  stop(): Promise<void>;
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  for (const warning of config.warnings) logger.warn(warning);
+  logger.info({ config: describeConfig(config) }, 'effective configuration');
+
+  const metrics = createMetrics({ defaultMetrics: true });
+  const secret = await resolveSigningSecret(config);
+  const { storage, blobRoute, storageOrigin } = await createStorage(config, metrics, secret);
+  const auth = await createAuth(config, secret);
+  const lifecycle: Lifecycle = { draining: false };
+  const app = createApp({ config, storage, blobRoute, storageOrigin, auth, logger, metrics, lifecycle });
+
+  const server = createServer(app.callback());
+  // Uploads and downloads of large artifacts take as long as they take: no overall request
+  // timeout, but headers must arrive promptly (slowloris), and idle keep-alive sockets must
+  // outlive nginx's upstream keepalive_timeout (60 s) so nginx never reuses a closing socket.
+  server.requestTimeout = 0;
+  server.headersTimeout = 20_000;
+  server.keepAliveTimeout = 65_000;
+  // a client that stops sending mid-upload (or lied in Content-Length) is cut after 2 idle
+  // minutes, which fails its upload cleanly instead of holding the socket forever
+  server.timeout = 120_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      lifecycle.draining = true;
+      logger.info({ timeoutMs: config.shutdownTimeoutMs }, 'shutting down: finishing in-flight requests');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        logger.warn('shutdown timeout reached: closing remaining connections');
+        server.closeAllConnections();
+      }, config.shutdownTimeoutMs);
+      timer.unref();
+      await closed;
+      clearTimeout(timer);
+      await storage.close();
+      logger.info('stopped');
+    })());
+
+  return { server, address, stop };
+}

@@ -1,0 +1,50 @@
+/**
+ * Builds the configured driver, wrapped in instrumentation. The one place that knows both
+ * drivers exist.
+ */
+import type { Middleware } from 'koa';
+import { deriveKey } from '../auth/keys';
+import type { Config } from '../config';
+import type { Metrics } from '../http/metrics';
+import { blobRoute } from './fs-blob';
+import { FsStorage } from './fs-driver';
+import { instrumentStorage } from './instrumented';
+import { toStorageKey } from './keys';
+import { S3Storage, createS3Client, ensureBuckets } from './s3-driver';
+import type { Storage } from './storage';
+
+export interface StorageBundle {
+  storage: Storage;
+  /** Route that serves the fs driver's signed blob URLs; absent on s3 (S3 serves its own). */
+  blobRoute?: Middleware;
+  /** The origin presigned URLs point at (for CSPs that must allow redirected images). */
+  storageOrigin: string;
+}
+
+/** Path under PUBLIC_URL where the fs driver's signed blob URLs are served. */
+export const BLOB_PATH = '/_blob';
+
+export async function createStorage(config: Config, metrics: Metrics, rootSecret: Buffer): Promise<StorageBundle> {
+  const sc = config.storage;
+  if (sc.driver === 'fs') {
+    const fs = new FsStorage({
+      root: sc.dataDir,
+      blobBaseUrl: `${config.publicUrl.origin}${BLOB_PATH}`,
+      signingSecret: deriveKey(rootSecret, 'blob-url'),
+    });
+    return { storage: instrumentStorage(fs, metrics), blobRoute: blobRoute(fs), storageOrigin: config.publicUrl.origin };
+  }
+  const client = createS3Client({
+    endpoint: sc.endpoint,
+    region: sc.region,
+    forcePathStyle: sc.forcePathStyle,
+    accessKeyId: sc.accessKeyId,
+    secretAccessKey: sc.secretAccessKey,
+    sessionToken: sc.sessionToken,
+  });
+  if (sc.createBuckets) await ensureBuckets(client, [sc.artifactsBucket, sc.cacheBucket]);
+  const s3 = new S3Storage({ client, buckets: { artifacts: sc.artifactsBucket, cache: sc.cacheBucket } });
+  // the origin as the SDK builds it (path-style endpoint, or the bucket's virtual host on AWS)
+  const probe = await s3.presignGet('artifacts', toStorageKey('origin-probe'), { expiresIn: 60 });
+  return { storage: instrumentStorage(s3, metrics), storageOrigin: new URL(probe).origin };
+}

@@ -1,0 +1,352 @@
+/**
+ * The `fs` driver: the embedded default for one machine (what `npm start` runs on). The on-disk
+ * format is in fs-layout.ts; the signed blob URLs standing in for S3's presigned ones are in
+ * fs-blob-url.ts and served by fs-blob.ts.
+ *
+ * - Writes stream into a temp file beside the target, counting and hashing, are fsynced, then
+ *   published by rename (or link, which refuses an existing name, for create-only writes), and
+ *   the directory is fsynced. Any failure removes the temp file; nothing partial is visible.
+ * - Reads use the handle the header was read from, so header and body are always one version.
+ * - The root and bucket directories are created on first use, not by the constructor
+ *   (constructing a driver has no side effects).
+ * - delete() removes directories left empty, so a cache under churn does not pile them up;
+ *   writers retry the one window in which a prune can remove their directory.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable, addAbortSignal } from 'node:stream';
+import {
+  AlreadyExistsError,
+  AppError,
+  BadRequestError,
+  InvalidKeyError,
+  NotFoundError,
+  RangeNotSatisfiableError,
+  StorageError,
+  StorageUnavailableError,
+} from '../errors';
+import { BlobSigner, type BlobGrant, type BlobMethod } from './fs-blob-url';
+import {
+  checkCaseSensitive,
+  codeOf,
+  createTemp,
+  dirPath,
+  encodeHeader,
+  exists,
+  isMissing,
+  objectPath,
+  readHeader,
+  sealHeader,
+  syncDir,
+  walk,
+  writeAll,
+} from './fs-layout';
+import type { KeyPrefix, StorageKey } from './keys';
+import {
+  BUCKETS,
+  type BucketName,
+  type ListOptions,
+  type ListPage,
+  type ObjectInfo,
+  type PresignGetOptions,
+  type PresignPutOptions,
+  type ReadOptions,
+  type ReadResult,
+  type Storage,
+  type WriteOptions,
+} from './storage';
+
+/** As S3: the default and the largest page. */
+const MAX_LIST = 1000;
+const LENGTH_MISMATCH = 'length_mismatch';
+
+/** fs errors as storage errors; messages name the operation, never a path (the cause keeps it). */
+function fsError(err: unknown, op: string): AppError {
+  if (err instanceof AppError) return err;
+  const code = codeOf(err);
+  const say = (why: string) => `fs storage: ${op} failed: ${why}`;
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new StorageError(say(`the disk or quota is full (${code})`), { cause: err });
+    case 'EACCES':
+    case 'EPERM':
+      return new StorageError(say(`permission denied (${code}); check who owns the root`), { cause: err });
+    case 'EROFS':
+      return new StorageError(say('the storage root is read-only'), { cause: err });
+    case 'EMFILE':
+    case 'ENFILE':
+      return new StorageUnavailableError(say(`too many open files (${code})`), { cause: err });
+    default:
+      return new StorageError(say(code ?? 'unexpected error'), { cause: err });
+  }
+}
+
+export interface FsStorageOptions {
+  root: string;
+  /** Where blobRoute is mounted, as clients reach it, e.g. `https://gw.example/_blob`. */
+  blobBaseUrl: string;
+  signingSecret: Buffer | string;
+  /** The clock for URL expiry, in ms. */
+  now?: () => number;
+}
+
+export class FsStorage implements Storage {
+  readonly driver = 'fs' as const;
+  private readonly root: string;
+  private readonly signer: BlobSigner;
+  private ready?: Promise<void>;
+
+  constructor(opts: FsStorageOptions) {
+    this.root = opts.root;
+    this.signer = new BlobSigner(opts.signingSecret, opts.blobBaseUrl, opts.now ?? Date.now);
+  }
+
+  /** The blob route's base URL, without a trailing '/'. */
+  get blobBaseUrl(): string {
+    return this.signer.baseUrl;
+  }
+
+  async stat(bucket: BucketName, key: StorageKey): Promise<ObjectInfo | null> {
+    const handle = await this.openObject(bucket, key);
+    if (!handle) return null;
+    try {
+      return (await describe(handle, key)).info;
+    } catch (err) {
+      throw fsError(err, 'stat');
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async read(bucket: BucketName, key: StorageKey, options: ReadOptions = {}): Promise<ReadResult> {
+    options.signal?.throwIfAborted();
+    const handle = await this.openObject(bucket, key);
+    if (!handle) throw new NotFoundError('no such object');
+    try {
+      const { info, bodyAt } = await describe(handle, key);
+      const { size } = info;
+      let range: { start: number; end: number } | undefined;
+      if (options.range && size > 0) {
+        const { start, end = size - 1 } = options.range;
+        if (start >= size) throw new RangeNotSatisfiableError(`the range starts past the last byte`, size);
+        if (!(start >= 0 && end >= start)) throw new RangeNotSatisfiableError('the range is empty', size);
+        range = { start, end: Math.min(end, size - 1) };
+      }
+      let body: Readable;
+      if (size === 0) {
+        await handle.close();
+        body = Readable.from([]);
+      } else {
+        // through the handle the header came from: an overwrite renames a new inode into place,
+        // so header and body always belong to one version; the stream closes the handle
+        const [from, to] = range ? [range.start, range.end] : [0, size - 1];
+        body = handle.createReadStream({ start: bodyAt + from, end: bodyAt + to });
+      }
+      if (options.signal) addAbortSignal(options.signal, body);
+      return range ? { info, body, range } : { info, body };
+    } catch (err) {
+      await handle.close().catch(() => {});
+      throw fsError(err, 'read');
+    }
+  }
+
+  async write(
+    bucket: BucketName,
+    key: StorageKey,
+    body: Readable,
+    options: WriteOptions = {},
+  ): Promise<ObjectInfo> {
+    const { dir, file } = this.pathOf(bucket, key);
+    const declared = options.contentLength;
+    let tmp: string | undefined;
+    let handle: FileHandle | undefined;
+    let bodyError: unknown;
+    // Stops reading on failure without destroying the body: it is the caller's, and destroying an
+    // HTTP request would cut the socket before the caller could answer 412 or 500.
+    const chunks = body.iterator({ destroyOnReturn: false });
+    try {
+      const { contentType, metadata } = options;
+      const header = encodeHeader(contentType, metadata);
+      await this.init();
+      // cheap refusal before a byte of a possibly large body is read
+      if (options.ifNoneMatch && (await exists(file))) throw new AlreadyExistsError('the key already exists');
+      ({ tmp, handle } = await createTemp(dir));
+      await writeAll(handle, header, 0);
+
+      const md5 = createHash('md5');
+      let size = 0;
+      for (;;) {
+        const next = await chunks.next().catch((err: unknown) => {
+          bodyError = err;
+          throw err;
+        });
+        if (next.done) break;
+        const chunk: Buffer = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as string);
+        if (declared !== undefined && size + chunk.length > declared) {
+          throw new BadRequestError(`the body is longer than ${declared} bytes`, LENGTH_MISMATCH);
+        }
+        md5.update(chunk);
+        await writeAll(handle, chunk, header.length + size);
+        size += chunk.length;
+      }
+      if (declared !== undefined && size !== declared) {
+        throw new BadRequestError(`the body ended after ${size} of ${declared} bytes`, LENGTH_MISMATCH);
+      }
+      const digest = md5.digest();
+      await sealHeader(handle, digest);
+      await handle.sync();
+      const { mtimeMs } = await handle.stat();
+      await handle.close();
+      handle = undefined;
+      if (options.ifNoneMatch) {
+        // link() fails if the name exists where rename() would replace it: of N racing creators,
+        // exactly one wins
+        await fsp.link(tmp, file).catch((err: unknown) => {
+          throw codeOf(err) === 'EEXIST' ? new AlreadyExistsError('the key already exists') : err;
+        });
+        await fsp.unlink(tmp);
+      } else {
+        await fsp.rename(tmp, file);
+      }
+      tmp = undefined;
+      await syncDir(dir);
+      const etag = `"${digest.toString('hex')}"`;
+      const info: ObjectInfo = { key, size, etag, lastModified: new Date(mtimeMs) };
+      if (contentType !== undefined) info.contentType = contentType;
+      if (metadata !== undefined) info.metadata = { ...metadata };
+      return info;
+    } catch (err) {
+      await chunks.return?.();
+      await handle?.close().catch(() => {});
+      if (tmp) await fsp.unlink(tmp).catch(() => {});
+      // the body's own failure (a client that went away) is not a storage failure: pass it on
+      if (err === bodyError) throw err;
+      if (codeOf(err) === 'ENAMETOOLONG') {
+        throw new InvalidKeyError('a directory segment of the key is over 254 bytes, the fs driver limit');
+      }
+      throw fsError(err, 'write');
+    }
+  }
+
+  async delete(bucket: BucketName, key: StorageKey): Promise<void> {
+    const { dir, file } = this.pathOf(bucket, key);
+    try {
+      await fsp.unlink(file);
+    } catch (err) {
+      if (!isMissing(err)) throw fsError(err, 'delete');
+    }
+    // prune parents left empty; rmdir refuses a non-empty directory, so this never loses a key
+    const top = join(this.root, bucket);
+    for (let d = dir; d !== top; d = dirname(d)) {
+      if (!(await fsp.rmdir(d).then(() => true, () => false))) break;
+    }
+  }
+
+  async list(bucket: BucketName, prefix: KeyPrefix, options: ListOptions = {}): Promise<ListPage> {
+    const limit = options.limit ?? MAX_LIST;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST) {
+      throw new BadRequestError(`limit must be an integer from 1 to ${MAX_LIST}`);
+    }
+    let after: Buffer | undefined;
+    if (options.pageToken !== undefined) {
+      after = Buffer.from(options.pageToken, 'base64url');
+      // a token is the last key of a page, so it always lies inside the prefix
+      if (after.length === 0 || after.toString('base64url') !== options.pageToken || !after.toString('utf8').startsWith(prefix)) {
+        throw new BadRequestError('the page token is not one this listing gave out', 'invalid_page_token');
+      }
+    }
+    const cut = prefix.lastIndexOf('/') + 1;
+    const start = dirPath(join(this.root, bucket), prefix.slice(0, cut).split('/').slice(0, -1));
+    const keys: StorageKey[] = [];
+    try {
+      for await (const k of walk(start, prefix.slice(0, cut), prefix.slice(cut), after)) {
+        if (keys.push(k) > limit) break;
+      }
+    } catch (err) {
+      throw fsError(err, 'list');
+    }
+    const page = keys.slice(0, limit);
+    const items: ObjectInfo[] = [];
+    // a few opens at a time, so a 1000-item page cannot exhaust file descriptors
+    for (let i = 0; i < page.length; i += 16) {
+      for (const info of await Promise.all(page.slice(i, i + 16).map((k) => this.stat(bucket, k)))) {
+        // a key deleted since its directory was read is simply not listed; content type and
+        // metadata are left out as S3 leaves them out, so no caller comes to rely on them
+        if (!info) continue;
+        const { key, size, etag, lastModified } = info;
+        items.push({ key, size, etag, lastModified });
+      }
+    }
+    const last = page[page.length - 1];
+    if (keys.length <= limit || last === undefined) return { items };
+    return { items, nextPageToken: Buffer.from(last).toString('base64url') };
+  }
+
+  async presignGet(bucket: BucketName, key: StorageKey, options: PresignGetOptions): Promise<string> {
+    this.pathOf(bucket, key);
+    return this.signer.sign({ method: 'GET', bucket, key, ...options });
+  }
+
+  async presignPut(bucket: BucketName, key: StorageKey, options: PresignPutOptions): Promise<string> {
+    this.pathOf(bucket, key);
+    return this.signer.sign({ method: 'PUT', bucket, key, ...options });
+  }
+
+  /** For the blob route: what the request's URL allows, or ForbiddenError. HEAD uses GET's. */
+  verifyBlobRequest(method: BlobMethod, bucket: string, key: string, query: URLSearchParams): BlobGrant {
+    return this.signer.verify(method, bucket, key, query);
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.init();
+      const rwx = fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK;
+      for (const b of BUCKETS) await fsp.access(join(this.root, b), rwx);
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      throw new StorageUnavailableError('fs storage: a bucket directory is not accessible', { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  /** Creates the root and buckets once; a failure is retried by the next call. */
+  private init(): Promise<void> {
+    this.ready ??= (async () => {
+      for (const b of BUCKETS) await fsp.mkdir(join(this.root, b), { recursive: true });
+      await checkCaseSensitive(this.root);
+    })().catch((err: unknown) => {
+      this.ready = undefined;
+      throw fsError(err, 'opening the storage root');
+    });
+    return this.ready;
+  }
+
+  private pathOf(bucket: BucketName, key: StorageKey): { dir: string; file: string } {
+    return objectPath(join(this.root, bucket), key);
+  }
+
+  private async openObject(bucket: BucketName, key: StorageKey): Promise<FileHandle | null> {
+    const { file } = this.pathOf(bucket, key);
+    try {
+      return await fsp.open(file, 'r');
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw fsError(err, 'open');
+    }
+  }
+}
+
+async function describe(handle: FileHandle, key: StorageKey): Promise<{ info: ObjectInfo; bodyAt: number }> {
+  const [header, st] = await Promise.all([readHeader(handle), handle.stat()]);
+  // built here, not taken from Stats: fs's own Dates come from another realm under jest's vm
+  const { etag, bodyAt } = header;
+  const info: ObjectInfo = { key, size: st.size - bodyAt, etag, lastModified: new Date(st.mtimeMs) };
+  if (header.contentType !== undefined) info.contentType = header.contentType;
+  if (header.metadata !== undefined) info.metadata = header.metadata;
+  return { info, bodyAt };
+}

@@ -1,0 +1,41 @@
+/**
+ * Metrics as a wrapper around any driver (gitlab-pages' vfs.Instrumented), so drivers carry no
+ * instrumentation code of their own. Not-found and already-exists are normal outcomes, not errors.
+ */
+import { AlreadyExistsError, AppError, NotFoundError } from '../errors';
+import type { Metrics } from '../http/metrics';
+import type { Storage } from './storage';
+
+export function instrumentStorage(inner: Storage, metrics: Metrics): Storage {
+  const driver = inner.driver;
+  function timed<A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+    return async (...args: A) => {
+      const end = metrics.storageDuration.startTimer({ driver, operation });
+      try {
+        const result = await fn(...args);
+        end({ outcome: result === null ? 'not_found' : 'ok' });
+        return result;
+      } catch (err) {
+        if (err instanceof NotFoundError) end({ outcome: 'not_found' });
+        else if (err instanceof AlreadyExistsError) end({ outcome: 'exists' });
+        else {
+          end({ outcome: 'error' });
+          metrics.storageErrors.inc({ driver, operation, code: err instanceof AppError ? err.code : 'unknown' });
+        }
+        throw err;
+      }
+    };
+  }
+  return {
+    driver,
+    stat: timed('stat', (b, k) => inner.stat(b, k)),
+    read: timed('read', (b, k, o) => inner.read(b, k, o)),
+    write: timed('write', (b, k, body, o) => inner.write(b, k, body, o)),
+    delete: timed('delete', (b, k) => inner.delete(b, k)),
+    list: timed('list', (b, p, o) => inner.list(b, p, o)),
+    presignGet: timed('presignGet', (b, k, o) => inner.presignGet(b, k, o)),
+    presignPut: timed('presignPut', (b, k, o) => inner.presignPut(b, k, o)),
+    ping: timed('ping', () => inner.ping()),
+    close: () => inner.close(),
+  };
+}

@@ -1,0 +1,439 @@
+/**
+ * The `s3` storage driver: any S3-compatible server (AWS, Ceph radosgw, MinIO, R2). Tested against
+ * a real radosgw 16.2 (test/storage/s3*.test.ts); the radosgw quirks it works around are pinned
+ * there, so an upgrade that changes them fails a test instead of silently changing behaviour.
+ */
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import {
+  AlreadyExistsError, BadRequestError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, StorageError,
+} from '../errors';
+import { toStorageKey, type KeyPrefix, type StorageKey } from './keys';
+import { guard as guardBody, readHead, rejoin } from './s3-body';
+import { codeOf, s3Error, statusOf } from './s3-errors';
+import type {
+  BucketName, ListOptions, ListPage, ObjectInfo, PresignGetOptions, PresignPutOptions, ReadOptions, ReadResult,
+  Storage, WriteOptions,
+} from './storage';
+
+const MiB = 1024 * 1024;
+const MIN_PART_SIZE = 5 * MiB; // S3's minimum for every part but the last
+const MAX_PARTS = 10_000;
+/** S3's (and radosgw's default rgw_max_put_size) limit on one PutObject: caps create-only writes. */
+export const MAX_PUT_BYTES = 5 * 1024 * MiB;
+/**
+ * Large create-only bodies of unknown length are staged here. The backslash makes it a key that
+ * keys.ts never produces: no user key can collide with it, no gateway URL can name it, list()
+ * skips it. A crash between staging and cleanup leaves one behind: give the buckets a lifecycle
+ * rule expiring this prefix (and AbortIncompleteMultipartUpload) after a day.
+ */
+export const STAGING_PREFIX = '\\agw-staging\\';
+
+export interface S3ClientOptions {
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  /** Default 3 s: a refused connection fails at once anyway; this bounds a black-holed host. */
+  connectionTimeoutMs?: number;
+  /** Socket inactivity (default 30 s). Also cuts a download whose reader stalls that long. */
+  socketTimeoutMs?: number;
+  /** The SDK warns through console by default; pass the app's logger. */
+  logger?: S3ClientConfig['logger'];
+}
+
+export function createS3Client(opts: S3ClientOptions): S3Client {
+  const { accessKeyId, secretAccessKey, sessionToken } = opts;
+  return new S3Client({
+    region: opts.region,
+    endpoint: opts.endpoint,
+    forcePathStyle: opts.forcePathStyle,
+    // without explicit keys: the SDK's provider chain (env, profile, instance role)
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey, sessionToken } : undefined,
+    // The SDK's default (WHEN_SUPPORTED) sends stream bodies aws-chunked with a CRC32 trailer, which
+    // radosgw 16 answers with 411, and signs checksum parameters into presigned PUT URLs.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    logger: opts.logger,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: opts.connectionTimeoutMs ?? 3_000,
+      // No requestTimeout: it bounds the whole request, and a 5 GiB PUT legitimately takes minutes.
+      socketTimeout: opts.socketTimeoutMs ?? 30_000,
+      // the SDK's default of 50 queues requests under load; every streamed download holds one
+      httpAgent: { keepAlive: true, maxSockets: 256 },
+      httpsAgent: { keepAlive: true, maxSockets: 256 },
+    }),
+  });
+}
+
+/** Creates the buckets that do not exist yet (for a dev switch; production buckets are provisioned). */
+export async function ensureBuckets(client: S3Client, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    try {
+      await client.send(new HeadBucketCommand({ Bucket: name }));
+      continue;
+    } catch (e) {
+      if (statusOf(e) !== 404) throw s3Error(e, 'HeadBucket', name);
+    }
+    try {
+      await client.send(new CreateBucketCommand({ Bucket: name }));
+    } catch (e) {
+      // another instance created it meanwhile (AWS outside us-east-1 says so; radosgw answers 200)
+      if (codeOf(e) !== 'BucketAlreadyOwnedByYou') throw s3Error(e, 'CreateBucket', name);
+    }
+  }
+}
+
+export class S3Storage implements Storage {
+  readonly driver = 's3' as const;
+  private readonly client: S3Client;
+  private readonly names: Record<BucketName, string>;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+
+  constructor(opts: {
+    client: S3Client;
+    buckets: { artifacts: string; cache: string };
+    partSize?: number;
+    queueSize?: number;
+  }) {
+    this.client = opts.client;
+    this.names = { artifacts: opts.buckets.artifacts, cache: opts.buckets.cache };
+    this.partSize = opts.partSize ?? 8 * MiB;
+    // memory per write is about (queueSize + 1) * partSize
+    this.queueSize = opts.queueSize ?? 2;
+    if (!Number.isInteger(this.partSize) || this.partSize < MIN_PART_SIZE) {
+      throw new Error(`partSize must be an integer of at least ${MIN_PART_SIZE} bytes (S3's minimum part size)`);
+    }
+    if (!Number.isInteger(this.queueSize) || this.queueSize < 1) {
+      throw new Error('queueSize must be a positive integer');
+    }
+  }
+
+  async stat(bucket: BucketName, key: StorageKey): Promise<ObjectInfo | null> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.names[bucket], Key: key }));
+      return toInfo(key, out.ContentLength ?? 0, out);
+    } catch (e) {
+      const err = s3Error(e, 'HeadObject', this.where(bucket, key));
+      if (err instanceof NotFoundError) return null;
+      throw err;
+    }
+  }
+
+  async read(bucket: BucketName, key: StorageKey, options: ReadOptions = {}): Promise<ReadResult> {
+    const { range, signal } = options;
+    if (range && !isByteRange(range.start, range.end)) {
+      // radosgw answers 416 to an inverted range where AWS ignores it: refuse it the same everywhere
+      throw new BadRequestError(`invalid byte range ${JSON.stringify(range)}`, 'invalid_range');
+    }
+    let out;
+    try {
+      const Range = range && `bytes=${range.start}-${range.end ?? ''}`;
+      out = await this.client.send(new GetObjectCommand({ Bucket: this.names[bucket], Key: key, Range }), {
+        abortSignal: signal,
+      });
+    } catch (e) {
+      if (statusOf(e) !== 416) throw s3Error(e, 'GetObject', this.where(bucket, key));
+      // S3 416 answers carry no object size (radosgw sends neither Content-Range nor
+      // ActualObjectSize), and radosgw refuses every range of an empty object, which HTTP serves whole.
+      const info = await this.stat(bucket, key);
+      if (!info) throw new NotFoundError(`${key} does not exist`);
+      if (info.size > 0) {
+        throw new RangeNotSatisfiableError(`range starts at ${range!.start}, past the last byte`, info.size);
+      }
+      return { info, body: cancellable(Readable.from([]), signal) };
+    }
+    const body = out.Body as Readable | undefined;
+    if (!(body instanceof Readable)) {
+      throw new StorageError(`GetObject ${this.where(bucket, key)} returned no body stream`);
+    }
+    const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(out.ContentRange ?? '');
+    const size = m ? Number(m[3]) : (out.ContentLength ?? 0);
+    const result: ReadResult = { info: toInfo(key, size, out), body: cancellable(body, signal) };
+    if (m) result.range = { start: Number(m[1]), end: Number(m[2]) };
+    else if (range) result.range = { start: 0, end: size - 1 }; // a server that ignored Range sent it all
+    return result;
+  }
+
+  /**
+   * Create-only writes must stay atomic, but radosgw 16.2 honours If-None-Match only on a plain
+   * PutObject (atomic: measured with 8 overlapping writers, always one 200 and seven 412). It
+   * ignores it on CompleteMultipartUpload, and on a CopyObject's destination, and overwrites.
+   * So every create-only write ends in one conditional PutObject:
+   *  - a body that fits in one part: buffered, one PutObject;
+   *  - a longer body of declared length: streamed in one PutObject (hence MAX_PUT_BYTES);
+   *  - a longer body of unknown length: uploaded to a staging key (multipart), then streamed
+   *    from there into one conditional PutObject and deleted: three transfers, but only for
+   *    bodies the HTTP layer let in without a length.
+   * radosgw checks the condition only after it has read the whole body, so bodies larger than a
+   * part first check that the key is absent (an optimisation; the PutObject decides).
+   */
+  async write(
+    bucket: BucketName,
+    key: StorageKey,
+    body: Readable,
+    options: WriteOptions = {},
+  ): Promise<ObjectInfo> {
+    const { contentLength, ifNoneMatch = false } = options;
+    const name = this.names[bucket];
+    const partSize = Math.max(this.partSize, Math.ceil((contentLength ?? 0) / MAX_PARTS));
+    if (ifNoneMatch && contentLength !== undefined) {
+      if (contentLength > MAX_PUT_BYTES) {
+        throw new PayloadTooLargeError(`create-only writes are limited to ${MAX_PUT_BYTES} bytes (one S3 PutObject)`);
+      }
+      if (contentLength > partSize) await this.refuseIfExists(bucket, key);
+    }
+    const { guard, detach } = guardBody(body, contentLength, ifNoneMatch ? MAX_PUT_BYTES : Infinity);
+    try {
+      const head = await readHead(guard, partSize);
+      if (!head.rest) return await this.put(name, key, Buffer.concat(head.chunks), options);
+      const rest = rejoin(head.chunks, head.rest);
+      if (!ifNoneMatch) {
+        await this.multipart(name, key, rest, options, partSize);
+        // radosgw answers CompleteMultipartUpload with an empty ETag; HeadObject has the right one
+        const out = await this.client.send(new HeadObjectCommand({ Bucket: name, Key: key }));
+        return toInfo(key, out.ContentLength ?? 0, out);
+      }
+      if (contentLength !== undefined) return await this.put(name, key, rest, options, contentLength);
+      await this.refuseIfExists(bucket, key);
+      return await this.stageAndPublish(name, key, rest, options, partSize);
+    } catch (e) {
+      // the body's own failure (client went away, wrong length) wins over what it caused in the SDK
+      throw guard.failure ?? s3Error(e, 'write', `s3://${name}/${key}`);
+    } finally {
+      detach();
+    }
+  }
+
+  async delete(bucket: BucketName, key: StorageKey): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.names[bucket], Key: key }));
+    } catch (e) {
+      throw s3Error(e, 'DeleteObject', this.where(bucket, key));
+    }
+  }
+
+  async list(bucket: BucketName, prefix: KeyPrefix, options: ListOptions = {}): Promise<ListPage> {
+    const { limit = 1000, pageToken } = options;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new BadRequestError(`limit must be a positive integer, got ${limit}`);
+    }
+    // Page tokens are the last key of the previous page (StartAfter), base64url: the same
+    // stateless, checkable form as the fs driver's. S3's own continuation tokens are opaque, and
+    // radosgw accepts any string as one, so a forged token could not be told from a real one.
+    let startAfter: string | undefined;
+    if (pageToken !== undefined) {
+      startAfter = Buffer.from(pageToken, 'base64url').toString('utf8');
+      if (startAfter === '' || Buffer.from(startAfter, 'utf8').toString('base64url') !== pageToken || !startAfter.startsWith(prefix)) {
+        throw new BadRequestError('the page token is not one this listing gave out', 'invalid_page_token');
+      }
+    }
+    let out;
+    try {
+      out = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.names[bucket],
+          Prefix: prefix || undefined,
+          MaxKeys: Math.min(limit, 1000),
+          StartAfter: startAfter,
+        }),
+      );
+    } catch (e) {
+      throw s3Error(e, 'ListObjectsV2', this.where(bucket, prefix));
+    }
+    // keys the gateway cannot address (staging leftovers, objects put there by other tools) are
+    // not listed, so a page may hold fewer than `limit` items
+    const items = (out.Contents ?? []).flatMap((o): ObjectInfo[] => {
+      const key = asStorageKey(o.Key);
+      if (!key) return [];
+      return [{ key, size: o.Size ?? 0, etag: quoted(o.ETag), lastModified: o.LastModified ?? new Date(0) }];
+    });
+    const lastKey = out.Contents?.at(-1)?.Key;
+    const token = out.IsTruncated && lastKey ? Buffer.from(lastKey, 'utf8').toString('base64url') : undefined;
+    return token ? { items, nextPageToken: token } : { items };
+  }
+
+  presignGet(bucket: BucketName, key: StorageKey, options: PresignGetOptions): Promise<string> {
+    const command = new GetObjectCommand({
+      Bucket: this.names[bucket],
+      Key: key,
+      ResponseContentType: options.responseContentType,
+      ResponseContentDisposition: options.responseContentDisposition,
+    });
+    return this.presign(command, options.expiresIn);
+  }
+
+  /** With `contentType`, the URL signs it: the uploader must send exactly that Content-Type. */
+  presignPut(bucket: BucketName, key: StorageKey, options: PresignPutOptions): Promise<string> {
+    const command = new PutObjectCommand({ Bucket: this.names[bucket], Key: key, ContentType: options.contentType });
+    return this.presign(command, options.expiresIn);
+  }
+
+  async ping(): Promise<void> {
+    await Promise.all(
+      Object.values(this.names).map(async (name) => {
+        try {
+          await this.client.send(new HeadBucketCommand({ Bucket: name }));
+        } catch (e) {
+          throw s3Error(e, 'HeadBucket', name);
+        }
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  /** The one place that signs URLs, so a faster SigV4 signer can replace the SDK's later. */
+  private async presign(command: GetObjectCommand | PutObjectCommand, expiresIn: number): Promise<string> {
+    try {
+      return await getSignedUrl(this.client, command, { expiresIn });
+    } catch (e) {
+      throw s3Error(e, 'presign', `s3://${command.input.Bucket}/${command.input.Key}`);
+    }
+  }
+
+  /**
+   * One PutObject of a buffer or a stream of known length; conditional with ifNoneMatch. (The SDK
+   * retries a buffer after a network error: if the lost attempt had stored it, the retry of a
+   * conditional PUT reports AlreadyExists for our own content. Rare, and the content is there.)
+   */
+  private async put(
+    name: string,
+    key: StorageKey,
+    body: Buffer | Readable,
+    options: WriteOptions,
+    length?: number,
+  ): Promise<ObjectInfo> {
+    const size = Buffer.isBuffer(body) ? body.length : length!;
+    // the SDK pipes a stream into the request and, if the stream fails, waits for the rest of the
+    // body until the socket times out: abort the request instead
+    const abort = new AbortController();
+    let streamError: Error | undefined;
+    if (!Buffer.isBuffer(body)) {
+      body.once('error', (e) => {
+        streamError = e;
+        abort.abort();
+      });
+    }
+    const { contentType, metadata } = options;
+    try {
+      const command = new PutObjectCommand({
+        Bucket: name,
+        Key: key,
+        Body: body,
+        ContentLength: size,
+        ContentType: contentType,
+        Metadata: metadata,
+        IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
+      });
+      const out = await this.client.send(command, { abortSignal: abort.signal });
+      // PutObject returns no Last-Modified: the gateway's clock stands in (stat() has the server's)
+      return { key, size, etag: quoted(out.ETag), lastModified: new Date(), contentType, metadata };
+    } catch (e) {
+      throw s3Error(streamError ?? e, 'PutObject', `s3://${name}/${key}`);
+    }
+  }
+
+  /** Unconditional; on failure the upload is aborted, so no parts linger. */
+  private async multipart(
+    name: string,
+    key: StorageKey,
+    body: Readable,
+    options: WriteOptions,
+    partSize: number,
+  ): Promise<void> {
+    const { contentType, metadata } = options;
+    const upload = new Upload({
+      client: this.client,
+      partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+      params: { Bucket: name, Key: key, Body: body, ContentType: contentType, Metadata: metadata },
+    });
+    await upload.done();
+  }
+
+  private async stageAndPublish(
+    name: string,
+    key: StorageKey,
+    body: Readable,
+    options: WriteOptions,
+    partSize: number,
+  ): Promise<ObjectInfo> {
+    const staging = `${STAGING_PREFIX}${randomUUID()}` as StorageKey;
+    try {
+      await this.multipart(name, staging, body, {}, partSize);
+      const staged = await this.client.send(new GetObjectCommand({ Bucket: name, Key: staging }));
+      return await this.put(name, key, staged.Body as Readable, options, staged.ContentLength ?? 0);
+    } finally {
+      // best effort: a leftover is invisible to the gateway and expired by the lifecycle rule
+      await this.client.send(new DeleteObjectCommand({ Bucket: name, Key: staging })).catch(() => undefined);
+    }
+  }
+
+  private async refuseIfExists(bucket: BucketName, key: StorageKey): Promise<void> {
+    if (await this.stat(bucket, key)) throw new AlreadyExistsError(`${key} already exists`);
+  }
+
+  private where(bucket: BucketName, key: string): string {
+    return `s3://${this.names[bucket]}/${key}`;
+  }
+}
+
+function quoted(etag: string | undefined): string {
+  if (!etag || etag === '""') throw new StorageError('S3 returned an object without an ETag');
+  return etag.startsWith('"') ? etag : `"${etag}"`;
+}
+
+type HeadLike = { ETag?: string; LastModified?: Date; ContentType?: string; Metadata?: Record<string, string> };
+function toInfo(key: StorageKey, size: number, out: HeadLike): ObjectInfo {
+  return {
+    key,
+    size,
+    etag: quoted(out.ETag),
+    lastModified: out.LastModified ?? new Date(0),
+    contentType: out.ContentType,
+    metadata: out.Metadata ?? {},
+  };
+}
+
+function isByteRange(start: number, end: number | undefined): boolean {
+  return Number.isSafeInteger(start) && start >= 0 && (end === undefined || (Number.isSafeInteger(end) && end >= start));
+}
+
+function asStorageKey(raw: string | undefined): StorageKey | null {
+  try {
+    return raw === undefined ? null : toStorageKey(raw);
+  } catch {
+    return null;
+  }
+}
+
+/** Destroys `body` when `signal` aborts, until the body closes. */
+function cancellable(body: Readable, signal: AbortSignal | undefined): Readable {
+  if (!signal) return body;
+  const onAbort = () => body.destroy();
+  if (signal.aborted) onAbort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  body.once('close', () => signal.removeEventListener('abort', onAbort));
+  return body;
+}

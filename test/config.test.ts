@@ -1,0 +1,135 @@
+import { ConfigError, describeConfig, loadConfig } from '../src/config';
+
+const load = (env: Record<string, string>) => loadConfig(env, { cwd: '/srv/gw' });
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    load(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('runs with no environment at all: fs storage, API on localhost:8080, artifact origins on *.localhost', () => {
+    const config = load({});
+    expect(config.port).toBe(8080);
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.publicUrl.origin).toBe('http://localhost:8080');
+    expect(config.artifactDomain).toBe('localhost');
+    expect(config.storage).toEqual({ driver: 'fs', dataDir: '/srv/gw/data' });
+    expect(config.presignTtlSeconds).toBe(60);
+    expect(config.signingSecret).toBeUndefined();
+    expect(config.signingSecretFile).toBe('/srv/gw/data/.signing-secret');
+    expect(config.isolation).toBe('project');
+    expect(config.publicProjects.size).toBe(0);
+    expect(config.warnings.join('\n')).toMatch(/share 'localhost'/);
+  });
+
+  it('follows PORT in the default PUBLIC_URL', () => {
+    expect(load({ PORT: '9000' }).publicUrl.origin).toBe('http://localhost:9000');
+  });
+
+  it('reads a complete s3 configuration', () => {
+    const config = load({
+      STORAGE_DRIVER: 's3',
+      S3_ENDPOINT: 'http://127.0.0.1:7480',
+      ARTIFACTS_BUCKET: 'artifacts',
+      CACHE_BUCKET: 'caches',
+      S3_ACCESS_KEY_ID: 'AK',
+      S3_SECRET_ACCESS_KEY: 'SK',
+      S3_CREATE_BUCKETS: 'true',
+      PUBLIC_URL: 'https://artifacts.example.com',
+      ARTIFACT_DOMAIN: 'example-artifacts.net',
+      SIGNING_SECRET: 's'.repeat(32),
+    });
+    expect(config.storage).toEqual({
+      driver: 's3',
+      endpoint: 'http://127.0.0.1:7480',
+      region: 'us-east-1',
+      forcePathStyle: true,
+      accessKeyId: 'AK',
+      secretAccessKey: 'SK',
+      sessionToken: undefined,
+      artifactsBucket: 'artifacts',
+      cacheBucket: 'caches',
+      createBuckets: true,
+    });
+    expect(config.warnings.join('\n')).not.toMatch(/localhost/);
+  });
+
+  it('lists every problem at once, each by variable name', () => {
+    const problems = problemsOf({
+      STORAGE_DRIVER: 's3',
+      S3_ENDPOINT: 'not a url',
+      PORT: 'eighty',
+      PRESIGN_TTL: '0',
+      LOG_LEVEL: 'loud',
+      TRUST_PROXY: 'maybe',
+    });
+    const text = problems.join('\n');
+    for (const name of ['S3_ENDPOINT', 'PORT', 'PRESIGN_TTL', 'LOG_LEVEL', 'TRUST_PROXY', 'ARTIFACTS_BUCKET', 'CACHE_BUCKET', 'SIGNING_SECRET']) {
+      expect(text).toContain(`${name}:`);
+    }
+    expect(problems).toHaveLength(8);
+  });
+
+  it.each([
+    [{ STORAGE_DRIVER: 'gcs' }, /STORAGE_DRIVER: expected fs or s3, got "gcs"/],
+    [{ STORAGE_DRIVER: 's3', ARTIFACTS_BUCKET: 'a-b', CACHE_BUCKET: 'c-d', S3_ENDPOINT: 'ftp://x' }, /S3_ENDPOINT: expected an http or https URL/],
+    [{ STORAGE_DRIVER: 's3', ARTIFACTS_BUCKET: 'same', CACHE_BUCKET: 'same' }, /CACHE_BUCKET: must differ/],
+    [{ STORAGE_DRIVER: 's3', ARTIFACTS_BUCKET: 'Bad_Bucket', CACHE_BUCKET: 'c-d' }, /ARTIFACTS_BUCKET: "Bad_Bucket" is not a valid S3 bucket name/],
+    [{ STORAGE_DRIVER: 's3', ARTIFACTS_BUCKET: 'a-b', CACHE_BUCKET: 'c-d', S3_ACCESS_KEY_ID: 'x' }, /set both or neither/],
+    [{ PORT: '70000' }, /PORT: expected a whole number from 0 to 65535/],
+    [{ PUBLIC_URL: 'https://x.example.com/base' }, /PUBLIC_URL: must be an origin/],
+    [{ PUBLIC_URL: 'https://user:pw@x.example.com' }, /PUBLIC_URL: must not contain credentials/],
+    [{ SIGNING_SECRET: 'short' }, /SIGNING_SECRET: must be at least 32 characters/],
+    [{ ARTIFACT_DOMAIN: '127.0.0.1' }, /ARTIFACT_DOMAIN: expected a DNS name/],
+    [{ ARTIFACT_DOMAIN: 'bad_domain!' }, /ARTIFACT_DOMAIN: expected a DNS name/],
+    [{ SHUTDOWN_TIMEOUT: '-1' }, /SHUTDOWN_TIMEOUT/],
+    [{ STORAGE_DRIVER: 's3', ARTIFACTS_BUCKET: 'a-b', CACHE_BUCKET: 'c-d' }, /SIGNING_SECRET: required when STORAGE_DRIVER=s3/],
+    [{ ISOLATION: 'org' }, /ISOLATION: expected project or build, got "org"/],
+    [{ PUBLIC_PROJECTS: 'acme/web,../etc' }, /PUBLIC_PROJECTS: "..\/etc" is not a valid project id/],
+    [{ INLINE_MAX_BYTES: 'lots' }, /INLINE_MAX_BYTES: expected a whole number/],
+    [{ FRAME_ANCESTORS: "'self' javascript:alert(1)" }, /FRAME_ANCESTORS: "javascript:alert\(1\)" is not/],
+    [{ JWT_PUBLIC_KEY: 'not a pem' }, /JWT_PUBLIC_KEY: expected a PEM public key/],
+    [{ JWT_JWKS_URL: 'file:///etc/keys' }, /JWT_JWKS_URL: expected an http or https URL/],
+    [{ JWT_ALGORITHM: 'HS256' }, /JWT_ALGORITHM: expected RS256, ES256 or EdDSA/],
+    [{ TICKET_TTL: '5' }, /TICKET_TTL: expected a whole number from 10/],
+  ])('rejects %j', (env, message) => {
+    expect(problemsOf(env).join('\n')).toMatch(message);
+  });
+
+  it.each([
+    ['equals', 'https://example.com', 'example.com'],
+    ['is contained in the API host', 'https://artifacts.example.com', 'example.com'],
+    ['contains the API host', 'https://example.com', 'artifacts.example.com'],
+  ])('refuses an ARTIFACT_DOMAIN that %s', (_what, publicUrl, domain) => {
+    expect(problemsOf({ PUBLIC_URL: publicUrl, ARTIFACT_DOMAIN: domain }).join('\n')).toMatch(
+      /ARTIFACT_DOMAIN: .* must be a different registrable domain/,
+    );
+  });
+
+  it('accepts an artifact domain that merely ends with the same letters', () => {
+    expect(() => load({ PUBLIC_URL: 'https://example.com', ARTIFACT_DOMAIN: 'myexample.com' })).not.toThrow();
+  });
+
+  it('never shows secrets in the effective configuration it logs', () => {
+    const config = load({
+      STORAGE_DRIVER: 's3',
+      ARTIFACTS_BUCKET: 'a-b',
+      CACHE_BUCKET: 'c-d',
+      S3_ACCESS_KEY_ID: 'AKIDVISIBLE',
+      S3_SECRET_ACCESS_KEY: 'very-secret-key',
+      S3_SESSION_TOKEN: 'session-token-value',
+      SIGNING_SECRET: 'x'.repeat(40),
+    });
+    const text = JSON.stringify(describeConfig(config));
+    expect(text).not.toContain('very-secret-key');
+    expect(text).not.toContain('session-token-value');
+    expect(text).not.toContain('x'.repeat(40));
+    expect(text).toContain('AKIDVISIBLE');
+  });
+});

@@ -1,0 +1,4 @@
+import { describeStorageContract } from './contract';
+import { startFsHarness } from './fs-harness';
+
+describeStorageContract('fs driver', startFsHarness);
