@@ -56,8 +56,10 @@ import {
   type ReadOptions,
   type ReadResult,
   type Storage,
+  type UploadedPart,
   type WriteOptions,
 } from './storage';
+import { EmulatedMultipart } from './emulated-multipart';
 
 /** As S3: the default and the largest page. */
 const MAX_LIST = 1000;
@@ -313,6 +315,25 @@ export class FsStorage implements Storage {
   }
 
   async close(): Promise<void> {}
+
+  // multipart uploads: emulated with ordinary objects (emulated-multipart.ts)
+  private readonly multipart = new EmulatedMultipart(this);
+
+  createMultipartUpload(bucket: BucketName, key: StorageKey): Promise<string> {
+    return this.multipart.create(bucket, key);
+  }
+
+  presignUploadPart(bucket: BucketName, key: StorageKey, uploadId: string, partNumber: number, options: { expiresIn: number }): Promise<string> {
+    return this.multipart.presignPart(bucket, key, uploadId, partNumber, options.expiresIn);
+  }
+
+  completeMultipartUpload(bucket: BucketName, key: StorageKey, uploadId: string, parts: UploadedPart[]): Promise<ObjectInfo> {
+    return this.multipart.complete(bucket, key, uploadId, parts);
+  }
+
+  abortMultipartUpload(bucket: BucketName, key: StorageKey, uploadId: string): Promise<void> {
+    return this.multipart.abort(bucket, key, uploadId);
+  }
 
   /** Creates the root and buckets once; a failure is retried by the next call. */
   private init(): Promise<void> {

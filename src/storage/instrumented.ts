@@ -35,6 +35,10 @@ export function instrumentStorage(inner: Storage, metrics: Metrics): Storage {
     list: timed('list', (b, p, o) => inner.list(b, p, o)),
     presignGet: timed('presignGet', (b, k, o) => inner.presignGet(b, k, o)),
     presignPut: timed('presignPut', (b, k, o) => inner.presignPut(b, k, o)),
+    createMultipartUpload: timed('createMultipartUpload', (b, k) => inner.createMultipartUpload(b, k)),
+    presignUploadPart: timed('presignUploadPart', (b, k, u, n, o) => inner.presignUploadPart(b, k, u, n, o)),
+    completeMultipartUpload: timed('completeMultipartUpload', (b, k, u, p) => inner.completeMultipartUpload(b, k, u, p)),
+    abortMultipartUpload: timed('abortMultipartUpload', (b, k, u) => inner.abortMultipartUpload(b, k, u)),
     ping: timed('ping', () => inner.ping()),
     close: () => inner.close(),
   };

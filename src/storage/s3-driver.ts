@@ -6,7 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -14,6 +17,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -27,7 +31,7 @@ import { guard as guardBody, readHead, rejoin } from './s3-body';
 import { codeOf, s3Error, statusOf } from './s3-errors';
 import type {
   BucketName, ListOptions, ListPage, ObjectInfo, PresignGetOptions, PresignPutOptions, ReadOptions, ReadResult,
-  Storage, WriteOptions,
+  Storage, UploadedPart, WriteOptions,
 } from './storage';
 
 const MiB = 1024 * 1024;
@@ -286,6 +290,59 @@ export class S3Storage implements Storage {
     return this.presign(command, options.expiresIn);
   }
 
+  async createMultipartUpload(bucket: BucketName, key: StorageKey): Promise<string> {
+    try {
+      const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.names[bucket], Key: key }));
+      if (!out.UploadId) throw new StorageError('CreateMultipartUpload answered without an UploadId');
+      return out.UploadId;
+    } catch (e) {
+      throw s3Error(e, 'CreateMultipartUpload', this.where(bucket, key));
+    }
+  }
+
+  presignUploadPart(bucket: BucketName, key: StorageKey, uploadId: string, partNumber: number, options: { expiresIn: number }): Promise<string> {
+    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) {
+      throw new BadRequestError('part numbers run from 1 to 10000');
+    }
+    const command = new UploadPartCommand({ Bucket: this.names[bucket], Key: key, UploadId: uploadId, PartNumber: partNumber });
+    return this.presign(command, options.expiresIn);
+  }
+
+  async completeMultipartUpload(bucket: BucketName, key: StorageKey, uploadId: string, parts: UploadedPart[]): Promise<ObjectInfo> {
+    if (parts.length === 0) throw new BadRequestError('a multipart upload needs at least one part');
+    try {
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.names[bucket],
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: quoted(p.etag) })) },
+        }),
+      );
+    } catch (e) {
+      const name = codeOf(e);
+      // radosgw answers an aborted or unknown upload with 404 NoSuchUpload
+      if (name === 'NoSuchUpload' || statusOf(e) === 404) throw new NotFoundError('no such multipart upload');
+      if (name === 'InvalidPart' || name === 'InvalidPartOrder' || name === 'EntityTooSmall') {
+        throw new BadRequestError(`the parts do not make a valid upload (${name})`);
+      }
+      throw s3Error(e, 'CompleteMultipartUpload', this.where(bucket, key));
+    }
+    // radosgw answers CompleteMultipartUpload with an empty ETag; HeadObject has the real one
+    const info = await this.stat(bucket, key);
+    if (!info) throw new StorageError('the completed multipart object is not there');
+    return info;
+  }
+
+  async abortMultipartUpload(bucket: BucketName, key: StorageKey, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.names[bucket], Key: key, UploadId: uploadId }));
+    } catch (e) {
+      if (codeOf(e) === 'NoSuchUpload' || statusOf(e) === 404) return;
+      throw s3Error(e, 'AbortMultipartUpload', this.where(bucket, key));
+    }
+  }
+
   async ping(): Promise<void> {
     await Promise.all(
       Object.values(this.names).map(async (name) => {
@@ -303,9 +360,10 @@ export class S3Storage implements Storage {
   }
 
   /** The one place that signs URLs, so a faster SigV4 signer can replace the SDK's later. */
-  private async presign(command: GetObjectCommand | PutObjectCommand, expiresIn: number): Promise<string> {
+  private async presign(command: GetObjectCommand | PutObjectCommand | UploadPartCommand, expiresIn: number): Promise<string> {
     try {
-      return await getSignedUrl(this.client, command, { expiresIn });
+      // the SDK's overloads cannot take a union of commands; each member is a valid argument
+      return await getSignedUrl(this.client, command as GetObjectCommand, { expiresIn });
     } catch (e) {
       throw s3Error(e, 'presign', `s3://${command.input.Bucket}/${command.input.Key}`);
     }

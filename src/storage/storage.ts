@@ -80,6 +80,13 @@ export interface PresignPutOptions {
   contentType?: string;
 }
 
+export interface UploadedPart {
+  /** 1-based, as S3. */
+  partNumber: number;
+  /** The ETag header the part's PUT answered with (quoted or not). */
+  etag: string;
+}
+
 export interface Storage {
   readonly driver: 'fs' | 's3';
 
@@ -117,6 +124,22 @@ export interface Storage {
 
   /** A URL that PUTs the body into the key until it expires. */
   presignPut(bucket: BucketName, key: StorageKey, options: PresignPutOptions): Promise<string>;
+
+  /**
+   * Direct uploads in parts (S3 multipart): clients PUT each part straight to storage through
+   * presignUploadPart URLs, then the gateway completes. Nothing is visible at `key` before
+   * completeMultipartUpload resolves. Parts are at least 5 MiB except the last (S3's rule).
+   */
+  createMultipartUpload(bucket: BucketName, key: StorageKey): Promise<string>;
+  presignUploadPart(bucket: BucketName, key: StorageKey, uploadId: string, partNumber: number, options: { expiresIn: number }): Promise<string>;
+  /**
+   * Assembles the parts in order. Throws BadRequestError when a part is missing or its etag does
+   * not match what was uploaded; fails (NotFoundError, or StorageError on radosgw, which answers
+   * 500) when the upload does not exist any more. Callers track their uploads themselves.
+   */
+  completeMultipartUpload(bucket: BucketName, key: StorageKey, uploadId: string, parts: UploadedPart[]): Promise<ObjectInfo>;
+  /** Discards the parts. Does not throw when the upload is already gone. */
+  abortMultipartUpload(bucket: BucketName, key: StorageKey, uploadId: string): Promise<void>;
 
   /** Resolves when storage answers (both buckets reachable); for /readyz. */
   ping(): Promise<void>;
