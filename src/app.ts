@@ -21,6 +21,8 @@ import type { Auth } from './auth';
 import { artifactApiRoutes } from './artifacts/api-routes';
 import { artifactOrigin, type ArtifactState } from './artifacts/origin';
 import { ArtifactStore } from './artifacts/store';
+import { cacheApiRoutes } from './caches/routes';
+import { CacheStore } from './caches/store';
 
 export interface AppDeps {
   config: Config;
@@ -53,12 +55,14 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   const now = deps.now ?? Date.now;
   const audit = logger.child({ audit: true });
   const store = new ArtifactStore(storage, config.isolation, now);
+  const caches = new CacheStore(storage, now);
 
   const health = healthRoutes({ storage, metrics, lifecycle });
   const artifactsApi = artifactApiRoutes({ config, store, storage, tokens: deps.auth.tokens, hosts, audit });
   const apiRouter = new Router<RequestState>();
   apiRouter.use(health.routes());
   apiRouter.use(artifactsApi.routes());
+  apiRouter.use(cacheApiRoutes({ config, store: caches, storage, tokens: deps.auth.tokens, audit }).routes());
   const api = compose([koaHelmet(API_HELMET), apiRouter.routes() as Middleware, apiRouter.allowedMethods() as Middleware]);
   const artifacts = artifactOrigin({
     config,

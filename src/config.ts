@@ -12,6 +12,8 @@ export type StorageConfig =
   | {
       driver: 's3';
       endpoint?: string;
+      /** Endpoint presigned URLs point at, when clients reach S3 by another URL than the gateway. */
+      publicEndpoint?: string;
       region: string;
       forcePathStyle: boolean;
       accessKeyId?: string;
@@ -57,6 +59,22 @@ export interface Config {
     publicKeyAlgorithm: 'RS256' | 'ES256' | 'EdDSA';
     jwksUrl?: URL;
   };
+  caches: {
+    /** Entries unused this long are deleted by gc. */
+    ttlDays: number;
+    /** Per-project total; gc evicts least recently used entries above it. */
+    quotaBytes: number;
+    /** Largest single cache archive accepted. */
+    maxBytes: number;
+    /** Lifetime of presigned part URLs of a direct upload, seconds. */
+    uploadTtlSeconds: number;
+    /** Part size of direct uploads. */
+    partBytes: number;
+  };
+  /** Artifacts older than this are deleted by gc. */
+  artifactRetentionDays: number;
+  /** Run gc in-process every this many minutes; 0 = never (run `artifact-gateway gc` instead). */
+  gcIntervalMinutes: number;
   /** Lifetime of a viewer ticket link, and of the session cookie it is exchanged for, seconds. */
   ticketTtlSeconds: number;
   sessionTtlSeconds: number;
@@ -87,6 +105,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   { name: 'STORAGE_DRIVER', default: 'fs', meaning: 'fs (embedded, one machine) or s3 (any S3-compatible server)' },
   { name: 'DATA_DIR', default: './data', meaning: 'fs driver: root directory of both buckets' },
   { name: 'S3_ENDPOINT', default: '(AWS)', meaning: 's3 driver: endpoint URL for MinIO, Ceph RGW, R2…' },
+  { name: 'S3_PUBLIC_ENDPOINT', default: '(S3_ENDPOINT)', meaning: 's3 driver: endpoint that presigned URLs point at, when browsers and CI jobs reach S3 by another URL than the gateway does (e.g. https through nginx)' },
   { name: 'S3_REGION', default: 'us-east-1', meaning: 's3 driver: region' },
   { name: 'S3_FORCE_PATH_STYLE', default: 'true if S3_ENDPOINT is set', meaning: 's3 driver: path-style bucket addressing' },
   { name: 'S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY / S3_SESSION_TOKEN', default: '(SDK default chain)', meaning: 's3 driver: credentials' },
@@ -106,6 +125,13 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   { name: 'JWT_JWKS_URL', default: '(none)', meaning: 'JWKS URL of an external token issuer (an OIDC provider)' },
   { name: 'TICKET_TTL', default: '300', meaning: 'seconds a viewer ticket link stays valid' },
   { name: 'SESSION_TTL', default: '28800', meaning: 'seconds a viewer session cookie stays valid (8 h)' },
+  { name: 'CACHE_TTL_DAYS', default: '7', meaning: 'cache entries not restored for this many days are deleted by gc' },
+  { name: 'CACHE_QUOTA_BYTES', default: '10737418240', meaning: 'per-project cache total (10 GiB); gc evicts least recently used entries above it' },
+  { name: 'CACHE_MAX_BYTES', default: '10737418240', meaning: 'largest single cache archive accepted (10 GiB)' },
+  { name: 'CACHE_UPLOAD_TTL', default: '3600', meaning: 'seconds the presigned part URLs of a direct cache upload stay valid' },
+  { name: 'CACHE_PART_BYTES', default: '67108864', meaning: 'part size of direct cache uploads (64 MiB; 5 MiB to 5 GiB)' },
+  { name: 'ARTIFACT_RETENTION_DAYS', default: '30', meaning: 'artifacts older than this are deleted by gc' },
+  { name: 'GC_INTERVAL_MINUTES', default: '0', meaning: 'run gc in the server every N minutes (enable on one instance); 0: only `artifact-gateway gc`' },
   { name: 'LOG_LEVEL', default: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent' },
   { name: 'SHUTDOWN_TIMEOUT', default: '10', meaning: 'seconds SIGTERM waits for in-flight requests' },
   { name: 'TRUST_PROXY', default: 'false', meaning: 'trust X-Forwarded-* and X-Request-Id from the proxy in front' },
@@ -199,6 +225,8 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
   if (driver === 's3') {
     const endpointRaw = get('S3_ENDPOINT');
     const endpoint = endpointRaw === undefined ? undefined : httpUrl('S3_ENDPOINT', endpointRaw);
+    const publicEndpointRaw = get('S3_PUBLIC_ENDPOINT');
+    const publicEndpoint = publicEndpointRaw === undefined ? undefined : httpUrl('S3_PUBLIC_ENDPOINT', publicEndpointRaw);
     const artifactsBucket = get('ARTIFACTS_BUCKET');
     const cacheBucket = get('CACHE_BUCKET');
     for (const [name, value] of [['ARTIFACTS_BUCKET', artifactsBucket], ['CACHE_BUCKET', cacheBucket]] as const) {
@@ -216,6 +244,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     storage = {
       driver: 's3',
       endpoint: endpoint?.toString().replace(/\/$/, ''),
+      publicEndpoint: publicEndpoint?.toString().replace(/\/$/, ''),
       region: get('S3_REGION') ?? 'us-east-1',
       forcePathStyle: bool('S3_FORCE_PATH_STYLE', endpointRaw !== undefined),
       accessKeyId,
@@ -269,6 +298,15 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
   if (!['RS256', 'ES256', 'EdDSA'].includes(algorithm)) {
     problems.push(`JWT_ALGORITHM: expected RS256, ES256 or EdDSA, got ${JSON.stringify(algorithm)}`);
   }
+  const caches = {
+    ttlDays: int('CACHE_TTL_DAYS', 7, 1, 3650),
+    quotaBytes: int('CACHE_QUOTA_BYTES', 10 * 1024 ** 3, 1, 1024 ** 5),
+    maxBytes: int('CACHE_MAX_BYTES', 10 * 1024 ** 3, 1, 5 * 1024 ** 4),
+    uploadTtlSeconds: int('CACHE_UPLOAD_TTL', 3600, 60, 7 * 86400),
+    partBytes: int('CACHE_PART_BYTES', 64 * 1024 ** 2, 5 * 1024 ** 2, 5 * 1024 ** 3),
+  };
+  const artifactRetentionDays = int('ARTIFACT_RETENTION_DAYS', 30, 1, 36500);
+  const gcIntervalMinutes = int('GC_INTERVAL_MINUTES', 0, 0, 7 * 24 * 60);
   const ticketTtlSeconds = int('TICKET_TTL', 300, 10, 86400);
   const sessionTtlSeconds = int('SESSION_TTL', 8 * 3600, 60, 30 * 86400);
 
@@ -301,6 +339,9 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
       publicKeyAlgorithm: algorithm as Config['jobTokens']['publicKeyAlgorithm'],
       jwksUrl,
     },
+    caches,
+    artifactRetentionDays,
+    gcIntervalMinutes,
     ticketTtlSeconds,
     sessionTtlSeconds,
     logLevel,
@@ -330,6 +371,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     inlineMaxBytes: config.inlineMaxBytes,
     frameAncestors: config.frameAncestors,
     jobTokens: { ...config.jobTokens, jwksUrl: config.jobTokens.jwksUrl?.toString() },
+    caches: config.caches,
+    artifactRetentionDays: config.artifactRetentionDays,
+    gcIntervalMinutes: config.gcIntervalMinutes,
     ticketTtlSeconds: config.ticketTtlSeconds,
     sessionTtlSeconds: config.sessionTtlSeconds,
     logLevel: config.logLevel,

@@ -60,6 +60,21 @@ describe('loadConfig', () => {
     expect(config.warnings.join('\n')).not.toMatch(/localhost/);
   });
 
+  it('reads S3_PUBLIC_ENDPOINT, the endpoint presigned URLs point at, next to the one the gateway uses', () => {
+    const config = load({
+      STORAGE_DRIVER: 's3',
+      S3_ENDPOINT: 'http://127.0.0.1:7480',
+      S3_PUBLIC_ENDPOINT: 'https://s3.example.com/',
+      ARTIFACTS_BUCKET: 'artifacts',
+      CACHE_BUCKET: 'caches',
+      SIGNING_SECRET: 's'.repeat(32),
+    });
+    expect(config.storage).toMatchObject({ endpoint: 'http://127.0.0.1:7480', publicEndpoint: 'https://s3.example.com' });
+    expect(problemsOf({ STORAGE_DRIVER: 's3', S3_PUBLIC_ENDPOINT: 'ftp://s3.example.com' }).join('\n')).toMatch(
+      /S3_PUBLIC_ENDPOINT: expected an http or https URL/,
+    );
+  });
+
   it('lists every problem at once, each by variable name', () => {
     const problems = problemsOf({
       STORAGE_DRIVER: 's3',

@@ -11,7 +11,8 @@ import { requireJob } from '../auth/bearer';
 import { authorize, BUILD_ID, PROJECT_ID, type TokenVerifier } from '../auth/job-token';
 import type { Config } from '../config';
 import { contentTypeFor, dispositionFor } from '../content-policy';
-import { BadRequestError, LengthRequiredError, NotFoundError, PayloadTooLargeError } from '../errors';
+import { BadRequestError, NotFoundError } from '../errors';
+import { declaredLength } from '../http/body';
 import type { HostResolver } from '../hosts';
 import type { Logger } from '../http/logger';
 import type { RequestState } from '../http/request-context';
@@ -70,19 +71,7 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
     authorize(job, { project, build, scope: 'artifacts:write' });
     const path = decodePath(rawArtifactPath(ctx), 'artifact path');
 
-    // the size is checked before a byte is read (bazel-remote's rule): no length, no upload
-    const lengthHeader = ctx.get('content-length');
-    if (lengthHeader === '') {
-      throw new LengthRequiredError('uploads must declare Content-Length (chunked uploads are not accepted)');
-    }
-    const length = Number(lengthHeader);
-    if (!/^\d+$/.test(lengthHeader) || !Number.isSafeInteger(length)) {
-      throw new BadRequestError(`Content-Length ${JSON.stringify(lengthHeader)} is not a byte count`);
-    }
-    if (length > config.artifactMaxBytes) {
-      ctx.set('Connection', 'close'); // do not read a body we refuse
-      throw new PayloadTooLargeError(`${length} bytes is over the ${config.artifactMaxBytes}-byte artifact limit`);
-    }
+    const length = declaredLength(ctx, config.artifactMaxBytes, 'artifact');
     const given = ctx.get('content-type').trim();
     if (given !== '' && !MEDIA_TYPE.test(given)) {
       throw new BadRequestError(`Content-Type ${JSON.stringify(given)} is not a media type`);

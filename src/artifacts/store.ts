@@ -11,10 +11,10 @@
  * make a path write-once per build, and give the sha256 computed while streaming a place to live
  * (S3 metadata must be sent before the body, when the hash is not known yet).
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
-import { AlreadyExistsError, ConflictError, NotFoundError, StorageError } from '../errors';
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { ConflictError, StorageError } from '../errors';
+import { createEntry, readEntry, writeHashed } from '../storage/entries';
 import { joinKey, joinPrefix, toKeyPrefix, toStorageKey, type KeyPrefix, type StorageKey } from '../storage/keys';
 import type { ObjectInfo, Storage } from '../storage/storage';
 import { originLabel } from './labels';
@@ -49,7 +49,6 @@ const enc = (id: string) => encodeURIComponent(id);
 /** Entries are immutable, so caching them is safe; the TTL only bounds how long a deleted one lingers. */
 const ENTRY_CACHE_MS = 60_000;
 const ENTRY_CACHE_MAX = 10_000;
-const ENTRY_MAX_BYTES = 64 * 1024;
 
 export class ArtifactStore {
   private readonly entries = new Map<string, { entry: ArtifactEntry; until: number }>();
@@ -86,44 +85,38 @@ export class ArtifactStore {
   ): Promise<{ created: boolean; entry: ArtifactEntry }> {
     await this.ensureLabel(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
     const object = joinKey('p', enc(project), 'o', randomUUID());
-    const hash = createHash('sha256');
-    const hashing = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        cb(null, chunk);
-      },
-    });
-    body.on('error', (err) => hashing.destroy(err));
-    const info = await this.storage.write('artifacts', object, body.pipe(hashing), {
+    const stored = await writeHashed(this.storage, 'artifacts', object, body, {
       contentLength: options.contentLength,
       contentType: options.contentType,
     });
     const entry: ArtifactEntry = {
       path,
       object,
-      size: info.size,
-      sha256: hash.digest('hex'),
+      size: stored.size,
+      sha256: stored.sha256,
       contentType: options.contentType,
       createdAt: new Date(this.now()).toISOString(),
       uploader: options.uploader,
     };
     const key = this.entryKey(project, build, path);
+    let created: boolean;
     try {
-      await this.storage.write('artifacts', key, bufferBody(entry), { ifNoneMatch: true, contentType: 'application/json' });
-      return { created: true, entry };
+      created = await createEntry(this.storage, 'artifacts', key, entry);
     } catch (err) {
       await this.storage.delete('artifacts', object).catch(() => undefined);
-      if (!(err instanceof AlreadyExistsError)) throw err;
-      const existing = await this.entry(project, build, path);
-      if (existing && existing.sha256 === entry.sha256 && existing.size === entry.size) {
-        return { created: false, entry: existing };
-      }
-      throw new ConflictError(`${path} already exists in build ${build} with other content; artifacts are write-once`, {
-        path,
-        size: existing?.size,
-        sha256: existing?.sha256,
-      });
+      throw err;
     }
+    if (created) return { created: true, entry };
+    await this.storage.delete('artifacts', object).catch(() => undefined);
+    const existing = await this.entry(project, build, path);
+    if (existing && existing.sha256 === entry.sha256 && existing.size === entry.size) {
+      return { created: false, entry: existing };
+    }
+    throw new ConflictError(`${path} already exists in build ${build} with other content; artifacts are write-once`, {
+      path,
+      size: existing?.size,
+      sha256: existing?.sha256,
+    });
   }
 
   /** The storage key of an entry's bytes, re-validated: an entry can only point into its own project. */
@@ -176,13 +169,7 @@ export class ArtifactStore {
   private async ensureLabel(label: string, target: LabelTarget): Promise<void> {
     const known = this.labels.get(label);
     if (known && sameTarget(known, target)) return;
-    try {
-      await this.storage.write('artifacts', joinKey('labels', label), bufferBody(target), {
-        ifNoneMatch: true,
-        contentType: 'application/json',
-      });
-    } catch (err) {
-      if (!(err instanceof AlreadyExistsError)) throw err;
+    if (!(await createEntry(this.storage, 'artifacts', joinKey('labels', label), target))) {
       const existing = await this.readJson<LabelTarget>(joinKey('labels', label));
       if (!existing || !sameTarget(existing, target)) {
         // 80 bits of SHA-256 collided, or the index was tampered with: never share an origin
@@ -192,28 +179,13 @@ export class ArtifactStore {
     this.labels.set(label, target);
   }
 
-  private async readJson<T>(key: StorageKey): Promise<T | null> {
-    let read;
-    try {
-      read = await this.storage.read('artifacts', key);
-    } catch (err) {
-      if (err instanceof NotFoundError) return null;
-      throw err;
-    }
-    if (read.info.size > ENTRY_MAX_BYTES) {
-      read.body.destroy();
-      throw new StorageError(`index object ${key} is implausibly large`);
-    }
-    return JSON.parse((await buffer(read.body)).toString('utf8')) as T;
+  private readJson<T>(key: StorageKey): Promise<T | null> {
+    return readEntry<T>(this.storage, 'artifacts', key);
   }
 }
 
 function sameTarget(a: LabelTarget, b: LabelTarget): boolean {
   return a.project === b.project && a.build === b.build;
-}
-
-function bufferBody(value: unknown): Readable {
-  return Readable.from([Buffer.from(JSON.stringify(value))]);
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

@@ -34,16 +34,18 @@ export async function createStorage(config: Config, metrics: Metrics, rootSecret
     });
     return { storage: instrumentStorage(fs, metrics), blobRoute: blobRoute(fs), storageOrigin: config.publicUrl.origin };
   }
-  const client = createS3Client({
-    endpoint: sc.endpoint,
+  const clientOptions = {
     region: sc.region,
     forcePathStyle: sc.forcePathStyle,
     accessKeyId: sc.accessKeyId,
     secretAccessKey: sc.secretAccessKey,
     sessionToken: sc.sessionToken,
-  });
+  };
+  const client = createS3Client({ ...clientOptions, endpoint: sc.endpoint });
+  // presigned URLs are for browsers and CI jobs, which may reach S3 by another URL than we do
+  const presignClient = sc.publicEndpoint ? createS3Client({ ...clientOptions, endpoint: sc.publicEndpoint }) : undefined;
   if (sc.createBuckets) await ensureBuckets(client, [sc.artifactsBucket, sc.cacheBucket]);
-  const s3 = new S3Storage({ client, buckets: { artifacts: sc.artifactsBucket, cache: sc.cacheBucket } });
+  const s3 = new S3Storage({ client, presignClient, buckets: { artifacts: sc.artifactsBucket, cache: sc.cacheBucket } });
   // the origin as the SDK builds it (path-style endpoint, or the bucket's virtual host on AWS)
   const probe = await s3.presignGet('artifacts', toStorageKey('origin-probe'), { expiresIn: 60 });
   return { storage: instrumentStorage(s3, metrics), storageOrigin: new URL(probe).origin };

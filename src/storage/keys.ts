@@ -76,3 +76,23 @@ export function joinKey(...parts: string[]): StorageKey {
 export function joinPrefix(...parts: string[]): KeyPrefix {
   return toKeyPrefix(parts.join('/') + '/');
 }
+
+/** Cache keys (GitHub's limit is 512 characters). */
+export const MAX_CACHE_KEY_CHARS = 512;
+
+/**
+ * A cache key or restore prefix: NFC-normalised, so keys that differ only in Unicode
+ * normalisation are one key (never two look-alike entries); no commas (they separate restore
+ * keys); otherwise the rules of any key. Returns the normalised string.
+ */
+export function toCacheKey(raw: string, options: { prefix?: boolean } = {}): string {
+  const what = options.prefix ? 'restore key' : 'cache key';
+  if (typeof raw !== 'string' || raw.trim() === '') throw new InvalidKeyError(`${what} is empty`);
+  if (LONE_SURROGATE.test(raw)) throw new InvalidKeyError(`${what} contains a lone UTF-16 surrogate`);
+  const key = raw.normalize('NFC');
+  if ([...key].length > MAX_CACHE_KEY_CHARS) {
+    throw new InvalidKeyError(`${what} is ${[...key].length} characters long; the limit is ${MAX_CACHE_KEY_CHARS}`);
+  }
+  if (key.includes(',')) throw new InvalidKeyError(`${what} contains a comma (commas separate restore keys)`);
+  return options.prefix ? check(key, what, true) : (toStorageKey(key, what) as string);
+}

@@ -107,17 +107,24 @@ export async function ensureBuckets(client: S3Client, names: readonly string[]):
 export class S3Storage implements Storage {
   readonly driver = 's3' as const;
   private readonly client: S3Client;
+  private readonly presignClient: S3Client;
   private readonly names: Record<BucketName, string>;
   private readonly partSize: number;
   private readonly queueSize: number;
 
   constructor(opts: {
     client: S3Client;
+    /**
+     * Signs presigned URLs when clients reach S3 by another endpoint than the gateway (e.g. https
+     * through a proxy that keeps Host): SigV4 signs the host, so the URL must name the public one.
+     */
+    presignClient?: S3Client;
     buckets: { artifacts: string; cache: string };
     partSize?: number;
     queueSize?: number;
   }) {
     this.client = opts.client;
+    this.presignClient = opts.presignClient ?? opts.client;
     this.names = { artifacts: opts.buckets.artifacts, cache: opts.buckets.cache };
     this.partSize = opts.partSize ?? 8 * MiB;
     // memory per write is about (queueSize + 1) * partSize
@@ -357,13 +364,14 @@ export class S3Storage implements Storage {
 
   async close(): Promise<void> {
     this.client.destroy();
+    if (this.presignClient !== this.client) this.presignClient.destroy();
   }
 
   /** The one place that signs URLs, so a faster SigV4 signer can replace the SDK's later. */
   private async presign(command: GetObjectCommand | PutObjectCommand | UploadPartCommand, expiresIn: number): Promise<string> {
     try {
       // the SDK's overloads cannot take a union of commands; each member is a valid argument
-      return await getSignedUrl(this.client, command as GetObjectCommand, { expiresIn });
+      return await getSignedUrl(this.presignClient, command as GetObjectCommand, { expiresIn });
     } catch (e) {
       throw s3Error(e, 'presign', `s3://${command.input.Bucket}/${command.input.Key}`);
     }

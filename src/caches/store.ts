@@ -1,0 +1,225 @@
+/**
+ * Caches in the private cache bucket, per project and scope:
+ *
+ *   p/<project>/s/<scope>/k/<key>     entry JSON, created create-only: the first writer wins
+ *   p/<project>/o/<uuid>              the archive bytes, written before the entry
+ *   p/<project>/u/<scope>/k/<key>     last-used marker, rewritten (at most hourly) on restore
+ *   p/<project>/r/<uploadId>          a direct upload in progress (reserve -> parts -> commit)
+ *
+ * All state is in the bucket, so any number of gateway instances share it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { BadRequestError, ConflictError, NotFoundError } from '../errors';
+import { createEntry, hashObject, putJson, readEntry, writeHashed } from '../storage/entries';
+import { joinKey, toKeyPrefix, toStorageKey, type StorageKey } from '../storage/keys';
+import type { Storage, UploadedPart } from '../storage/storage';
+
+export interface CacheWriter {
+  subject: string;
+  project: string;
+  branch: string;
+  build: string;
+  trusted: boolean;
+}
+
+export interface CacheEntry {
+  key: string;
+  scope: string;
+  size: number;
+  sha256: string;
+  createdAt: string;
+  createdBy: CacheWriter;
+  /** Storage key of the archive. */
+  object: string;
+}
+
+interface Reservation {
+  key: string;
+  scope: string;
+  object: string;
+  storageUploadId: string;
+  size: number;
+  sha256: string;
+  partSize: number;
+  createdBy: CacheWriter;
+  createdAt: string;
+}
+
+const enc = (s: string) => encodeURIComponent(s);
+const TOUCH_EVERY_MS = 60 * 60 * 1000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export class CacheStore {
+  private readonly touched = new Map<string, number>();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  entryKey(project: string, scope: string, key: string): StorageKey {
+    return joinKey('p', enc(project), 's', enc(scope), 'k', key);
+  }
+  usageKey(project: string, scope: string, key: string): StorageKey {
+    return joinKey('p', enc(project), 'u', enc(scope), 'k', key);
+  }
+  private reservationKey(project: string, uploadId: string): StorageKey {
+    if (!UUID.test(uploadId)) throw new NotFoundError('no such upload');
+    return joinKey('p', enc(project), 'r', uploadId);
+  }
+
+  /** Streams an archive in and commits it; ConflictError (with the entry) when the key exists. */
+  async save(project: string, scope: string, key: string, body: Readable, options: { contentLength: number; createdBy: CacheWriter }): Promise<CacheEntry> {
+    await this.refuseExisting(project, scope, key);
+    const object = joinKey('p', enc(project), 'o', randomUUID());
+    const stored = await writeHashed(this.storage, 'cache', object, body, {
+      contentLength: options.contentLength,
+      contentType: 'application/octet-stream',
+    });
+    return this.commitEntry(project, { key, scope, object, size: stored.size, sha256: stored.sha256, createdBy: options.createdBy });
+  }
+
+  /** First of `keys` exactly, then each as a prefix (newest wins); scope by scope. */
+  async restore(project: string, scopes: string[], keys: string[]): Promise<{ entry: CacheEntry; exact: boolean } | null> {
+    for (const scope of scopes) {
+      const exact = await this.entry(project, scope, keys[0]!);
+      if (exact) return { entry: exact, exact: true };
+      for (const key of keys) {
+        const newest = await this.newestWithPrefix(project, scope, key);
+        if (newest) return { entry: newest, exact: false };
+      }
+    }
+    return null;
+  }
+
+  async entry(project: string, scope: string, key: string): Promise<CacheEntry | null> {
+    return readEntry<CacheEntry>(this.storage, 'cache', this.entryKey(project, scope, key));
+  }
+
+  objectKey(project: string, entry: Pick<CacheEntry, 'object'>): StorageKey {
+    const key = toStorageKey(entry.object);
+    if (!key.startsWith(`p/${enc(project)}/o/`)) throw new NotFoundError('cache entry points outside its project');
+    return key;
+  }
+
+  /** Records a restore, at most once an hour per entry and instance: cheap on the hot path. */
+  async touch(project: string, entry: CacheEntry): Promise<void> {
+    const id = this.usageKey(project, entry.scope, entry.key);
+    const now = this.now();
+    if ((this.touched.get(id) ?? 0) + TOUCH_EVERY_MS > now) return;
+    this.touched.set(id, now);
+    if (this.touched.size > 100_000) this.touched.clear();
+    await putJson(this.storage, 'cache', id, { lastUsedAt: new Date(now).toISOString() });
+  }
+
+  /** Starts a direct upload: presigned part URLs the client PUTs to, then commit(). */
+  async reserve(
+    project: string,
+    scope: string,
+    key: string,
+    options: { size: number; sha256: string; partSize: number; urlTtlSeconds: number; createdBy: CacheWriter },
+  ): Promise<{ uploadId: string; partSize: number; parts: Array<{ partNumber: number; url: string }> }> {
+    await this.refuseExisting(project, scope, key);
+    const partCount = Math.max(1, Math.ceil(options.size / options.partSize));
+    if (partCount > 10_000) throw new BadRequestError('the archive needs more than 10,000 parts; raise CACHE_PART_BYTES');
+    const uploadId = randomUUID();
+    const object = joinKey('p', enc(project), 'o', randomUUID());
+    const storageUploadId = await this.storage.createMultipartUpload('cache', object);
+    const reservation: Reservation = {
+      key,
+      scope,
+      object,
+      storageUploadId,
+      size: options.size,
+      sha256: options.sha256,
+      partSize: options.partSize,
+      createdBy: options.createdBy,
+      createdAt: new Date(this.now()).toISOString(),
+    };
+    await createEntry(this.storage, 'cache', this.reservationKey(project, uploadId), reservation);
+    const parts = [];
+    for (let partNumber = 1; partNumber <= partCount; partNumber++) {
+      const url = await this.storage.presignUploadPart('cache', object, storageUploadId, partNumber, { expiresIn: options.urlTtlSeconds });
+      parts.push({ partNumber, url });
+    }
+    return { uploadId, partSize: options.partSize, parts };
+  }
+
+  /**
+   * Completes a direct upload. The bytes are hashed back from storage (streamed) before the entry
+   * is created: an entry's sha256 is always what is really stored, whatever the client declared.
+   */
+  async commit(project: string, scope: string, key: string, uploadId: string, parts: UploadedPart[]): Promise<CacheEntry> {
+    const rKey = this.reservationKey(project, uploadId);
+    const r = await readEntry<Reservation>(this.storage, 'cache', rKey);
+    if (!r || r.key !== key || r.scope !== scope) throw new NotFoundError(`no upload ${uploadId} for this key in this job's scope`);
+    const object = this.objectKey(project, r);
+    try {
+      const info = await this.storage.completeMultipartUpload('cache', object, r.storageUploadId, parts);
+      if (info.size !== r.size) throw new BadRequestError(`the parts add up to ${info.size} bytes, not the ${r.size} reserved`);
+      const stored = await hashObject(this.storage, 'cache', object);
+      if (stored.sha256 !== r.sha256) throw new BadRequestError('the uploaded bytes do not match the sha256 given at reserve');
+      return await this.commitEntry(project, { key, scope, object, size: stored.size, sha256: stored.sha256, createdBy: r.createdBy });
+    } catch (err) {
+      await this.storage.delete('cache', object).catch(() => undefined);
+      await this.storage.abortMultipartUpload('cache', object, r.storageUploadId).catch(() => undefined);
+      throw err;
+    } finally {
+      await this.storage.delete('cache', rKey).catch(() => undefined);
+    }
+  }
+
+  async abort(project: string, scope: string, key: string, uploadId: string): Promise<void> {
+    const rKey = this.reservationKey(project, uploadId);
+    const r = await readEntry<Reservation>(this.storage, 'cache', rKey);
+    if (!r || r.key !== key || r.scope !== scope) throw new NotFoundError(`no upload ${uploadId} for this key in this job's scope`);
+    await this.storage.abortMultipartUpload('cache', this.objectKey(project, r), r.storageUploadId);
+    await this.storage.delete('cache', rKey);
+  }
+
+  private async refuseExisting(project: string, scope: string, key: string): Promise<void> {
+    const existing = await this.entry(project, scope, key);
+    if (existing) throw conflict(existing);
+  }
+
+  private async commitEntry(project: string, e: Omit<CacheEntry, 'createdAt'>): Promise<CacheEntry> {
+    const entry: CacheEntry = { ...e, createdAt: new Date(this.now()).toISOString() };
+    if (await createEntry(this.storage, 'cache', this.entryKey(project, e.scope, e.key), entry)) return entry;
+    // lost the race: another writer committed this key first; ours is discarded
+    await this.storage.delete('cache', toStorageKey(e.object)).catch(() => undefined);
+    const winner = await this.entry(project, e.scope, e.key);
+    throw conflict(winner ?? entry);
+  }
+
+  private async newestWithPrefix(project: string, scope: string, prefix: string): Promise<CacheEntry | null> {
+    const base = `p/${enc(project)}/s/${enc(scope)}/k/`;
+    let best: { key: StorageKey; at: number }[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await this.storage.list('cache', toKeyPrefix(base + prefix), { pageToken });
+      for (const item of page.items) {
+        const at = item.lastModified.getTime();
+        if (best.length === 0 || at > best[0]!.at) best = [{ key: item.key, at }];
+        else if (at === best[0]!.at) best.push({ key: item.key, at });
+      }
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    // storage times have second resolution on S3: break ties with the entries' own timestamps
+    let winner: CacheEntry | null = null;
+    for (const candidate of best) {
+      const entry = await readEntry<CacheEntry>(this.storage, 'cache', candidate.key);
+      if (entry && (!winner || entry.createdAt > winner.createdAt)) winner = entry;
+    }
+    return winner;
+  }
+}
+
+function conflict(existing: CacheEntry): ConflictError {
+  return new ConflictError(`cache key ${JSON.stringify(existing.key)} already exists in scope ${existing.scope}; cache entries are write-once`, publicEntry(existing));
+}
+
+/** What clients see of an entry (never the storage key). */
+export function publicEntry(e: CacheEntry) {
+  return { key: e.key, scope: e.scope, size: e.size, sha256: e.sha256, createdAt: e.createdAt, createdBy: e.createdBy };
+}
