@@ -12,6 +12,8 @@ import type { Lifecycle } from './http/health';
 import type { Logger } from './http/logger';
 import { createMetrics } from './http/metrics';
 import { createStorage } from './storage/create-storage';
+import type { Storage } from './storage/storage';
+import { runGc } from './retention/gc';
 import { resolveSigningSecret } from './auth/secret-file';
 import { createAuth } from './auth';
 
@@ -53,10 +55,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   });
   const address = server.address() as AddressInfo;
 
+  const stopGc = scheduleGc(config, storage, logger);
+
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       lifecycle.draining = true;
+      stopGc();
       logger.info({ timeoutMs: config.shutdownTimeoutMs }, 'shutting down: finishing in-flight requests');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -72,4 +77,22 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     })());
 
   return { server, address, stop };
+}
+
+/** GC_INTERVAL_MINUTES > 0: retention in-process, never two passes at once. Returns a stopper. */
+function scheduleGc(config: Config, storage: Storage, logger: Logger): () => void {
+  if (config.gcIntervalMinutes === 0) return () => undefined;
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    runGc({ storage, config, logger })
+      .then((report) => logger.info({ report }, 'gc finished'))
+      .catch((err: unknown) => logger.error({ err }, 'gc failed'))
+      .finally(() => {
+        running = false;
+      });
+  }, config.gcIntervalMinutes * 60_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }

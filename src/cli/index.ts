@@ -2,6 +2,7 @@
 /**
  * The `artifact-gateway` command. One file per subcommand; this one only dispatches.
  */
+import { gc } from './gc';
 import { serve } from './serve';
 import { ticket } from './ticket';
 import { token } from './token';
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   token: { run: token, summary: 'print a job token for a project and build (development, tests)' },
   ticket: { run: ticket, summary: "print a sign-in link to a private project's artifacts" },
   upload: { run: upload, summary: 'upload files and directories to a build' },
+  gc: { run: gc, summary: 'delete expired caches and artifacts once (retention)' },
 };
 
 const HELP = `Usage: artifact-gateway <command> [options]

@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { runGc } from '../../src/retention/gc';
+import { toKeyPrefix, toStorageKey } from '../../src/storage/keys';
+import { makeTestApp, type TestApp } from '../support/app';
+import { DRIVERS } from '../support/drivers';
+import { listen, raw, type Listening } from '../support/raw-http';
+
+const API = 'localhost:8080';
+const DAY = 86_400_000;
+
+describe.each(DRIVERS)('retention (gc) on the %s driver', (driver) => {
+  let t: TestApp;
+  let srv: Listening;
+  let t0: number;
+
+  beforeEach(async () => {
+    // a fresh store per test: gc works on whole buckets
+    t = await makeTestApp(driver, { CACHE_QUOTA_BYTES: '2500', CACHE_TTL_DAYS: '7', ARTIFACT_RETENTION_DAYS: '30' });
+    srv = await listen(t.callback);
+    t0 = t.clock.now;
+  });
+  afterEach(async () => {
+    await srv.close();
+    await t.cleanup();
+  });
+
+  const gc = () => runGc({ storage: t.harness.storage, config: t.harness.config, logger: t.log.logger, now: () => t.clock.now });
+  async function save(key: string, size: number, project = 'acme/web') {
+    const res = await raw(srv.port, {
+      method: 'PUT',
+      path: `/api/v1/projects/${encodeURIComponent(project)}/caches/${key}`,
+      headers: { host: API, authorization: `Bearer ${await t.token({ project })}`, 'content-length': size },
+      body: Buffer.alloc(size, 1),
+    });
+    expect(res.status).toBe(201);
+  }
+  async function restore(key: string, project = 'acme/web') {
+    const res = await raw(srv.port, {
+      path: `/api/v1/projects/${encodeURIComponent(project)}/caches?keys=${key}`,
+      headers: { host: API, authorization: `Bearer ${await t.token({ project })}` },
+    });
+    return res.status;
+  }
+  const objects = async (bucket: 'cache' | 'artifacts') =>
+    (await t.harness.storage.list(bucket, toKeyPrefix('p/'))).items.filter((i) => i.key.includes('/o/')).length;
+
+  it('deletes cache entries unused for CACHE_TTL_DAYS, keeping the ones restored since', async () => {
+    await save('used', 100);
+    await save('unused', 100);
+    t.clock.now = t0 + 6 * DAY;
+    expect(await restore('used')).toBe(200);
+    t.clock.now = t0 + 8 * DAY;
+    const report = await gc();
+    expect(report).toMatchObject({ cacheExpired: 1, cacheEvicted: 0 });
+    expect(await restore('unused')).toBe(204);
+    expect(await restore('used')).toBe(200);
+    expect(await objects('cache')).toBe(1);
+    const line = t.log.lines.find((l) => l.audit === 'cache.evict');
+    expect(line).toMatchObject({ why: 'ttl', what: { project: 'acme/web', key: 'unused', scope: 'branch:main', size: 100 } });
+  });
+
+  it('keeps everything younger than the TTL', async () => {
+    await save('fresh', 100);
+    t.clock.now = t0 + 6 * DAY;
+    expect(await gc()).toMatchObject({ cacheExpired: 0, cacheEvicted: 0, orphansRemoved: 0 });
+    expect(await restore('fresh')).toBe(200);
+  });
+
+  it('evicts least recently used entries above CACHE_QUOTA_BYTES, per project', async () => {
+    await save('first', 1000);
+    t.clock.now += 1000;
+    await save('second', 1000);
+    t.clock.now += 1000;
+    await save('third', 1000);
+    t.clock.now += 1000;
+    await save('other-project', 2000, 'acme/api'); // alone under its own quota
+    t.clock.now += 1000;
+    expect(await restore('first')).toBe(200); // now the most recently used
+    const report = await gc();
+    expect(report).toMatchObject({ cacheEvicted: 1, cacheExpired: 0, bytesFreed: 1000 });
+    expect(await restore('second')).toBe(204);
+    expect(await restore('first')).toBe(200);
+    expect(await restore('third')).toBe(200);
+    expect(await restore('other-project', 'acme/api')).toBe(200);
+  });
+
+  it('deletes artifacts older than ARTIFACT_RETENTION_DAYS', async () => {
+    const res = await raw(srv.port, {
+      method: 'PUT',
+      path: '/api/v1/projects/acme%2Fweb/builds/100/artifacts/report/index.html',
+      headers: { host: API, authorization: `Bearer ${await t.token()}`, 'content-length': 5 },
+      body: 'hello',
+    });
+    expect(res.status).toBe(201);
+    t.clock.now = t0 + 29 * DAY;
+    expect((await gc()).artifactsExpired).toBe(0);
+    t.clock.now = t0 + 31 * DAY;
+    expect((await gc()).artifactsExpired).toBe(1);
+    const list = await raw(srv.port, { path: '/api/v1/projects/acme%2Fweb/builds/100/artifacts', headers: { host: API, authorization: `Bearer ${await t.token()}` } });
+    expect(list.json().items).toEqual([]);
+    expect(await objects('artifacts')).toBe(0);
+  });
+
+  it('removes objects no entry refers to once they are a day old, and never younger ones', async () => {
+    await save('kept', 100);
+    for (const bucket of ['cache', 'artifacts'] as const) {
+      await t.harness.storage.write(bucket, toStorageKey(`p/acme%2Fweb/o/${randomUUID()}`), Readable.from([Buffer.from('orphan')]));
+    }
+    expect((await gc()).orphansRemoved).toBe(0);
+    t.clock.now = Date.now() + 2 * DAY;
+    expect((await gc()).orphansRemoved).toBe(2);
+    expect(await objects('cache')).toBe(1);
+    expect(await objects('artifacts')).toBe(0);
+  });
+
+  it('aborts direct uploads that were never committed', async () => {
+    const body = JSON.stringify({ size: 10, sha256: 'a'.repeat(64) });
+    const res = await raw(srv.port, {
+      method: 'POST',
+      path: '/api/v1/projects/acme%2Fweb/caches/never/uploads',
+      headers: { host: API, authorization: `Bearer ${await t.token()}`, 'content-type': 'application/json', 'content-length': body.length },
+      body,
+    });
+    expect(res.status).toBe(201);
+    expect((await gc()).uploadsAborted).toBe(0);
+    t.clock.now = t0 + 3 * DAY;
+    expect((await gc()).uploadsAborted).toBe(1);
+    expect((await t.harness.storage.list('cache', toKeyPrefix('p/acme%2Fweb/r/'))).items).toEqual([]);
+  });
+});
