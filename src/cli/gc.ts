@@ -26,7 +26,7 @@ export async function gc(args: string[], env: NodeJS.ProcessEnv): Promise<number
     parseOrUsage(() => parseArgs({ args, strict: true, allowPositionals: false, options: { help: { type: 'boolean', short: 'h' } } }));
     const config = loadConfig(env);
     const logger = createLogger(config.logLevel);
-    const { storage } = await createStorage(config, createMetrics(), await resolveSigningSecret(config));
+    const { storage } = await createStorage(config, createMetrics(), await resolveSigningSecret(config), logger);
     try {
       const report = await runGc({ storage, config, logger });
       logger.info({ report }, 'gc finished');

@@ -5,6 +5,7 @@
 import type { Middleware } from 'koa';
 import { deriveKey } from '../auth/keys';
 import type { Config } from '../config';
+import type { Logger } from '../http/logger';
 import type { Metrics } from '../http/metrics';
 import { blobRoute } from './fs-blob';
 import { FsStorage } from './fs-driver';
@@ -24,7 +25,7 @@ export interface StorageBundle {
 /** Path under PUBLIC_URL where the fs driver's signed blob URLs are served. */
 export const BLOB_PATH = '/_blob';
 
-export async function createStorage(config: Config, metrics: Metrics, rootSecret: Buffer): Promise<StorageBundle> {
+export async function createStorage(config: Config, metrics: Metrics, rootSecret: Buffer, logger?: Logger): Promise<StorageBundle> {
   const sc = config.storage;
   if (sc.driver === 'fs') {
     const fs = new FsStorage({
@@ -40,6 +41,13 @@ export async function createStorage(config: Config, metrics: Metrics, rootSecret
     accessKeyId: sc.accessKeyId,
     secretAccessKey: sc.secretAccessKey,
     sessionToken: sc.sessionToken,
+    // the SDK warns through console by default; its warnings belong in our log, its chatter nowhere
+    logger: logger && {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (...content: unknown[]) => logger.warn({ sdk: content }, 'aws sdk warning'),
+      error: (...content: unknown[]) => logger.error({ sdk: content }, 'aws sdk error'),
+    },
   };
   const client = createS3Client({ ...clientOptions, endpoint: sc.endpoint });
   // presigned URLs are for browsers and CI jobs, which may reach S3 by another URL than we do
