@@ -263,6 +263,17 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
         expect(await buffer((await s.read('cache', k)).body)).toEqual(bodies[won[0]!]);
       });
 
+      it('lets exactly one of 3 concurrent large create-only writes of unknown length win, untorn', async () => {
+        const k = key(`${base}/big-race.bin`);
+        const sources = [1, 2, 3].map(() => generated(12, 1024 * 1024));
+        const results = await Promise.allSettled(sources.map((src) => s.write('cache', k, src.stream, { ifNoneMatch: true })));
+        const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+        expect(won).toHaveLength(1);
+        for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(AlreadyExistsError);
+        const got = await streamDigest((await s.read('cache', k)).body);
+        expect(got).toEqual({ size: 12 * 1024 * 1024, sha256: sources[won[0]!]!.digest() });
+      });
+
       it('refuses a create-only write of a large (multipart-sized) body when the key exists', async () => {
         const k = key(`${base}/big-once.bin`);
         await s.write('cache', k, body('small winner'), { ifNoneMatch: true });
