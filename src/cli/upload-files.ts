@@ -24,7 +24,12 @@ export interface Collected {
   skipped: string[];
 }
 
-export async function collectFiles(args: readonly string[], prefix: string): Promise<Collected> {
+/**
+ * Hidden files and directories (names starting with '.') inside a tree are left out unless asked
+ * for: `.git/config` with a token in it, `.env`, `.npmrc` have leaked through artifacts this way,
+ * and GitHub's upload-artifact excludes them by default since v4.4 for the same reason.
+ */
+export async function collectFiles(args: readonly string[], prefix: string, options: { includeHidden?: boolean } = {}): Promise<Collected> {
   const files: LocalFile[] = [];
   const skipped: string[] = [];
   const under = (rel: string) => (prefix === '' ? rel : `${prefix}/${rel}`);
@@ -41,7 +46,9 @@ export async function collectFiles(args: readonly string[], prefix: string): Pro
       const source = join(dir, entry.name);
       const display = join(shown, entry.name);
       const path = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      if (entry.isSymbolicLink()) skipped.push(`${display}: a symbolic link (links inside a directory are not followed)`);
+      if (entry.name.startsWith('.') && !options.includeHidden) {
+        skipped.push(`${display}: hidden (pass --include-hidden to upload hidden files)`);
+      } else if (entry.isSymbolicLink()) skipped.push(`${display}: a symbolic link (links inside a directory are not followed)`);
       else if (entry.isDirectory()) await walk(source, display, path);
       else if (entry.isFile()) files.push({ source, path: under(path), size: await sizeOf(source, display) });
       else skipped.push(`${display}: not a regular file`);

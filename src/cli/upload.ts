@@ -28,6 +28,8 @@ Options:
   --project P          project id (required)
   --build N            build id (required)
   --prefix DIR         directory inside the build to upload under
+  --include-hidden     also upload hidden files and directories inside trees (names starting
+                       with '.'; left out by default: .git/config, .env and .npmrc hold secrets)
   --concurrency N      files in flight at once, 1 to 64 (default: 4)
   --retries N          retries per file after the first attempt, 0 to 10 (default: 3)
   --verbose            print every file's browse URL
@@ -58,6 +60,7 @@ export async function upload(args: string[], env: NodeJS.ProcessEnv): Promise<nu
           concurrency: { type: 'string' },
           retries: { type: 'string' },
           verbose: { type: 'boolean' },
+          'include-hidden': { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
         },
       }),
@@ -73,7 +76,7 @@ export async function upload(args: string[], env: NodeJS.ProcessEnv): Promise<nu
     if (!TOKEN.test(token)) throw new UsageError('the job token is malformed: a JWT holds only letters, digits and - _ . =');
     if (positionals.length === 0) throw new UsageError('name at least one file or directory to upload');
 
-    const { files, skipped } = await collectFiles(positionals, prefix);
+    const { files, skipped } = await collectFiles(positionals, prefix, { includeHidden: values['include-hidden'] });
     const redact = (text: string) => text.split(token).join('[redacted]');
     const progress = new Progress(process.stderr, { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) }, redact);
     for (const s of skipped) progress.message(`warning: skipped ${s}`);

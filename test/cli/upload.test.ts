@@ -103,6 +103,24 @@ describe('artifact-gateway upload', () => {
     expect(got.map((i) => i.path)).not.toContain('leak.txt');
   });
 
+  it('leaves hidden files out unless --include-hidden is given', async () => {
+    const hidden = join(work, 'with-hidden');
+    await mkdir(join(hidden, '.git'), { recursive: true });
+    await writeFile(join(hidden, '.git', 'config'), '[remote] url = https://x-access-token:secret@example.com/r');
+    await writeFile(join(hidden, '.env'), 'TOKEN=secret');
+    await writeFile(join(hidden, 'report.html'), '<p>ok');
+    const t = await runCli(['token', '--project', PROJECT, '--build', '4'], gw.env);
+    const envFor4 = { ARTIFACT_GATEWAY_URL: gw.url, ARTIFACT_GATEWAY_TOKEN: t.stdout.trim() };
+    const r = await runCli(['upload', '--project', PROJECT, '--build', '4', hidden], envFor4);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/warning: skipped .*\.git: hidden \(pass --include-hidden/);
+    expect(r.stderr).toMatch(/warning: skipped .*\.env: hidden/);
+    expect((await list(gw, t.stdout.trim(), '4')).map((i) => i.path)).toEqual(['report.html']);
+    const all = await runCli(['upload', '--project', PROJECT, '--build', '4', '--include-hidden', hidden], envFor4);
+    expect(all.code).toBe(0);
+    expect((await list(gw, t.stdout.trim(), '4')).map((i) => i.path).sort()).toEqual(['.env', '.git/config', 'report.html']);
+  });
+
   it('reports every file unchanged on a second run, and exits 0', async () => {
     const r = await runCli(['upload', '--project', PROJECT, '--build', '1', tree], env('1'));
     expect(r.code).toBe(0);
