@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suites need on a fresh Debian 12 machine: the Debian packages (Ceph
-# radosgw for the real S3 server) when a command is missing, then the npm packages from the
-# lockfile. Safe to run again: it installs nothing that is already there.
+# radosgw for the real S3 server; nginx, Chromium and the certificate tools for the end-to-end
+# suite) when a command is missing, then the npm packages from the lockfile. Safe to run again:
+# it installs nothing that is already there.
 #   install-deps.sh            Debian packages for the test suites + npm packages
 #   install-deps.sh --npm-only npm packages only (what `npm start` needs)
 set -euo pipefail
@@ -14,11 +15,21 @@ declare -A PACKAGES=(
   [ceph-mon]=ceph-mon
   [ceph-osd]=ceph-osd
   [radosgw]=radosgw
+  # end-to-end suite (test/e2e): TLS edge, dev certificates, a real browser
+  [nginx]=nginx
+  [envsubst]=gettext-base
+  [openssl]=openssl
+  [curl]=curl
+  [certutil]=libnss3-tools
+  [chromium]=chromium
+  # npm run bench: the load generator (nginx, above, is its baseline)
+  [wrk]=wrk
 )
 
 missing=()
 for cmd in "${!PACKAGES[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")
+  # /usr/sbin (nginx) is not on a non-root user's PATH on Debian
+  command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || missing+=("${PACKAGES[$cmd]}")
 done
 if ! $npm_only && ((${#missing[@]})); then
   sudo=()
