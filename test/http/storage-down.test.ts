@@ -14,6 +14,7 @@ describe('with the S3 server unreachable', () => {
   let srv: Listening;
   let token: string;
   let log: ReturnType<typeof captureLogger>;
+  let close: () => Promise<void>;
 
   beforeAll(async () => {
     const config = makeConfig({
@@ -26,6 +27,7 @@ describe('with the S3 server unreachable', () => {
     });
     const metrics = createMetrics();
     const bundle = await createStorage(config, metrics, config.signingSecret!);
+    close = () => bundle.storage.close();
     const auth = await createAuth(config, config.signingSecret!);
     log = captureLogger();
     const app = createApp({ config, ...bundle, auth, logger: log.logger, metrics });
@@ -36,7 +38,10 @@ describe('with the S3 server unreachable', () => {
       { issuer: 'artifact-gateway', audience: 'artifact-gateway', expiresInSeconds: 60 },
     );
   });
-  afterAll(async () => srv.close());
+  afterAll(async () => {
+    await srv.close();
+    await close();
+  });
 
   it('answers an API call with 503, Retry-After and the request id', async () => {
     const res = await raw(srv.port, {
