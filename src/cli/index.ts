@@ -2,6 +2,7 @@
 /**
  * The `artifact-gateway` command. One file per subcommand; this one only dispatches.
  */
+import { cache } from './cache';
 import { gc } from './gc';
 import { serve } from './serve';
 import { ticket } from './ticket';
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   token: { run: token, summary: 'print a job token for a project and build (development, tests)' },
   ticket: { run: ticket, summary: "print a sign-in link to a private project's artifacts" },
   upload: { run: upload, summary: 'upload files and directories to a build' },
+  cache: { run: cache, summary: 'save or restore a dependency cache (cache save|restore)' },
   gc: { run: gc, summary: 'delete expired caches and artifacts once (retention)' },
 };
 
@@ -42,8 +44,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   return command.run(args, env);
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2), process.env).then(
+/** Runs the command line and sets the exit code; the process entry points call only this. */
+export function run(argv: string[]): void {
+  // until the command says otherwise it has failed: a promise that never settles (a stream that
+  // hangs and empties the event loop) must not exit 0
+  process.exitCode = 1;
+  main(argv, process.env).then(
     (code) => {
       process.exitCode = code;
     },
@@ -53,3 +59,5 @@ if (require.main === module) {
     },
   );
 }
+
+if (require.main === module) run(process.argv.slice(2));

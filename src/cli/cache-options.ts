@@ -1,0 +1,111 @@
+/**
+ * What `cache save` and `cache restore` read from the command line alike: the gateway, the token,
+ * the key, and the cache paths with the directory they are relative to. Every problem is a
+ * UsageError (exit 2) that names the option and never echoes the token.
+ *
+ * The gateway URL and token rules are those of `upload` (upload.ts keeps its own copy, which is
+ * not exported; the two should move to args.ts together).
+ */
+import { lstat, stat } from 'node:fs/promises';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { InvalidKeyError } from '../errors';
+import { toCacheKey } from '../storage/keys';
+import { UsageError } from './args';
+
+// what requireJob accepts; checked here so that a pasted token with a stray character is a usage
+// error that does not echo it, rather than a request that might
+const TOKEN = /^[A-Za-z0-9_\-.=]+$/;
+
+export interface Gateway {
+  baseUrl: URL;
+  token: string;
+  /** Replaces the token in any text about to be printed. */
+  redact: (text: string) => string;
+}
+
+export function gatewayOptions(values: { url?: string; token?: string }, env: NodeJS.ProcessEnv): Gateway {
+  const fromOption = values.url !== undefined;
+  const raw = values.url ?? env.ARTIFACT_GATEWAY_URL ?? env.PUBLIC_URL ?? 'http://localhost:8080';
+  const what = fromOption ? "the option '--url'" : 'the gateway URL (ARTIFACT_GATEWAY_URL or PUBLIC_URL)';
+  let baseUrl: URL;
+  try {
+    baseUrl = new URL(raw);
+  } catch {
+    throw new UsageError(`${what} is not a URL: ${JSON.stringify(raw)}`);
+  }
+  if (baseUrl.username || baseUrl.password) throw new UsageError(`${what} must not contain credentials`);
+  if ((baseUrl.protocol !== 'http:' && baseUrl.protocol !== 'https:') || baseUrl.search || baseUrl.hash) {
+    throw new UsageError(`${what} must be an http(s) URL without query or fragment, got ${JSON.stringify(raw)}`);
+  }
+  const token = (values.token ?? env.ARTIFACT_GATEWAY_TOKEN ?? '').trim();
+  if (token === '') throw new UsageError("a job token is required: set ARTIFACT_GATEWAY_TOKEN or pass '--token'");
+  if (!TOKEN.test(token)) throw new UsageError('the job token is malformed: a JWT holds only letters, digits and - _ . =');
+  return { baseUrl, token, redact: (text) => text.split(token).join('[redacted]') };
+}
+
+/** A key as the gateway will store it (NFC, <= 512 characters, no commas, no '..' segments). */
+export function cacheKey(raw: string | undefined, option: string, prefix = false): string {
+  if (raw === undefined || raw === '') throw new UsageError(`the option '--${option}' is required`);
+  try {
+    return toCacheKey(raw, { prefix });
+  } catch (err) {
+    if (err instanceof InvalidKeyError) throw new UsageError(`the option '--${option}': ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * The cache paths, '/'-separated and relative to `root` ('' is `root` itself), without
+ * duplicates or paths inside another one. Absolute paths are accepted only inside `root`: an
+ * archive holds relative paths, so that restore can write nowhere but below its own directory.
+ */
+export function cachePaths(args: readonly string[], root: string): string[] {
+  if (args.length === 0) throw new UsageError('name at least one path to cache');
+  const out: string[] = [];
+  for (const arg of args) {
+    if (arg === '' || arg.includes('\0')) throw new UsageError(`the path ${JSON.stringify(arg)} is not a path`);
+    const rel = relative(root, resolve(root, arg));
+    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      throw new UsageError(
+        `the path ${JSON.stringify(arg)} is outside ${root}: cache paths are relative to the current directory (or --directory), and may not leave it`,
+      );
+    }
+    out.push(rel.split(sep).join('/'));
+  }
+  const unique = [...new Set(out)].sort();
+  return unique.filter((p) => !unique.some((q) => q !== p && (q === '' || p.startsWith(`${q}/`))));
+}
+
+/**
+ * Refuses a path whose directories (below `root`) are anything but real directories: through a
+ * symbolic link, `node_modules` could be outside `root` while its name is inside. Returns the
+ * first problem, or undefined.
+ */
+export async function linkedAncestor(root: string, path: string): Promise<string | undefined> {
+  const parts = path === '' ? [] : path.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const dir = parts.slice(0, i).join('/');
+    const st = await lstat(resolve(root, dir)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (st === undefined) return undefined;
+    if (st.isSymbolicLink()) return `${dir} is a symbolic link`;
+    if (!st.isDirectory()) return `${dir} is not a directory`;
+  }
+  return undefined;
+}
+
+/** `--directory`: the directory cache paths are relative to (default: the current one). */
+export async function rootDirectory(raw: string | undefined): Promise<string> {
+  const root = resolve(raw ?? '.');
+  const st = await stat(root).catch(() => undefined);
+  if (!st?.isDirectory()) {
+    throw new UsageError(`${raw === undefined ? 'the current directory' : `the option '--directory' (${JSON.stringify(raw)})`} is not a directory`);
+  }
+  return root;
+}
+
+export function describePath(path: string): string {
+  return path === '' ? '.' : path;
+}
