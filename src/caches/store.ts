@@ -220,6 +220,8 @@ function conflict(existing: CacheEntry): ConflictError {
 }
 
 /** What clients see of an entry (never the storage key). */
-export function publicEntry(e: CacheEntry) {
+export type PublicCacheEntry = Omit<CacheEntry, 'object'>;
+
+export function publicEntry(e: CacheEntry): PublicCacheEntry {
   return { key: e.key, scope: e.scope, size: e.size, sha256: e.sha256, createdAt: e.createdAt, createdBy: e.createdBy };
 }

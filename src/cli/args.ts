@@ -93,3 +93,34 @@ export async function gatewayAuth(command: string, config: Config): Promise<Auth
   }
   return createAuth(config, secret);
 }
+
+// what requireJob accepts; checked here so that a pasted token with a stray character is a usage
+// error that does not echo it, rather than a request that might
+const TOKEN = /^[A-Za-z0-9_\-.=]+$/;
+
+export interface Gateway {
+  baseUrl: URL;
+  token: string;
+  /** Replaces the token in any text about to be printed. */
+  redact: (text: string) => string;
+}
+
+export function gatewayOptions(values: { url?: string; token?: string }, env: NodeJS.ProcessEnv): Gateway {
+  const fromOption = values.url !== undefined;
+  const raw = values.url ?? env.ARTIFACT_GATEWAY_URL ?? env.PUBLIC_URL ?? 'http://localhost:8080';
+  const what = fromOption ? "the option '--url'" : 'the gateway URL (ARTIFACT_GATEWAY_URL or PUBLIC_URL)';
+  let baseUrl: URL;
+  try {
+    baseUrl = new URL(raw);
+  } catch {
+    throw new UsageError(`${what} is not a URL: ${JSON.stringify(raw)}`);
+  }
+  if (baseUrl.username || baseUrl.password) throw new UsageError(`${what} must not contain credentials`);
+  if ((baseUrl.protocol !== 'http:' && baseUrl.protocol !== 'https:') || baseUrl.search || baseUrl.hash) {
+    throw new UsageError(`${what} must be an http(s) URL without query or fragment, got ${JSON.stringify(raw)}`);
+  }
+  const token = (values.token ?? env.ARTIFACT_GATEWAY_TOKEN ?? '').trim();
+  if (token === '') throw new UsageError("a job token is required: set ARTIFACT_GATEWAY_TOKEN or pass '--token'");
+  if (!TOKEN.test(token)) throw new UsageError('the job token is malformed: a JWT holds only letters, digits and - _ . =');
+  return { baseUrl, token, redact: (text) => text.split(token).join('[redacted]') };
+}

@@ -13,22 +13,10 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, t
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { PublicCacheEntry } from '../caches/store';
 
-export interface CacheWriter {
-  project: string;
-  branch: string;
-  build: string;
-  trusted: boolean;
-}
-
-export interface CacheEntry {
-  key: string;
-  scope: string;
-  size: number;
-  sha256: string;
-  createdAt: string;
-  createdBy: CacheWriter;
-}
+/** An entry as the API answers it: the server's own type, so the two cannot drift apart. */
+export type CacheEntry = PublicCacheEntry;
 
 export interface CacheHit extends CacheEntry {
   /** Presigned GET of the archive; may be on another host. */

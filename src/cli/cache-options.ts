@@ -2,46 +2,13 @@
  * What `cache save` and `cache restore` read from the command line alike: the gateway, the token,
  * the key, and the cache paths with the directory they are relative to. Every problem is a
  * UsageError (exit 2) that names the option and never echoes the token.
- *
- * The gateway URL and token rules are those of `upload` (upload.ts keeps its own copy, which is
- * not exported; the two should move to args.ts together).
+ * The gateway URL and token rules are args.ts's gatewayOptions, shared with `upload`.
  */
 import { lstat, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { InvalidKeyError } from '../errors';
 import { toCacheKey } from '../storage/keys';
 import { UsageError } from './args';
-
-// what requireJob accepts; checked here so that a pasted token with a stray character is a usage
-// error that does not echo it, rather than a request that might
-const TOKEN = /^[A-Za-z0-9_\-.=]+$/;
-
-export interface Gateway {
-  baseUrl: URL;
-  token: string;
-  /** Replaces the token in any text about to be printed. */
-  redact: (text: string) => string;
-}
-
-export function gatewayOptions(values: { url?: string; token?: string }, env: NodeJS.ProcessEnv): Gateway {
-  const fromOption = values.url !== undefined;
-  const raw = values.url ?? env.ARTIFACT_GATEWAY_URL ?? env.PUBLIC_URL ?? 'http://localhost:8080';
-  const what = fromOption ? "the option '--url'" : 'the gateway URL (ARTIFACT_GATEWAY_URL or PUBLIC_URL)';
-  let baseUrl: URL;
-  try {
-    baseUrl = new URL(raw);
-  } catch {
-    throw new UsageError(`${what} is not a URL: ${JSON.stringify(raw)}`);
-  }
-  if (baseUrl.username || baseUrl.password) throw new UsageError(`${what} must not contain credentials`);
-  if ((baseUrl.protocol !== 'http:' && baseUrl.protocol !== 'https:') || baseUrl.search || baseUrl.hash) {
-    throw new UsageError(`${what} must be an http(s) URL without query or fragment, got ${JSON.stringify(raw)}`);
-  }
-  const token = (values.token ?? env.ARTIFACT_GATEWAY_TOKEN ?? '').trim();
-  if (token === '') throw new UsageError("a job token is required: set ARTIFACT_GATEWAY_TOKEN or pass '--token'");
-  if (!TOKEN.test(token)) throw new UsageError('the job token is malformed: a JWT holds only letters, digits and - _ . =');
-  return { baseUrl, token, redact: (text) => text.split(token).join('[redacted]') };
-}
 
 /** A key as the gateway will store it (NFC, <= 512 characters, no commas, no '..' segments). */
 export function cacheKey(raw: string | undefined, option: string, prefix = false): string {

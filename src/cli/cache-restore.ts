@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PROJECT_ID } from '../auth/job-token';
-import { id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
+import { gatewayOptions, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
 import { ArchiveRefused, extractArchive, type Inspected, type Phase } from './cache-archive';
 import { CacheFailure, createCacheClient } from './cache-client';
-import { cacheKey, cachePaths, describePath, gatewayOptions, rootDirectory } from './cache-options';
+import { cacheKey, cachePaths, describePath, rootDirectory } from './cache-options';
 import { formatBytes, Steps, type Step } from './cache-progress';
 import { describeWriter } from './cache-save';
 

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PROJECT_ID } from '../auth/job-token';
-import { id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
+import { gatewayOptions, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
 import { collectEntries, createArchive, type Created } from './cache-archive';
 import { CacheFailure, createCacheClient, type CacheClient, type CacheEntry, type Saved } from './cache-client';
-import { cacheKey, cachePaths, describePath, gatewayOptions, linkedAncestor, rootDirectory } from './cache-options';
+import { cacheKey, cachePaths, describePath, linkedAncestor, rootDirectory } from './cache-options';
 import { formatBytes, Steps, type Step } from './cache-progress';
 
 const MiB = 1024 * 1024;

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { encodePath } from '../artifacts/paths';
 import { BUILD_ID, PROJECT_ID } from '../auth/job-token';
-import { id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
+import { gatewayOptions, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
 import { createUploader, UploadFailure, type UploadedItem } from './upload-client';
 import { collectFiles, type LocalFile } from './upload-files';
 import { formatBytes, formatDuration, Progress } from './upload-progress';
@@ -40,9 +40,6 @@ the build's), so \`URL=$(artifact-gateway upload …)\` captures the build's URL
 Exit status: 0 every file is in the build, 1 some are not, 2 bad command line.
 `;
 
-// what requireJob accepts; checked here so that a pasted token with a stray character is a usage
-// error that does not echo it, rather than a request that might
-const TOKEN = /^[A-Za-z0-9_\-.=]+$/;
 
 export async function upload(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return runCommand('upload', UPLOAD_HELP, args, async () => {
@@ -70,14 +67,10 @@ export async function upload(args: string[], env: NodeJS.ProcessEnv): Promise<nu
     const concurrency = wholeNumber(values.concurrency, 'concurrency', 4, 1, 64);
     const retries = wholeNumber(values.retries, 'retries', 3, 0, 10);
     const prefix = checkPrefix(values.prefix ?? '');
-    const baseUrl = checkUrl(values.url ?? env.ARTIFACT_GATEWAY_URL ?? env.PUBLIC_URL ?? 'http://localhost:8080', values.url !== undefined);
-    const token = (values.token ?? env.ARTIFACT_GATEWAY_TOKEN ?? '').trim();
-    if (token === '') throw new UsageError("a job token is required: set ARTIFACT_GATEWAY_TOKEN or pass '--token'");
-    if (!TOKEN.test(token)) throw new UsageError('the job token is malformed: a JWT holds only letters, digits and - _ . =');
+    const { baseUrl, token, redact } = gatewayOptions(values, env);
     if (positionals.length === 0) throw new UsageError('name at least one file or directory to upload');
 
     const { files, skipped } = await collectFiles(positionals, prefix, { includeHidden: values['include-hidden'] });
-    const redact = (text: string) => text.split(token).join('[redacted]');
     const progress = new Progress(process.stderr, { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) }, redact);
     for (const s of skipped) progress.message(`warning: skipped ${s}`);
     if (files.length === 0) {
@@ -155,19 +148,4 @@ function checkPrefix(raw: string): string {
     throw new UsageError(`the option '--prefix' expects a relative directory such as reports/coverage, got ${JSON.stringify(raw)}`);
   }
   return prefix;
-}
-
-function checkUrl(raw: string, fromOption: boolean): URL {
-  const what = fromOption ? "the option '--url'" : 'the gateway URL (ARTIFACT_GATEWAY_URL or PUBLIC_URL)';
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new UsageError(`${what} is not a URL: ${JSON.stringify(raw)}`);
-  }
-  if (url.username || url.password) throw new UsageError(`${what} must not contain credentials`);
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash) {
-    throw new UsageError(`${what} must be an http(s) URL without query or fragment, got ${JSON.stringify(raw)}`);
-  }
-  return url;
 }
