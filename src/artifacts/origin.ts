@@ -41,6 +41,7 @@ export interface ArtifactState extends RequestState {
 export function artifactOrigin(deps: ArtifactOriginDeps): Middleware<ArtifactState> {
   const { config, store, storage, viewers } = deps;
   const helmet = koaHelmet(artifactHelmet(config.frameAncestors, deps.storageOrigin));
+  const dispositions = new WeakMap<ArtifactEntry, string>();
 
   return async (ctx) => {
     await helmet(ctx, async () => undefined);
@@ -136,10 +137,15 @@ export function artifactOrigin(deps: ArtifactOriginDeps): Middleware<ArtifactSta
         dest: ctx.get('sec-fetch-dest') || undefined,
       });
     if (!active && !subresource) {
+      let disposition = dispositions.get(entry);
+      if (disposition === undefined) {
+        disposition = dispositionFor(safeInline(entry.contentType) ? 'inline' : 'attachment', entry.path);
+        dispositions.set(entry, disposition); // per cached entry, not per redirect (measured)
+      }
       const url = await storage.presignGet('artifacts', key, {
         expiresIn: config.presignTtlSeconds,
         responseContentType: entry.contentType,
-        responseContentDisposition: dispositionFor(safeInline(entry.contentType) ? 'inline' : 'attachment', entry.path),
+        responseContentDisposition: disposition,
       });
       ctx.set('Cache-Control', 'private, no-store');
       ctx.status = 302;

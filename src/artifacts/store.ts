@@ -49,10 +49,14 @@ const enc = (id: string) => encodeURIComponent(id);
 /** Entries are immutable, so caching them is safe; the TTL only bounds how long a deleted one lingers. */
 const ENTRY_CACHE_MS = 60_000;
 const ENTRY_CACHE_MAX = 10_000;
+const UNKNOWN_LABEL_MS = 5_000;
+const UNKNOWN_LABEL_MAX = 10_000;
 
 export class ArtifactStore {
   private readonly entries = new Map<string, { entry: ArtifactEntry; until: number }>();
   private readonly labels = new Map<string, LabelTarget>();
+  private readonly unknownLabels = new Map<string, number>();
+  private readonly objectKeys = new WeakMap<ArtifactEntry, { project: string; key: StorageKey }>();
 
   constructor(
     private readonly storage: Storage,
@@ -121,16 +125,22 @@ export class ArtifactStore {
 
   /** The storage key of an entry's bytes, re-validated: an entry can only point into its own project. */
   objectKey(project: string, entry: ArtifactEntry): StorageKey {
+    // once per cached entry, not per request: every redirect asks (bench/, redirect path)
+    const known = this.objectKeys.get(entry);
+    if (known?.project === project) return known.key;
     const key = toStorageKey(entry.object);
     if (!key.startsWith(`p/${enc(project)}/o/`)) throw new StorageError(`entry ${entry.path} points outside its project`);
+    this.objectKeys.set(entry, { project, key });
     return key;
   }
 
   /** The entry for a path, or null. */
   async entry(project: string, build: string, path: string): Promise<ArtifactEntry | null> {
-    const key = this.entryKey(project, build, path);
-    const cached = this.entries.get(key);
+    // the cache is looked up by the plain joined string: only keys that passed validation were
+    // ever put in it, so a hit needs no second validation (a measured cost on the redirect path)
+    const cached = this.entries.get(`p/${enc(project)}/b/${enc(build)}/f/${path}`);
     if (cached && cached.until > this.now()) return cached.entry;
+    const key = this.entryKey(project, build, path);
     const entry = await this.readJson<ArtifactEntry>(key);
     if (entry) {
       if (this.entries.size >= ENTRY_CACHE_MAX) this.entries.delete(this.entries.keys().next().value!);
@@ -161,8 +171,19 @@ export class ArtifactStore {
   async resolveLabel(label: string): Promise<LabelTarget | null> {
     const known = this.labels.get(label);
     if (known) return known;
+    // unknown labels are remembered briefly: otherwise requests for random labels would each
+    // cost a storage read (cheap amplification). A label published meanwhile by another
+    // instance is served at most UNKNOWN_LABEL_MS later; one published here, at once.
+    const missUntil = this.unknownLabels.get(label);
+    if (missUntil !== undefined && missUntil > this.now()) return null;
     const target = await this.readJson<LabelTarget>(joinKey('labels', label));
-    if (target) this.labels.set(label, target);
+    if (target) {
+      this.labels.set(label, target);
+      this.unknownLabels.delete(label);
+    } else {
+      if (this.unknownLabels.size >= UNKNOWN_LABEL_MAX) this.unknownLabels.clear();
+      this.unknownLabels.set(label, this.now() + UNKNOWN_LABEL_MS);
+    }
     return target;
   }
 
@@ -177,6 +198,7 @@ export class ArtifactStore {
       }
     }
     this.labels.set(label, target);
+    this.unknownLabels.delete(label);
   }
 
   private readJson<T>(key: StorageKey): Promise<T | null> {

@@ -6,10 +6,48 @@ import helmet, { type HelmetOptions } from 'helmet';
 import type { Middleware } from 'koa';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
 export function koaHelmet(options: Readonly<HelmetOptions>): Middleware {
-  const h = helmet(options) as (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+  const h = helmet(options) as Handler;
+  // Every artifact request runs this, the 302s included: replaying helmet's answer costs one
+  // setHeader per header, where running its dozen middlewares per request cost ~4% of the redirect
+  // path (bench/, --profile). Only a configuration with a function (a per-request CSP nonce) needs
+  // helmet itself each time; ours have none.
+  const fixed = hasFunction(options) ? undefined : recordHeaders(h);
+  if (fixed) {
+    return (ctx, next) => {
+      for (const [name, value] of fixed.set) ctx.res.setHeader(name, value);
+      for (const name of fixed.removed) ctx.res.removeHeader(name);
+      return next();
+    };
+  }
   return (ctx, next) =>
     new Promise<void>((resolve, reject) => h(ctx.req, ctx.res, (err) => (err ? reject(err) : resolve()))).then(next);
+}
+
+/** What helmet sets and removes, run once against a stand-in response. */
+function recordHeaders(h: Handler): { set: Array<[string, string]>; removed: string[] } | undefined {
+  const set: Array<[string, string]> = [];
+  const removed: string[] = [];
+  const res = {
+    setHeader: (name: string, value: unknown) => void set.push([name, String(value)]),
+    removeHeader: (name: string) => void removed.push(name),
+  } as unknown as ServerResponse;
+  let failed = false;
+  let done = false;
+  h({} as IncomingMessage, res, (err) => {
+    failed = err !== undefined;
+    done = true;
+  });
+  // helmet calls next synchronously; anything else is a helmet this code does not know
+  return done && !failed ? { set, removed } : undefined;
+}
+
+function hasFunction(value: unknown): boolean {
+  if (typeof value === 'function') return true;
+  if (value === null || typeof value !== 'object') return false;
+  return Object.values(value).some(hasFunction);
 }
 
 /** The API host serves JSON only: nothing on it may render, frame or run. */

@@ -40,6 +40,9 @@ export function requestContext(deps: {
       const status = aborted ? 499 : ctx.status; // nginx's code for "client closed the request"
       metrics.httpRequests.inc({ route: ctx.state.routeClass, method: ctx.method, status });
       metrics.httpDuration.observe({ route: ctx.state.routeClass, method: ctx.method }, seconds);
+      // below info (LOG_LEVEL=warn) pino would drop the line, but only after it was built:
+      // redactUrl, the header look-ups and ctx.ip are measurable on the redirect path
+      if (!logger.isLevelEnabled('info')) return;
       logger.info(
         {
           reqId: requestId,
