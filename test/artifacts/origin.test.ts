@@ -248,6 +248,20 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
       expect(res.text).not.toContain('<h1>Report</h1>');
     });
 
+    it('reads storage once for an unknown label however often it is asked, and serves it once published', async () => {
+      const host = `${originLabel('acme/late')}.localhost:8080`;
+      const reads = async () => {
+        const text = await t.metrics.registry.getSingleMetricAsString('agw_storage_operation_duration_seconds');
+        const m = new RegExp(`_count\\{driver="${driver}",operation="read",outcome="not_found"\\} (\\d+)`).exec(text);
+        return Number(m?.[1] ?? 0);
+      };
+      const before = await reads();
+      for (let i = 0; i < 5; i++) expect((await get(host, '/1/')).status).toBe(404);
+      expect((await reads()) - before).toBe(1);
+      await upload('acme/late', '1', 'index.html', '<p>late');
+      expect((await get(host, '/1/', { cookie: '' })).status).toBe(401); // private, but found
+    });
+
     it('answers 421 to a request without Host', async () => {
       const out = await rawSocket(srv.port, 'GET /7/report/ HTTP/1.0\r\n\r\n');
       expect(out).toMatch(/^HTTP\/1\.1 421/);
