@@ -14,6 +14,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { PublicCacheEntry } from '../caches/store';
+import { readBody, retryAfter } from './upload-client';
 
 /** An entry as the API answers it: the server's own type, so the two cannot drift apart. */
 export type CacheEntry = PublicCacheEntry;
@@ -72,7 +73,6 @@ type Attempt = { response: Response } | { retry: string; retryAfterMs?: number }
 const REQUEST_IDLE_MS = 120_000;
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 15_000;
-const RESPONSE_MAX_BYTES = 1024 * 1024;
 
 export function createCacheClient(options: CacheClientOptions) {
   const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
@@ -276,30 +276,15 @@ function describeStatus(status: number, json: unknown, res?: IncomingMessage): s
   return `${status} ${res?.statusMessage ?? ''}`.trim() + (status >= 200 && status < 300 ? ' (not the expected answer)' : '');
 }
 
-function retryAfter(header: string | undefined): number | undefined {
-  return header !== undefined && /^\d+$/.test(header) ? Number(header) * 1000 : undefined;
-}
-
-function readJson(res: IncomingMessage): Promise<{ json: unknown; saved: number }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    res.on('data', (c: Buffer) => {
-      length += c.length;
-      if (length <= RESPONSE_MAX_BYTES) chunks.push(c);
-    });
-    res.on('end', () => {
-      let json: unknown;
-      try {
-        json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        json = undefined;
-      }
-      resolve({ json, saved: 0 });
-    });
-    res.on('error', reject);
-    res.on('aborted', () => reject(new Error('the response was cut off')));
-  });
+async function readJson(res: IncomingMessage): Promise<{ json: unknown; saved: number }> {
+  const body = await readBody(res);
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    json = undefined;
+  }
+  return { json, saved: 0 };
 }
 
 async function saveBody(res: IncomingMessage, path: string, onBytes: (delta: number) => void): Promise<{ json: unknown; saved: number }> {

@@ -184,11 +184,13 @@ function isItem(v: unknown): v is UploadedItem {
   return typeof o === 'object' && o !== null && typeof o.path === 'string' && typeof o.url === 'string' && typeof o.sha256 === 'string';
 }
 
-function retryAfter(header: string | undefined): number | undefined {
+/** Retry-After in milliseconds, when it is a number of seconds. */
+export function retryAfter(header: string | undefined): number | undefined {
   return header !== undefined && /^\d+$/.test(header) ? Number(header) * 1000 : undefined;
 }
 
-function readBody(res: IncomingMessage): Promise<Buffer> {
+/** A response body, at most RESPONSE_MAX_BYTES of it kept (error messages, JSON entries). */
+export function readBody(res: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
