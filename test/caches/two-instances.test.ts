@@ -1,0 +1,77 @@
+/**
+ * The gateway is stateless: two instances on one bucket (or fs root) see each other's caches and
+ * artifacts at once, and concurrent writers across instances still get exactly one winner.
+ */
+import { createApp } from '../../src/app';
+import { createAuth } from '../../src/auth';
+import { mintJobToken } from '../../src/auth/job-token';
+import { createMetrics } from '../../src/http/metrics';
+import { DRIVERS, makeDriver, type DriverHarness } from '../support/drivers';
+import { captureLogger } from '../support/make-config';
+import { listen, raw, type Listening } from '../support/raw-http';
+
+const API = 'localhost:8080';
+
+describe.each(DRIVERS)('two gateway instances on one %s store', (driver) => {
+  let harness: DriverHarness;
+  let a: Listening;
+  let b: Listening;
+  let token: string;
+
+  beforeAll(async () => {
+    harness = await makeDriver(driver, createMetrics());
+    const auth = await createAuth(harness.config, harness.config.signingSecret!);
+    // two apps, each with its own in-memory caches, sharing only the store
+    const instance = () =>
+      listen(createApp({ ...harness, auth, logger: captureLogger().logger, metrics: createMetrics() }).callback());
+    a = await instance();
+    b = await instance();
+    token = await mintJobToken(
+      auth.jobTokenKey,
+      { project: 'acme/shared', build: '1', branch: 'main', default_branch: 'main', trusted: true, scope: 'cache:read cache:write artifacts:write' },
+      { issuer: 'artifact-gateway', audience: 'artifact-gateway', expiresInSeconds: 600 },
+    );
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+    await harness.cleanup();
+  });
+
+  const save = (port: number, key: string, body: string) =>
+    raw(port, {
+      method: 'PUT',
+      path: `/api/v1/projects/acme%2Fshared/caches/${key}`,
+      headers: { host: API, authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) },
+      body,
+    });
+  const restore = (port: number, key: string) =>
+    raw(port, { path: `/api/v1/projects/acme%2Fshared/caches?keys=${key}`, headers: { host: API, authorization: `Bearer ${token}` } });
+
+  it('restores on one instance what the other saved', async () => {
+    expect((await save(a.port, 'from-a', 'bytes')).status).toBe(201);
+    expect((await restore(b.port, 'from-a')).json()).toMatchObject({ key: 'from-a', exact: true });
+  });
+
+  it('gives exactly one winner among concurrent saves spread over both instances', async () => {
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => save(i % 2 ? a.port : b.port, 'contended', `body ${i}`)));
+    expect(results.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(7);
+    const winner = results.find((r) => r.status === 201)!.json().sha256;
+    expect((await restore(a.port, 'contended')).json().sha256).toBe(winner);
+    expect((await restore(b.port, 'contended')).json().sha256).toBe(winner);
+  });
+
+  it('serves on one instance an origin first published through the other', async () => {
+    const put = await raw(a.port, {
+      method: 'PUT',
+      path: '/api/v1/projects/acme%2Fshared/builds/1/artifacts/index.html',
+      headers: { host: API, authorization: `Bearer ${token}`, 'content-length': 9 },
+      body: '<p>shared',
+    });
+    expect(put.status).toBe(201);
+    const host = new URL(put.json().url).host;
+    const res = await raw(b.port, { path: '/1/index.html', headers: { host } });
+    expect(res.status).toBe(401); // private by default: found, and asking for a ticket
+  });
+});
