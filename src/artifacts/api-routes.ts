@@ -43,9 +43,11 @@ function ids(ctx: Context): { project: string; build: string } {
 }
 
 /** The path part after /artifacts/, still percent-encoded, straight from the request line. */
+// anchored on the route's own segments: a project or build named "artifacts" must not move it
+const ARTIFACT_PATH = /^\/api\/v1\/projects\/[^/]+\/builds\/[^/]+\/artifacts\/(.*)$/;
+
 function rawArtifactPath(ctx: Context): string {
-  const marker = '/artifacts/';
-  return ctx.path.slice(ctx.path.indexOf(marker) + marker.length);
+  return ARTIFACT_PATH.exec(ctx.path)?.[1] ?? '';
 }
 
 export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {

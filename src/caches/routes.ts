@@ -35,10 +35,12 @@ const BASE = '/api/v1/projects/:project/caches';
 const MAX_RESTORE_KEYS = 10;
 const SHA256 = /^[0-9a-f]{64}$/;
 
+// anchored on the route's own segments: a project named "caches" must not move it
+const CACHE_KEY_PATH = /^\/api\/v1\/projects\/[^/]+\/caches\/(.*)$/;
+
 /** The key part of the path, percent-decoded once, with an optional /uploads… tail removed. */
 function keyFromPath(ctx: Context, tail: RegExp = /$^/): { key: string; uploadId?: string } {
-  const marker = '/caches/';
-  let raw = ctx.path.slice(ctx.path.indexOf(marker) + marker.length);
+  let raw = CACHE_KEY_PATH.exec(ctx.path)?.[1] ?? '';
   let uploadId: string | undefined;
   const m = tail.exec(raw);
   if (m) {

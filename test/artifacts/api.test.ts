@@ -55,6 +55,18 @@ describe.each(DRIVERS)('artifacts API on the %s driver', (driver) => {
       expect(label).toMatch(/^acme-web-[a-z2-7]{16}$/);
     });
 
+    it('takes the path from after the route, even for a project and build named "artifacts"', async () => {
+      const tok = await t.token({ project: 'artifacts', build: 'artifacts' });
+      const res = await raw(srv.port, {
+        method: 'PUT',
+        path: '/api/v1/projects/artifacts/builds/artifacts/artifacts/artifacts/x.txt',
+        headers: { host: API, 'content-length': 1, authorization: `Bearer ${tok}` },
+        body: 'x',
+      });
+      expect(res.status).toBe(201);
+      expect(res.json().path).toBe('artifacts/x.txt');
+    });
+
     it('writes one audit line naming who uploaded what', async () => {
       await put('audit/a.txt', 'audited');
       const line = t.log.lines.find((l) => l.audit === 'artifact.upload' && (l.what as { path: string }).path === 'audit/a.txt');

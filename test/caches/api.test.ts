@@ -73,6 +73,14 @@ describe.each(DRIVERS)('caches API on the %s driver', (driver) => {
       expect(t.log.lines.some((l) => l.audit === 'cache.save' && (l.what as { key: string }).key === 'npm-linux-abc')).toBe(true);
     });
 
+    it('takes the key from after the route, even for a project named "caches"', async () => {
+      project = 'caches';
+      const res = await save('caches/k', 'x');
+      expect(res.status).toBe(201);
+      expect(res.json().key).toBe('caches/k');
+      expect((await restore(['caches/k'])).json()).toMatchObject({ key: 'caches/k', exact: true });
+    });
+
     it('answers 204 on a miss', async () => {
       const res = await restore(['nothing-here', 'nothing-']);
       expect(res.status).toBe(204);
