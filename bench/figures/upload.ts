@@ -1,7 +1,7 @@
 /**
  * Figure 5, upload throughput: a 256 MiB artifact PUT through the gateway's API (hashed and
  * streamed to S3 in multipart parts) against a direct presigned PUT of the same size to radosgw,
- * one upload at a time, alternating, median of three each. The floor: the same PUT through a bare
+ * one upload at a time, alternating, median of five each. The floor: the same PUT through a bare
  * node:http proxy (bytes through a Node process and nothing else). The objects are deleted
  * afterwards.
  */
@@ -13,7 +13,7 @@ import { startFloor } from '../lib/floor';
 
 const PROJECT = 'bench/upload';
 const SIZE = 256 * MiB;
-const RUNS = 3;
+const RUNS = 5;
 const BUCKET = 'agw-bench-artifacts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -189,13 +189,20 @@ export class S3Storage implements Storage {
    * PutObject (atomic: measured with 8 overlapping writers, always one 200 and seven 412). It
    * ignores it on CompleteMultipartUpload, and on a CopyObject's destination, and overwrites.
    * So every create-only write ends in one conditional PutObject:
-   *  - a body that fits in one part: buffered, one PutObject;
+   *  - a body that fits in one part: buffered, one PutObject (which the SDK can retry);
    *  - a longer body of declared length: streamed in one PutObject (hence MAX_PUT_BYTES);
    *  - a longer body of unknown length: uploaded to a staging key (multipart), then streamed
    *    from there into one conditional PutObject and deleted: three transfers, but only for
    *    bodies the HTTP layer let in without a length.
    * radosgw checks the condition only after it has read the whole body, so bodies larger than a
    * part first check that the key is absent (an optimisation; the PutObject decides).
+   *
+   * Plain writes of declared length stream in one PutObject too, up to 5 GiB: no part buffers
+   * (memory stays at the sockets'), and measured 1.3-1.6x the throughput of a multipart upload
+   * with two parts in flight (bench figure 5). What it gives up is the SDK's retry of a failed
+   * part: a streamed body cannot be replayed, so a dropped connection fails the write and the
+   * client, which holds the bytes, retries the whole upload. Longer or unknown-length plain
+   * writes go multipart.
    */
   async write(
     bucket: BucketName,
@@ -214,6 +221,9 @@ export class S3Storage implements Storage {
     }
     const { guard, detach } = guardBody(body, contentLength, ifNoneMatch ? MAX_PUT_BYTES : Infinity);
     try {
+      if (contentLength !== undefined && contentLength > partSize && contentLength <= MAX_PUT_BYTES) {
+        return await this.put(name, key, guard, options, contentLength);
+      }
       const head = await readHead(guard, partSize);
       if (!head.rest) return await this.put(name, key, Buffer.concat(head.chunks), options);
       const rest = rejoin(head.chunks, head.rest);
@@ -223,7 +233,6 @@ export class S3Storage implements Storage {
         const out = await this.client.send(new HeadObjectCommand({ Bucket: name, Key: key }));
         return toInfo(key, out.ContentLength ?? 0, out);
       }
-      if (contentLength !== undefined) return await this.put(name, key, rest, options, contentLength);
       await this.refuseIfExists(bucket, key);
       return await this.stageAndPublish(name, key, rest, options, partSize);
     } catch (e) {

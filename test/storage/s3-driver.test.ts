@@ -3,6 +3,7 @@
  * when storage is unreachable, bucket creation, large create-only writes, and the radosgw
  * behaviours the driver is built around (pinned, so an upgrade that changes them fails here).
  */
+import { createHash } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -317,6 +318,7 @@ describe('s3 driver on a real radosgw', () => {
     // what the garbage collector has not freed yet (measured: 30-90 MiB for a 512 MiB body)
     it.each([
       ['a multipart write', {}],
+      ['a streamed plain write of declared length', { contentLength: 256 * MiB }],
       ['a streamed create-only write of declared length', { ifNoneMatch: true, contentLength: 256 * MiB }],
       ['a staged create-only write of unknown length', { ifNoneMatch: true }],
     ])('%s of 256 MiB holds less than 160 MiB of buffers at any time', async (_what, options) => {
@@ -359,11 +361,34 @@ describe('s3 driver on a real radosgw', () => {
       expect(await pendingMultipartUploads(client, bucket)).toEqual([]);
     });
 
-    it('returns the multipart ETag that stat reports, quoted', async () => {
+    it('returns the multipart ETag that stat reports, quoted, for a body of unknown length', async () => {
       const k = key(`${base}/mp`);
-      const written = await storage.write('artifacts', k, counted(2 * PART + 1, 1).stream, { contentLength: 2 * PART + 1 });
+      const written = await storage.write('artifacts', k, counted(2 * PART + 1, 1).stream);
       expect(written.etag).toMatch(/^"[0-9a-f]{32}-3"$/);
       expect(written.etag).toBe((await storage.stat('artifacts', k))!.etag);
+    });
+
+    it('streams a plain body of declared length past a part in one PutObject', async () => {
+      const k = key(`${base}/one-put`);
+      const size = 2 * PART + 1;
+      const written = await storage.write('artifacts', k, counted(size, 4).stream, { contentLength: size, contentType: 'text/html' });
+      // one PutObject's ETag is the body's MD5; a multipart upload's ends in -<parts>
+      expect(written.etag).toBe(`"${createHash('md5').update(Buffer.alloc(size, 4)).digest('hex')}"`);
+      const read = await storage.read('artifacts', k);
+      expect(read.info).toMatchObject({ size, etag: written.etag, contentType: 'text/html' });
+      read.body.destroy();
+    });
+
+    it('a plain streamed write that fails halfway rejects at once and leaves nothing, not even a multipart upload', async () => {
+      const k = key(`${base}/plain-cut`);
+      const size = 3 * PART;
+      const { ms, error } = await elapsed(() =>
+        storage.write('artifacts', k, counted(size, 1, { failAt: 2 * PART }).stream, { contentLength: size }),
+      );
+      expect((error as Error).message).toBe('client went away');
+      expect(ms).toBeLessThan(5_000);
+      expect(await storage.stat('artifacts', k)).toBeNull();
+      expect(await pendingMultipartUploads(client, bucket)).toEqual([]);
     });
   });
 
