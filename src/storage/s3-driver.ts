@@ -4,6 +4,7 @@
  * there, so an upgrade that changes them fails a test instead of silently changing behaviour.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -27,6 +28,7 @@ import {
 import { toStorageKey, type KeyPrefix, type StorageKey } from './keys';
 import { guard as guardBody, readHead, rejoin } from './s3-body';
 import { codeOf, s3Error, statusOf } from './s3-errors';
+import { GetAgents, s3Get, type GetTimeouts } from './s3-get';
 import { SigV4Presigner, type PresignOperation } from './sigv4-presigner';
 import type {
   BucketName, ListOptions, ListPage, ObjectInfo, PresignGetOptions, PresignPutOptions, ReadOptions, ReadResult,
@@ -61,9 +63,19 @@ export interface S3ClientOptions {
   logger?: S3ClientConfig['logger'];
 }
 
+/** Reads bypass the SDK (s3-get.ts) but keep the timeouts the client was made with. */
+const clientTimeouts = new WeakMap<S3Client, GetTimeouts>();
+const DEFAULT_TIMEOUTS: GetTimeouts = { connectMs: 3_000, socketMs: 30_000 };
+/** Reads sign their own URL and send it at once: the expiry only has to outlast clock skew. */
+const READ_URL_EXPIRES = 900;
+
 export function createS3Client(opts: S3ClientOptions): S3Client {
   const { accessKeyId, secretAccessKey, sessionToken } = opts;
-  return new S3Client({
+  const timeouts = {
+    connectMs: opts.connectionTimeoutMs ?? DEFAULT_TIMEOUTS.connectMs,
+    socketMs: opts.socketTimeoutMs ?? DEFAULT_TIMEOUTS.socketMs,
+  };
+  const client = new S3Client({
     region: opts.region,
     endpoint: opts.endpoint,
     forcePathStyle: opts.forcePathStyle,
@@ -75,14 +87,16 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
     logger: opts.logger,
     requestHandler: new NodeHttpHandler({
-      connectionTimeout: opts.connectionTimeoutMs ?? 3_000,
+      connectionTimeout: timeouts.connectMs,
       // No requestTimeout: it bounds the whole request, and a 5 GiB PUT legitimately takes minutes.
-      socketTimeout: opts.socketTimeoutMs ?? 30_000,
+      socketTimeout: timeouts.socketMs,
       // the SDK's default of 50 queues requests under load; every streamed download holds one
       httpAgent: { keepAlive: true, maxSockets: 256 },
       httpsAgent: { keepAlive: true, maxSockets: 256 },
     }),
   });
+  clientTimeouts.set(client, timeouts);
+  return client;
 }
 
 /** Creates the buckets that do not exist yet (for a dev switch; production buckets are provisioned). */
@@ -108,6 +122,10 @@ export class S3Storage implements Storage {
   private readonly client: S3Client;
   private readonly presignClient: S3Client;
   private readonly presigner: SigV4Presigner;
+  /** Signs the URLs read() fetches itself, on the internal endpoint. */
+  private readonly readPresigner: SigV4Presigner;
+  private readonly timeouts: GetTimeouts;
+  private readonly agents = new GetAgents();
   private readonly names: Record<BucketName, string>;
   private readonly partSize: number;
   private readonly queueSize: number;
@@ -126,6 +144,8 @@ export class S3Storage implements Storage {
     this.client = opts.client;
     this.presignClient = opts.presignClient ?? opts.client;
     this.presigner = new SigV4Presigner(this.presignClient);
+    this.readPresigner = this.presignClient === this.client ? this.presigner : new SigV4Presigner(this.client);
+    this.timeouts = clientTimeouts.get(this.client) ?? DEFAULT_TIMEOUTS;
     this.names = { artifacts: opts.buckets.artifacts, cache: opts.buckets.cache };
     this.partSize = opts.partSize ?? 8 * MiB;
     // memory per write is about (queueSize + 1) * partSize
@@ -155,14 +175,16 @@ export class S3Storage implements Storage {
       // radosgw answers 416 to an inverted range where AWS ignores it: refuse it the same everywhere
       throw new BadRequestError(`invalid byte range ${JSON.stringify(range)}`, 'invalid_range');
     }
-    let out;
+    let res;
     try {
+      // presigned on the internal endpoint and fetched with node:http: see s3-get.ts
+      const url = await this.readPresigner.presign({ command: 'GetObject', Bucket: this.names[bucket], Key: key }, READ_URL_EXPIRES);
       const Range = range && `bytes=${range.start}-${range.end ?? ''}`;
-      out = await this.client.send(new GetObjectCommand({ Bucket: this.names[bucket], Key: key, Range }), {
-        abortSignal: signal,
-      });
+      res = await s3Get(url, { range: Range, signal, timeouts: this.timeouts, agents: this.agents });
     } catch (e) {
-      if (statusOf(e) !== 416) throw s3Error(e, 'GetObject', this.where(bucket, key));
+      throw s3Error(e, 'GetObject', this.where(bucket, key));
+    }
+    if (res.statusCode === 416) {
       // S3 416 answers carry no object size (radosgw sends neither Content-Range nor
       // ActualObjectSize), and radosgw refuses every range of an empty object, which HTTP serves whole.
       const info = await this.stat(bucket, key);
@@ -172,13 +194,16 @@ export class S3Storage implements Storage {
       }
       return { info, body: cancellable(Readable.from([]), signal) };
     }
-    const body = out.Body as Readable | undefined;
-    if (!(body instanceof Readable)) {
-      throw new StorageError(`GetObject ${this.where(bucket, key)} returned no body stream`);
-    }
-    const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(out.ContentRange ?? '');
-    const size = m ? Number(m[3]) : (out.ContentLength ?? 0);
-    const result: ReadResult = { info: toInfo(key, size, out), body: cancellable(body, signal) };
+    const h = res.headers;
+    const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(h['content-range'] ?? '');
+    const size = m ? Number(m[3]) : Number(h['content-length'] ?? 0);
+    const info = toInfo(key, size, {
+      ETag: h.etag,
+      LastModified: h['last-modified'] ? new Date(h['last-modified']) : undefined,
+      ContentType: h['content-type'],
+      Metadata: metadataOf(h),
+    });
+    const result: ReadResult = { info, body: cancellable(res, signal) };
     if (m) result.range = { start: Number(m[1]), end: Number(m[2]) };
     else if (range) result.range = { start: 0, end: size - 1 }; // a server that ignored Range sent it all
     return result;
@@ -377,6 +402,7 @@ export class S3Storage implements Storage {
   }
 
   async close(): Promise<void> {
+    this.agents.destroy();
     this.client.destroy();
     if (this.presignClient !== this.client) this.presignClient.destroy();
   }
@@ -497,6 +523,15 @@ function toInfo(key: StorageKey, size: number, out: HeadLike): ObjectInfo {
     contentType: out.ContentType,
     metadata: out.Metadata ?? {},
   };
+}
+
+/** `x-amz-meta-*` response headers as the SDK's Metadata (names lower-cased, prefix dropped). */
+function metadataOf(headers: IncomingHttpHeaders): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice('x-amz-meta-'.length)] = value;
+  }
+  return metadata;
 }
 
 function isByteRange(start: number, end: number | undefined): boolean {

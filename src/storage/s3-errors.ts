@@ -17,7 +17,8 @@ import {
  */
 export function s3Error(err: unknown, op: string, where: string): Error {
   if (err instanceof AppError) return err;
-  if (err instanceof Error && err.name === 'AbortError') return err;
+  // by name: Node's own AbortError may come from another realm (jest's), where instanceof fails
+  if ((err as { name?: unknown } | null)?.name === 'AbortError') return err as Error;
   const status = statusOf(err);
   const code = codeOf(err);
   if (status === 404 && code !== 'NoSuchBucket' && (op === 'GetObject' || op === 'HeadObject')) {

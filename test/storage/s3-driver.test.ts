@@ -4,6 +4,7 @@
  * behaviours the driver is built around (pinned, so an upgrade that changes them fails here).
  */
 import { createHash } from 'node:crypto';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -20,6 +21,7 @@ import {
 import {
   AlreadyExistsError,
   BadRequestError,
+  NotFoundError,
   PayloadTooLargeError,
   StorageError,
   StorageUnavailableError,
@@ -136,11 +138,92 @@ describe('s3 driver when storage cannot be reached', () => {
       const { ms, error } = await elapsed(() => silent.ping());
       expect(error).toBeInstanceOf(StorageUnavailableError);
       expect(ms).toBeLessThan(5_000);
+      // reads do not go through the SDK (s3-get.ts) but keep the client's socket timeout
+      const read = await elapsed(() => silent.read('artifacts', key('x')));
+      expect(read.error).toBeInstanceOf(StorageUnavailableError);
+      expect((read.error as Error).message).toMatch(/GetObject s3:\/\/a\/x failed: TimeoutError/);
+      expect(read.ms).toBeLessThan(5_000);
     } finally {
       await silent.close();
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe('s3 driver reads from a server that answers errors', () => {
+  // reads fetch a presigned URL with node:http (s3-get.ts): what the SDK did for errors and
+  // retries is checked here against a scripted server
+  let server: Server;
+  let answers: Array<{ status: number; body: string }>;
+  let requests: Array<{ url: string; range?: string }>;
+  let storage: S3Storage;
+
+  beforeAll(async () => {
+    server = createHttpServer((req, res) => {
+      requests.push({ url: req.url!, range: req.headers.range });
+      const next = answers.shift() ?? { status: 200, body: 'hello' };
+      res.writeHead(next.status, {
+        'content-type': next.status === 200 ? 'text/plain' : 'application/xml',
+        'content-length': Buffer.byteLength(next.body),
+        etag: '"abc"',
+        'x-amz-meta-writer': 'w',
+      });
+      res.end(next.body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = createS3Client({
+      endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`, region: 'us-east-1', forcePathStyle: true,
+      accessKeyId: 'k', secretAccessKey: 's', logger: quietLogger,
+    });
+    storage = new S3Storage({ client, buckets: { artifacts: 'a', cache: 'c' } });
+  });
+  beforeEach(() => {
+    answers = [];
+    requests = [];
+  });
+  afterAll(async () => {
+    await storage.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const xmlError = (code: string) => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>m</Message></Error>`;
+
+  it('sends a signed GET with the range, and reads size, type, etag and metadata from the answer', async () => {
+    const read = await storage.read('artifacts', key('dir/x y.txt'));
+    expect(await buffer(read.body)).toEqual(Buffer.from('hello'));
+    expect(read.info).toMatchObject({ size: 5, etag: '"abc"', contentType: 'text/plain', metadata: { writer: 'w' } });
+    expect(requests[0]!.url).toMatch(/^\/a\/dir\/x%20y\.txt\?X-Amz-Algorithm=AWS4-HMAC-SHA256&.*X-Amz-Signature=[0-9a-f]{64}/);
+    expect(requests[0]!.range).toBeUndefined();
+    await buffer((await storage.read('artifacts', key('x'), { range: { start: 2 } })).body);
+    expect(requests[1]!.range).toBe('bytes=2-');
+  });
+
+  it('retries a 503 and succeeds on the third attempt', async () => {
+    answers = [{ status: 503, body: xmlError('SlowDown') }, { status: 500, body: xmlError('InternalError') }];
+    const read = await storage.read('artifacts', key('x'));
+    expect(await buffer(read.body)).toEqual(Buffer.from('hello'));
+    expect(requests).toHaveLength(3);
+  });
+
+  it('gives up after three attempts with StorageUnavailableError naming the S3 code', async () => {
+    answers = [1, 2, 3].map(() => ({ status: 503, body: xmlError('SlowDown') }));
+    const { error } = await elapsed(() => storage.read('artifacts', key('x')));
+    expect(error).toBeInstanceOf(StorageUnavailableError);
+    expect((error as Error).message).toBe('S3 GetObject s3://a/x failed: SlowDown (HTTP 503)');
+    expect(requests).toHaveLength(3);
+  });
+
+  it.each([
+    [404, 'NoSuchKey', NotFoundError, 's3://a/x does not exist'],
+    [403, 'AccessDenied', StorageError, 'S3 GetObject s3://a/x failed: AccessDenied (HTTP 403)'],
+    [404, 'NoSuchBucket', StorageError, 'S3 GetObject s3://a/x failed: NoSuchBucket (HTTP 404)'],
+  ])('maps a %i %s to %p at once, without retrying', async (status, code, type, message) => {
+    answers = [{ status, body: xmlError(code) }];
+    const { error } = await elapsed(() => storage.read('artifacts', key('x')));
+    expect(error).toBeInstanceOf(type);
+    expect((error as Error).message).toBe(message);
+    expect(requests).toHaveLength(1);
   });
 });
 
