@@ -108,19 +108,7 @@ export function download(t: Target): Promise<{ status: number; bytes: number; se
   });
 }
 
-/** Runs `fn` over `items` with at most `limit` at a time. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
+export { mapLimit } from '../../src/map-limit';
 
 export function expectStatus(what: string, reply: { status: number; body?: Buffer }, ...ok: number[]): void {
   if (!ok.includes(reply.status)) {

@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import { ConflictError, StorageError } from '../errors';
 import { createEntry, readEntry, writeHashed } from '../storage/entries';
 import { joinKey, joinPrefix, toKeyPrefix, toStorageKey, type KeyPrefix, type StorageKey } from '../storage/keys';
+import { mapLimit } from '../map-limit';
 import type { ObjectInfo, Storage } from '../storage/storage';
 import { originLabel } from './labels';
 
@@ -208,17 +209,4 @@ export class ArtifactStore {
 
 function sameTarget(a: LabelTarget, b: LabelTarget): boolean {
   return a.project === b.project && a.build === b.build;
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -5,15 +5,18 @@
  *   p/<project>/o/<uuid>              the archive bytes, written before the entry
  *   p/<project>/u/<scope>/k/<key>     last-used marker, rewritten (at most hourly) on restore
  *   p/<project>/r/<uploadId>          a direct upload in progress (reserve -> parts -> commit)
+ *   p/<project>/n/<scope>/…           newest-first names for restore-key prefixes (prefix-index.ts)
  *
  * All state is in the bucket, so any number of gateway instances share it.
  */
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors';
 import { createEntry, hashObject, putJson, readEntry, writeHashed } from '../storage/entries';
 import { joinKey, toKeyPrefix, toStorageKey, type StorageKey } from '../storage/keys';
 import type { Storage, UploadedPart } from '../storage/storage';
+import { indexNames, indexPrefix, isIndexed, parseIndexName } from './prefix-index';
+import { mapLimit } from '../map-limit';
 
 export interface CacheWriter {
   subject: string;
@@ -48,6 +51,10 @@ interface Reservation {
 
 const enc = (s: string) => encodeURIComponent(s);
 const TOUCH_EVERY_MS = 60 * 60 * 1000;
+/** Names written in parallel per save (one per delimiter prefix of the key, at most 32). */
+const INDEX_WRITES_IN_FLIGHT = 8;
+/** Index names listed per page: the first is almost always live. */
+const INDEX_PAGE = 10;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export class CacheStore {
@@ -183,16 +190,49 @@ export class CacheStore {
     if (existing) throw conflict(existing);
   }
 
+  /** Index names first, then the entry: every committed entry is in the index. */
   private async commitEntry(project: string, e: Omit<CacheEntry, 'createdAt'>): Promise<CacheEntry> {
-    const entry: CacheEntry = { ...e, createdAt: new Date(this.now()).toISOString() };
+    const createdAtMs = this.now();
+    const entry: CacheEntry = { ...e, createdAt: new Date(createdAtMs).toISOString() };
+    const names = indexNames(project, e.scope, e.key, createdAtMs);
+    await mapLimit(names, INDEX_WRITES_IN_FLIGHT, (name) => this.storage.write('cache', name, Readable.from([]), { contentLength: 0 }));
     if (await createEntry(this.storage, 'cache', this.entryKey(project, e.scope, e.key), entry)) return entry;
     // lost the race: another writer committed this key first; ours is discarded
     await this.storage.delete('cache', toStorageKey(e.object)).catch(() => undefined);
     const winner = await this.entry(project, e.scope, e.key);
+    // names are (time, key): a winner of the same millisecond has the same names
+    if (winner?.createdAt !== entry.createdAt) {
+      await mapLimit(names, INDEX_WRITES_IN_FLIGHT, (name) => this.storage.delete('cache', name)).catch(() => undefined);
+    }
     throw conflict(winner ?? entry);
   }
 
   private async newestWithPrefix(project: string, scope: string, prefix: string): Promise<CacheEntry | null> {
+    if (isIndexed(prefix)) {
+      const indexed = await this.newestIndexed(project, scope, prefix);
+      if (indexed) return indexed;
+      // nothing (live) indexed: entries saved before the index existed are found by listing
+    }
+    return this.newestListed(project, scope, prefix);
+  }
+
+  /** The first name under the prefix whose entry exists with the same createdAt. */
+  private async newestIndexed(project: string, scope: string, prefix: string): Promise<CacheEntry | null> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.storage.list('cache', indexPrefix(project, scope, prefix), { limit: INDEX_PAGE, pageToken });
+      for (const item of page.items) {
+        const name = parseIndexName(item.key);
+        if (!name || name.scope !== scope || !name.key.startsWith(prefix)) continue;
+        const entry = await this.entry(project, scope, name.key);
+        if (entry && Date.parse(entry.createdAt) === name.createdAtMs) return entry;
+      }
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    return null;
+  }
+
+  private async newestListed(project: string, scope: string, prefix: string): Promise<CacheEntry | null> {
     const base = `p/${enc(project)}/s/${enc(scope)}/k/`;
     let best: { key: StorageKey; at: number }[] = [];
     let pageToken: string | undefined;

@@ -4,7 +4,8 @@
  * - above CACHE_QUOTA_BYTES per project, least recently used cache entries are evicted;
  * - artifacts older than ARTIFACT_RETENTION_DAYS are deleted;
  * - objects no entry refers to (uploads that failed halfway, losers of write races) and direct
- *   uploads never committed are removed once they are a day old.
+ *   uploads never committed are removed once they are a day old, and so are restore-prefix index
+ *   names (caches/prefix-index.ts) whose entry is gone.
  * It reads and deletes only through the Storage interface, so it runs the same on fs and s3, and
  * is idempotent: two instances running it at once delete the same things, nothing more.
  * Every eviction writes one audit line.
@@ -15,6 +16,7 @@ import { readEntry } from '../storage/entries';
 import { toKeyPrefix, toStorageKey, type StorageKey } from '../storage/keys';
 import type { BucketName, ObjectInfo, Storage } from '../storage/storage';
 import type { ArtifactEntry } from '../artifacts/store';
+import { indexNames } from '../caches/prefix-index';
 import type { CacheEntry } from '../caches/store';
 
 export interface GcReport {
@@ -92,11 +94,17 @@ export async function runGc(deps: { storage: Storage; config: Config; logger: Lo
     }
   }
 
+  const indexed = new Set<string>(); // index names of entries that stay
+  const unindexed = new Set<string>(); // and of the entries evicted here
   const evict = async (project: string, item: { entryKey: StorageKey; entry: CacheEntry; usedAt: number }, why: 'ttl' | 'quota') => {
     await del('cache', item.entryKey);
     await del('cache', `p/${project}/u/${item.entryKey.slice(item.entryKey.indexOf('/s/') + 3)}`);
+    for (const name of entryIndexNames(project, item.entry)) {
+      await del('cache', name);
+      unindexed.add(name);
+    }
     await del('cache', item.entry.object);
-    referenced.delete(item.entry.object);
+    // stays in `referenced`: deleted here, it is not an orphan to count again below
     report.bytesFreed += item.entry.size;
     if (why === 'ttl') report.cacheExpired++;
     else report.cacheEvicted++;
@@ -118,13 +126,23 @@ export async function runGc(deps: { storage: Storage; config: Config; logger: Lo
     }
     kept.sort((a, b) => a.usedAt - b.usedAt);
     let total = kept.reduce((sum, i) => sum + i.entry.size, 0);
+    const evicted = new Set<(typeof kept)[number]>();
     for (const item of kept) {
       if (total <= config.caches.quotaBytes) break;
       await evict(project, item, 'quota');
+      evicted.add(item);
       total -= item.entry.size;
     }
+    for (const item of kept) if (!evicted.has(item)) for (const name of entryIndexNames(project, item.entry)) indexed.add(name);
   }
   report.orphansRemoved += await removeOrphans('cache', cacheObjects, referenced, now, del);
+  // index names of lost races, crashed saves and entries deleted by an older gc
+  for (const o of cacheObjects) {
+    if (split(o.key)?.[1] !== 'n' || indexed.has(o.key) || unindexed.has(o.key)) continue;
+    if (now - o.lastModified.getTime() < ORPHAN_GRACE_MS) continue;
+    await del('cache', o.key);
+    report.orphansRemoved++;
+  }
 
   // ---- artifacts
   const artifactObjects = await listAll(storage, 'artifacts', 'p/');
@@ -145,6 +163,11 @@ export async function runGc(deps: { storage: Storage; config: Config; logger: Lo
   }
   report.orphansRemoved += await removeOrphans('artifacts', artifactObjects, live, now, del);
   return report;
+}
+
+function entryIndexNames(project: string, entry: CacheEntry): StorageKey[] {
+  const createdAtMs = Date.parse(entry.createdAt);
+  return Number.isFinite(createdAtMs) ? indexNames(decodeURIComponent(project), entry.scope, entry.key, createdAtMs) : [];
 }
 
 async function removeOrphans(

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { runGc } from '../../src/retention/gc';
 import { toKeyPrefix, toStorageKey } from '../../src/storage/keys';
+import { indexName } from '../../src/caches/prefix-index';
 import { makeTestApp, type TestApp } from '../support/app';
 import { DRIVERS } from '../support/drivers';
 import { listen, raw, type Listening } from '../support/raw-http';
@@ -112,6 +113,26 @@ describe.each(DRIVERS)('retention (gc) on the %s driver', (driver) => {
     expect((await gc()).orphansRemoved).toBe(2);
     expect(await objects('cache')).toBe(1);
     expect(await objects('artifacts')).toBe(0);
+  });
+
+  it('deletes the restore-prefix index names of evicted entries, and dangling names once a day old', async () => {
+    const names = async () => (await t.harness.storage.list('cache', toKeyPrefix('p/'))).items.filter((i) => i.key.includes('/n/')).map((i) => i.key);
+    // a save that crashed between writing its index names and its entry
+    const dangling = indexName('acme/web', 'branch:main', 'deps-', 'deps-crashed', t0);
+    await t.harness.storage.write('cache', dangling, Readable.from([]), { contentLength: 0 });
+    expect(await gc()).toMatchObject({ orphansRemoved: 0 }); // young: its save may still be running
+    expect(await names()).toEqual([dangling]);
+
+    await save('deps-linux-old', 100);
+    t.clock.now = t0 + 6 * DAY;
+    await save('deps-linux-new', 100);
+    expect(await names()).toHaveLength(5); // deps- and deps-linux- for each, and the dangling one
+    t.clock.now = t0 + 8 * DAY;
+    // the dangling name is the one orphan: what eviction deleted is not counted again
+    expect(await gc()).toMatchObject({ cacheExpired: 1, orphansRemoved: 1 });
+    const left = await names();
+    expect(left).toHaveLength(2);
+    expect(left.every((k) => k.endsWith('/deps-linux-new'))).toBe(true);
   });
 
   it('aborts direct uploads that were never committed', async () => {
