@@ -71,6 +71,7 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
     viewers: deps.auth.viewers,
     storageOrigin: deps.storageOrigin,
     audit,
+    now,
   }) as Middleware;
 
   // 1. request id, one access-log line and metrics per request; outermost so it sees the final status

@@ -113,6 +113,25 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
       expect(got.body).toEqual(PNG);
     });
 
+    it('signs one URL per file for a tenth of PRESIGN_TTL and hands it to every request in that time', async () => {
+      const signed = async () =>
+        (await t.metrics.storageDuration.get()).values
+          .filter((v) => v.metricName?.endsWith('_count') && v.labels.operation === 'presignGet')
+          .reduce((sum, v) => sum + v.value, 0);
+      const png = () => get(publicHost, '/7/report/img/logo.png');
+      t.clock.now += 6_001; // past what earlier tests signed (PRESIGN_TTL is 60 s here)
+      const before = await signed();
+      const first = await png();
+      const second = await png();
+      expect(second.headers.location).toBe(first.headers.location);
+      expect(await signed()).toBe(before + 1);
+      t.clock.now += 6_001;
+      const third = await png();
+      expect(third.status).toBe(302);
+      expect(await signed()).toBe(before + 2);
+      expect((await follow(new URL(third.headers.location!))).body).toEqual(PNG);
+    });
+
     it('serves an SVG inline on the project origin, never via the bucket', async () => {
       const res = await get(publicHost, '/7/report/img/icon.svg');
       expect(res.status).toBe(200);
