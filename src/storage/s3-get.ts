@@ -88,7 +88,9 @@ function attemptGet(url: string, { range, signal, timeouts, agents }: GetOptions
       socket.once('connect', () => clearTimeout(timer));
       socket.once('close', () => clearTimeout(timer));
     });
-    req.once('error', reject);
+    // on, not once: an error after the response (socket timeout mid-body) must not go unhandled;
+    // the body stream reports it to its reader
+    req.on('error', reject);
     req.once('response', (res) => {
       const status = res.statusCode ?? 0;
       if (status === 200 || status === 206) return resolve(res);
@@ -107,7 +109,11 @@ function attemptGet(url: string, { range, signal, timeouts, agents }: GetOptions
 async function readErrorBody(res: IncomingMessage): Promise<string> {
   let body = '';
   for await (const chunk of res) {
-    if (body.length < ERROR_BODY_MAX) body += (chunk as Buffer).toString('utf8');
+    body += (chunk as Buffer).toString('utf8');
+    if (body.length >= ERROR_BODY_MAX) {
+      res.destroy(); // not an S3 error document: stop reading (the socket is not reused)
+      break;
+    }
   }
   return body;
 }
