@@ -6,8 +6,9 @@
  *
  *   npm run bench [-- [redirect] [inline] [memory] [cache] [upload] [--seconds=N] [--profile]]
  *
- * --profile also runs the redirect path once under `node --cpu-prof` and prints where the
- * gateway's time went (that run is not one of the figures: profiling slows it down).
+ * --profile also runs the redirect path and the inline HTML transfers once more each under
+ * `node --cpu-prof` and prints where the gateway's time went (those runs are not figures:
+ * profiling slows them down).
  */
 import { randomBytes } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
   }
 
   const rows: Row[] = [];
-  let profile: ProfileSummary | undefined;
+  const profiles: Record<string, ProfileSummary> = {};
   try {
     log('starting radosgw (memstore) on loopback');
     const s3 = await startRadosgw(dir);
@@ -142,13 +143,20 @@ async function main(): Promise<void> {
             await ctx.restartGateway({ logLevel: 'warn', cpuProfile: true });
             log('profile: the redirect path under node --cpu-prof');
             await measureRedirect(ctx);
-            profile = await collectProfile(ctx, dir);
+            profiles['redirect path'] = await collectProfile(ctx, dir, 'redirect');
           }
           await ctx.restartGateway({ logLevel: 'warn' });
           break;
         }
         case 'inline':
           rows.push(...(await inlineFigure(ctx)));
+          if (args.profile) {
+            await ctx.restartGateway({ logLevel: 'warn', cpuProfile: true });
+            log('profile: inline HTML under node --cpu-prof');
+            await inlineFigure(ctx);
+            profiles['inline HTML, 1 MiB and 100 MiB'] = await collectProfile(ctx, dir, 'inline');
+            await ctx.restartGateway({ logLevel: 'warn' });
+          }
           break;
         case 'cache':
           rows.push(...(await cacheFigure(ctx)));
@@ -169,35 +177,35 @@ async function main(): Promise<void> {
   const results = join(ROOT, 'bench/results');
   mkdirSync(results, { recursive: true });
   const file = join(results, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ machine: info, seconds: args.seconds, rows, profile }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ machine: info, seconds: args.seconds, rows, profiles }, null, 2)}\n`);
   process.stdout.write(
     `\nartifact-gateway bench: ${info.cores} cores (${info.cpu}), ${info.memoryGiB} GiB, Linux ${info.kernel}, Node ${info.node}, ` +
       `${info.wrk}, nginx ${info.nginx}, ${info.radosgw}, commit ${info.commit}, load ${info.loadBefore} before\n\n${table(rows)}\n\n${notes(rows)}\n\n`,
   );
-  if (profile) process.stdout.write(`${profileText(profile)}\n`);
+  for (const [what, p] of Object.entries(profiles)) process.stdout.write(`${profileText(what, p)}\n`);
   process.stdout.write(`results: ${file}\n`);
   const missed = rows.filter((r) => r.met === false);
   if (missed.length) process.stdout.write(`targets missed: ${missed.map((r) => `${r.figure} (${r.what})`).join('; ')}\n`);
 }
 
-async function collectProfile(ctx: BenchContext, dir: string): Promise<ProfileSummary> {
+async function collectProfile(ctx: BenchContext, dir: string, name: string): Promise<ProfileSummary> {
   await ctx.gateway.stop(); // the profile is written when the process exits
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .map((f) => join(dir, f))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
   if (!files[0]) throw new Error('node --cpu-prof wrote no profile');
-  const keep = join(ROOT, 'bench/results', `redirect-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+  const keep = join(ROOT, 'bench/results', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   copyFileSync(files[0], keep);
   ctx.log(`profile: ${keep} (open in Chrome DevTools > Performance)`);
   return summarizeProfile(files[0]);
 }
 
-function profileText(p: ProfileSummary): string {
+function profileText(what: string, p: ProfileSummary): string {
   const pct = (x: number) => `${(x * 100).toFixed(1).padStart(5)}%`;
   return [
-    `profile of the redirect path: ${p.busyMs.toFixed(0)} ms busy of ${p.totalMs.toFixed(0)} ms; self time by package:`,
+    `profile of ${what}: ${p.busyMs.toFixed(0)} ms busy of ${p.totalMs.toFixed(0)} ms; self time by package:`,
     ...p.byPackage.map((x) => `  ${pct(x.share)}  ${x.name}`),
     'by function:',
     ...p.byFunction.map((x) => `  ${pct(x.share)}  ${x.name}`),

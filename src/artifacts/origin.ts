@@ -185,7 +185,8 @@ export function artifactOrigin(deps: ArtifactOriginDeps): Middleware<ArtifactSta
     }
     if (ctx.method === 'HEAD') return;
     const controller = new AbortController();
-    ctx.res.once('close', () => controller.abort());
+    // only when the client went away early: aborting costs an AbortError per response
+    ctx.res.once('close', () => ctx.res.writableFinished || controller.abort());
     const read = await storage.read('artifacts', key, { range, signal: controller.signal });
     ctx.body = read.body;
   }
