@@ -156,7 +156,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const log = join(o.dir, `gateway-${port}-${o.logLevel}.log`);
   const fd = openSync(log, 'a');
   const args = o.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${o.dir}`] : [];
-  const child = spawn(process.execPath, [...args, CLI, 'serve'], { env, stdio: ['ignore', fd, fd] });
+  // as `npm start` and the artifact-gateway command run it (README, "Running in production")
+  const child = spawn(process.execPath, ['--max-semi-space-size=16', ...args, CLI, 'serve'], { env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const apiHost = `localhost:${port}`;

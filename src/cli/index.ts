@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 /**
  * The `artifact-gateway` command. One file per subcommand; this one only dispatches.
  */
