@@ -13,10 +13,10 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors';
 import { createEntry, hashObject, putJson, readEntry, writeHashed } from '../storage/entries';
+import { mapLimit } from '../map-limit';
 import { joinKey, toKeyPrefix, toStorageKey, type StorageKey } from '../storage/keys';
 import type { Storage, UploadedPart } from '../storage/storage';
 import { indexNames, indexPrefix, isIndexed, parseIndexName } from './prefix-index';
-import { mapLimit } from '../map-limit';
 
 export interface CacheWriter {
   subject: string;
