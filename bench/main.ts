@@ -129,6 +129,15 @@ async function main(): Promise<void> {
       },
     };
 
+    /** Runs `work` once more on a gateway under `node --cpu-prof`, then restarts it plainly. */
+    const profiled = async (name: string, what: string, work: () => Promise<unknown>) => {
+      await ctx.restartGateway({ logLevel: 'warn', cpuProfile: true });
+      log(`profile: ${what} under node --cpu-prof`);
+      await work();
+      profiles[what] = await collectProfile(ctx, dir, name);
+      await ctx.restartGateway({ logLevel: 'warn' });
+    };
+
     for (const figure of args.figures) {
       switch (figure) {
         case 'redirect': {
@@ -139,24 +148,13 @@ async function main(): Promise<void> {
           await ctx.restartGateway({ logLevel: 'info' });
           log(`figure 1: the gateway with its access log (LOG_LEVEL=info), ${ctx.seconds} s`);
           rows.push(...redirectRows(setup, await measureRedirect(ctx), 'LOG_LEVEL=info, access log on', false).slice(0, 1));
-          if (args.profile) {
-            await ctx.restartGateway({ logLevel: 'warn', cpuProfile: true });
-            log('profile: the redirect path under node --cpu-prof');
-            await measureRedirect(ctx);
-            profiles['redirect path'] = await collectProfile(ctx, dir, 'redirect');
-          }
-          await ctx.restartGateway({ logLevel: 'warn' });
+          if (args.profile) await profiled('redirect', 'redirect path', () => measureRedirect(ctx));
+          else await ctx.restartGateway({ logLevel: 'warn' });
           break;
         }
         case 'inline':
           rows.push(...(await inlineFigure(ctx)));
-          if (args.profile) {
-            await ctx.restartGateway({ logLevel: 'warn', cpuProfile: true });
-            log('profile: inline HTML under node --cpu-prof');
-            await inlineFigure(ctx);
-            profiles['inline HTML, 1 MiB and 100 MiB'] = await collectProfile(ctx, dir, 'inline');
-            await ctx.restartGateway({ logLevel: 'warn' });
-          }
+          if (args.profile) await profiled('inline', 'inline HTML, 1 MiB and 100 MiB', () => inlineFigure(ctx));
           break;
         case 'cache':
           rows.push(...(await cacheFigure(ctx)));

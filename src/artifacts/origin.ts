@@ -15,7 +15,6 @@ import { BadRequestError, MethodNotAllowedError, NotFoundError, RangeNotSatisfia
 import type { Logger } from '../http/logger';
 import { koaHelmet } from '../http/helmet';
 import type { RequestState } from '../http/request-context';
-import type { StorageKey } from '../storage/keys';
 import type { ByteRange, Storage } from '../storage/storage';
 import { artifactHelmet } from './helmet-policy';
 import { childrenOf, renderListing } from './listing-page';
@@ -50,11 +49,11 @@ export function artifactOrigin(deps: ArtifactOriginDeps): Middleware<ArtifactSta
   const reuseMs = Math.min(config.presignTtlSeconds * 100, 60_000);
   const redirects = new WeakMap<ArtifactEntry, { url: string; until: number }>();
 
-  async function redirectUrl(key: StorageKey, entry: ArtifactEntry): Promise<string> {
+  async function redirectUrl(project: string, entry: ArtifactEntry): Promise<string> {
     const at = now();
     const reused = redirects.get(entry);
     if (reused && reused.until > at) return reused.url;
-    const url = await storage.presignGet('artifacts', key, {
+    const url = await storage.presignGet('artifacts', store.objectKey(project, entry), {
       expiresIn: config.presignTtlSeconds,
       responseContentType: entry.contentType,
       responseContentDisposition: dispositionFor(safeInline(entry.contentType) ? 'inline' : 'attachment', entry.path),
@@ -146,7 +145,6 @@ export function artifactOrigin(deps: ArtifactOriginDeps): Middleware<ArtifactSta
   }
 
   async function sendEntry(ctx: Context, project: string, entry: ArtifactEntry, isPublic: boolean): Promise<void> {
-    const key = store.objectKey(project, entry);
     const active = classify(entry.contentType) === 'active';
     const subresource =
       !active &&
@@ -157,7 +155,7 @@ export function artifactOrigin(deps: ArtifactOriginDeps): Middleware<ArtifactSta
         dest: ctx.get('sec-fetch-dest') || undefined,
       });
     if (!active && !subresource) {
-      const url = await redirectUrl(key, entry);
+      const url = await redirectUrl(project, entry);
       ctx.set('Cache-Control', 'private, no-store');
       ctx.status = 302;
       ctx.set('Location', url);
@@ -187,7 +185,7 @@ export function artifactOrigin(deps: ArtifactOriginDeps): Middleware<ArtifactSta
     const controller = new AbortController();
     // only when the client went away early: aborting costs an AbortError per response
     ctx.res.once('close', () => ctx.res.writableFinished || controller.abort());
-    const read = await storage.read('artifacts', key, { range, signal: controller.signal });
+    const read = await storage.read('artifacts', store.objectKey(project, entry), { range, signal: controller.signal });
     ctx.body = read.body;
   }
 
