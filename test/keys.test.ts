@@ -1,5 +1,5 @@
 import { InvalidKeyError } from '../src/errors';
-import { joinKey, joinPrefix, toKeyPrefix, toStorageKey } from '../src/storage/keys';
+import { joinKey, joinPrefix, refuseEscapes, toCacheKey, toKeyPrefix, toStorageKey } from '../src/storage/keys';
 
 describe('storage keys', () => {
   it.each([
@@ -22,6 +22,10 @@ describe('storage keys', () => {
     ['\uFEFFa', /control character/],
     ['a\uFFFDb', /invalid UTF-8/],
     ['a\ud800b', /lone UTF-16 surrogate/],
+    ['report\u202etxt.exe', /bidirectional control character/],
+    ['\u2066a', /bidirectional control character/],
+    ['a\u200fb', /bidirectional control character/],
+    ['a\u061cb', /bidirectional control character/],
     [`${'x'.repeat(255)}/${'y'.repeat(255)}/${'z'.repeat(255)}/${'w'.repeat(200)}/${'v'.repeat(56)}`, /is 1025 bytes long; the limit is 1024/],
     [`${'é'.repeat(120)}/`.repeat(4) + 'é'.repeat(40), /bytes long/],
     [`a/${'s'.repeat(256)}`, /segment over 255 bytes/],
@@ -61,5 +65,16 @@ describe('storage keys', () => {
 
   it('names the thing being validated in the message', () => {
     expect(() => toStorageKey('a/../b', 'artifact path')).toThrow(/^artifact path contains a '\.\.' segment$/);
+  });
+
+  describe('a decoded name is a fixed point of percent-decoding', () => {
+    it.each(['%2e%2e', '%252e', 'a%2541', '%C3%A9', '%e2%80%ae'])('refuses %j, which a further decoding would change', (name) => {
+      expect(() => refuseEscapes(name, 'artifact path')).toThrow(/^artifact path is percent-encoded more than once/);
+      expect(() => toCacheKey(`npm-${name}`)).toThrow(/^cache key is percent-encoded more than once/);
+    });
+
+    it.each(['50%off.txt', '100%', '%', '%zz', 'a%2', '%g0'])('accepts %j: decoding it again changes nothing', (name) => {
+      expect(() => refuseEscapes(name, 'artifact path')).not.toThrow();
+    });
   });
 });

@@ -1,13 +1,11 @@
 /**
  * Request paths -> validated names. Percent-decoding happens exactly once, here; the result then
- * goes through the key module. Anything that still looks encoded after one decode (%2e, %2f,
- * %5c: a double-encoded dot, slash or backslash) is refused: it is how traversal payloads hide
- * from one layer and reach the next (%252e%252e).
+ * goes through the key module. Anything that still holds a percent-escape after that one decode
+ * is refused (refuseEscapes): it is how traversal payloads hide from one layer and reach the
+ * next (%252e%252e, %25252e%25252e).
  */
 import { BadRequestError, InvalidKeyError } from '../errors';
-import { toStorageKey, type StorageKey } from '../storage/keys';
-
-const STILL_ENCODED = /%(2e|2f|5c)/i;
+import { refuseEscapes, toStorageKey, type StorageKey } from '../storage/keys';
 
 export function decodePath(raw: string, what: string): StorageKey {
   let decoded: string;
@@ -17,9 +15,7 @@ export function decodePath(raw: string, what: string): StorageKey {
     // also what overlong UTF-8 such as %c0%ae (a disguised '.') produces
     throw new InvalidKeyError(`${what} is not valid percent-encoded UTF-8`);
   }
-  if (STILL_ENCODED.test(decoded)) {
-    throw new InvalidKeyError(`${what} is percent-encoded twice (it still contains %2e, %2f or %5c after decoding)`);
-  }
+  refuseEscapes(decoded, what);
   return toStorageKey(decoded, what);
 }
 

@@ -23,6 +23,13 @@ export const MAX_SEGMENT_BYTES = 255;
 // eslint-disable-next-line no-control-regex
 const FORBIDDEN_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/;
 
+// Bidirectional controls reorder what a listing shows: `txt.exe` behind U+202E reads as `exe.txt`
+// (the "Trojan Source" trick applied to file names). No real artifact or cache key needs them.
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+// A percent sign followed by two hex digits: what a further decoding would change.
+const PERCENT_ESCAPE = /%[0-9a-f]{2}/i;
+
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function check(raw: string, what: string, allowTrailingSlash: boolean): string {
@@ -34,6 +41,9 @@ function check(raw: string, what: string, allowTrailingSlash: boolean): string {
   }
   if (LONE_SURROGATE.test(raw)) throw new InvalidKeyError(`${what} contains a lone UTF-16 surrogate`);
   if (FORBIDDEN_CHARS.test(raw)) throw new InvalidKeyError(`${what} contains a control character`);
+  if (BIDI_CONTROLS.test(raw)) {
+    throw new InvalidKeyError(`${what} contains a bidirectional control character (U+202E and its kin make names read backwards)`);
+  }
   if (raw.includes('\\')) throw new InvalidKeyError(`${what} contains a backslash`);
   if (raw.startsWith('/')) throw new InvalidKeyError(`${what} must be relative (it starts with '/')`);
   const bytes = Buffer.byteLength(raw, 'utf8');
@@ -51,6 +61,23 @@ function check(raw: string, what: string, allowTrailingSlash: boolean): string {
     }
   }
   return raw;
+}
+
+/**
+ * Names that come from users (artifact paths, cache keys) are decoded exactly once, and the
+ * decoded name must be a fixed point of percent-decoding: it may hold a '%' (`50%off.txt`), but
+ * never a '%' followed by two hex digits. So no layer that decodes again (a proxy, a browser, a
+ * script, a second gateway) can turn a stored name into another one, let alone into a traversal
+ * (`%25252e%25252e` -> `%252e%252e` -> `%2e%2e` -> `..`). Internal keys (which percent-encode
+ * ids on purpose) are not checked here.
+ */
+export function refuseEscapes(decoded: string, what: string): void {
+  const m = PERCENT_ESCAPE.exec(decoded);
+  if (m) {
+    throw new InvalidKeyError(
+      `${what} is percent-encoded more than once (after decoding it still contains ${JSON.stringify(m[0])}; encode a literal % as %25 only once)`,
+    );
+  }
 }
 
 /** Validates a complete key. Throws InvalidKeyError (400) with a message saying what is wrong. */
@@ -90,6 +117,7 @@ export function toCacheKey(raw: string, options: { prefix?: boolean } = {}): str
   if (typeof raw !== 'string' || raw.trim() === '') throw new InvalidKeyError(`${what} is empty`);
   if (LONE_SURROGATE.test(raw)) throw new InvalidKeyError(`${what} contains a lone UTF-16 surrogate`);
   const key = raw.normalize('NFC');
+  refuseEscapes(key, what);
   if ([...key].length > MAX_CACHE_KEY_CHARS) {
     throw new InvalidKeyError(`${what} is ${[...key].length} characters long; the limit is ${MAX_CACHE_KEY_CHARS}`);
   }

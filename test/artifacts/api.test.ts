@@ -102,7 +102,7 @@ describe.each(DRIVERS)('artifacts API on the %s driver', (driver) => {
     });
 
     it('accepts the names real artifacts have: spaces, unicode, +, # (encoded), brackets', async () => {
-      const name = 'test results/ünï 日本 [1] (a+b) #3.xml';
+      const name = 'test results/ünï 日本 [1] (a+b) #3 50%off 100%.xml';
       const res = await put(name.split('/').map(encodeURIComponent).join('/'), '<x/>');
       expect(res.status).toBe(201);
       expect(res.json().path).toBe(name);
@@ -115,6 +115,11 @@ describe.each(DRIVERS)('artifacts API on the %s driver', (driver) => {
         ['encoded dots', '%2e%2e/escape.txt'],
         ['encoded dots, mixed case', '%2E%2e/escape.txt'],
         ['double-encoded dots', '%252e%252e/escape.txt'],
+        ['triple-encoded dots', '%25252e%25252e/escape.txt'],
+        ['double-encoded letter (any escape left after one decoding)', 'a%2541.txt'],
+        ['right-to-left override (U+202E)', 'report%E2%80%AEtxt.exe'],
+        ['bidi isolate (U+2066)', '%E2%81%A6a.txt'],
+        ['left-to-right mark (U+200E)', 'a%E2%80%8E.txt'],
         ['dots and encoded slash', '..%2fescape.txt'],
         ['overlong UTF-8 dot', '%c0%ae%c0%ae/escape.txt'],
         ['invalid percent-encoding', 'bad%zz.txt'],
