@@ -83,10 +83,20 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
     if (lifecycle.draining) ctx.set('Connection', 'close');
     await next();
   });
-  // 4. cheap rejections before anything touches storage: request target, then Host
+  // 4. cheap rejections before anything touches storage: method, request target, then Host
   app.use(async (ctx, next) => {
+    if (ctx.method === 'CONNECT') {
+      // node:http hands CONNECT to the server's 'connect' event; http/node-server.ts routes it here
+      ctx.set('Allow', 'GET, HEAD, PUT, POST, DELETE');
+      throw new MethodNotAllowedError('CONNECT is not allowed: this gateway is not a proxy');
+    }
     if (!ctx.req.url?.startsWith('/')) {
       throw new BadRequestError('the request target must be a path (origin-form), not an absolute URL', 'bad_request_target');
+    }
+    // node keeps the first of several Host headers; a proxy in front may route by the last, so a
+    // request could be authorised for one origin and served from another (RFC 9112 §3.2: 400)
+    if (hostHeaderCount(ctx.req.rawHeaders) > 1) {
+      throw new BadRequestError('the request has more than one Host header', 'bad_host');
     }
     const host = hosts.resolve(ctx.get('host'));
     switch (host.kind) {
@@ -113,3 +123,8 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   return app;
 }
 
+function hostHeaderCount(rawHeaders: string[]): number {
+  let n = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === 'host') n++;
+  return n;
+}

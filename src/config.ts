@@ -81,6 +81,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** How long a SIGTERM waits for in-flight requests before cutting connections, ms. */
   shutdownTimeoutMs: number;
+  /** A client must send its request headers within this time (slowloris). */
+  headersTimeoutMs: number;
   /** Believe X-Forwarded-For/-Proto and X-Request-Id from the proxy in front. */
   trustProxy: boolean;
   /** Things worth saying at start (e.g. a generated secret); not errors. */
@@ -315,6 +317,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
   if (logLevel !== logLevelRaw) problems.push(`LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevelRaw)}`);
 
   const shutdownTimeoutMs = int('SHUTDOWN_TIMEOUT', 10, 0, 3600) * 1000;
+  const headersTimeoutMs = int('HEADERS_TIMEOUT', 20, 1, 600) * 1000;
   const trustProxy = bool('TRUST_PROXY', false);
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -346,6 +349,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     sessionTtlSeconds,
     logLevel,
     shutdownTimeoutMs,
+    headersTimeoutMs,
     trustProxy,
     warnings,
   };
@@ -378,6 +382,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     sessionTtlSeconds: config.sessionTtlSeconds,
     logLevel: config.logLevel,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs,
     trustProxy: config.trustProxy,
   };
 }

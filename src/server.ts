@@ -3,7 +3,6 @@
  * /readyz turns 503, in-flight requests finish (up to the shutdown timeout), then the rest are cut.
  */
 import type { Server } from 'node:http';
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import type { Config } from './config';
@@ -11,6 +10,7 @@ import { describeConfig } from './config';
 import type { Lifecycle } from './http/health';
 import type { Logger } from './http/logger';
 import { createMetrics } from './http/metrics';
+import { createHttpServer } from './http/node-server';
 import { createStorage } from './storage/create-storage';
 import type { Storage } from './storage/storage';
 import { runGc } from './retention/gc';
@@ -45,16 +45,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const lifecycle: Lifecycle = { draining: false };
   const app = createApp({ config, storage, blobRoute, storageOrigin, auth, logger, metrics, lifecycle });
 
-  const server = createServer(app.callback());
-  // Uploads and downloads of large artifacts take as long as they take: no overall request
-  // timeout, but headers must arrive promptly (slowloris), and idle keep-alive sockets must
-  // outlive nginx's upstream keepalive_timeout (60 s) so nginx never reuses a closing socket.
-  server.requestTimeout = 0;
-  server.headersTimeout = 20_000;
-  server.keepAliveTimeout = 65_000;
-  // a client that stops sending mid-upload (or lied in Content-Length) is cut after 2 idle
-  // minutes, which fails its upload cleanly instead of holding the socket forever
-  server.timeout = 120_000;
+  const server = createHttpServer(app.callback(), { headersTimeoutMs: config.headersTimeoutMs });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

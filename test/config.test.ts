@@ -28,6 +28,11 @@ describe('loadConfig', () => {
     expect(config.warnings.join('\n')).toMatch(/share 'localhost'/);
   });
 
+  it('gives clients 20 s to send their request headers unless HEADERS_TIMEOUT says otherwise', () => {
+    expect(load({}).headersTimeoutMs).toBe(20_000);
+    expect(load({ HEADERS_TIMEOUT: '5' }).headersTimeoutMs).toBe(5_000);
+  });
+
   it('follows PORT in the default PUBLIC_URL', () => {
     expect(load({ PORT: '9000' }).publicUrl.origin).toBe('http://localhost:9000');
   });
@@ -104,6 +109,7 @@ describe('loadConfig', () => {
     [{ ARTIFACT_DOMAIN: '127.0.0.1' }, /ARTIFACT_DOMAIN: expected a DNS name/],
     [{ ARTIFACT_DOMAIN: 'bad_domain!' }, /ARTIFACT_DOMAIN: expected a DNS name/],
     [{ SHUTDOWN_TIMEOUT: '-1' }, /SHUTDOWN_TIMEOUT/],
+    [{ HEADERS_TIMEOUT: '0' }, /HEADERS_TIMEOUT: expected a whole number from 1 to 600/],
     [{ STORAGE_DRIVER: 's3', ARTIFACTS_BUCKET: 'a-b', CACHE_BUCKET: 'c-d' }, /SIGNING_SECRET: required when STORAGE_DRIVER=s3/],
     [{ ISOLATION: 'org' }, /ISOLATION: expected project or build, got "org"/],
     [{ PUBLIC_PROJECTS: 'acme/web,../etc' }, /PUBLIC_PROJECTS: "..\/etc" is not a valid project id/],

@@ -14,6 +14,7 @@ import { contentTypeFor, dispositionFor } from '../content-policy';
 import { BadRequestError, NotFoundError } from '../errors';
 import { declaredLength } from '../http/body';
 import type { HostResolver } from '../hosts';
+import { setLocation } from '../http/location';
 import type { Logger } from '../http/logger';
 import type { RequestState } from '../http/request-context';
 import type { Storage } from '../storage/storage';
@@ -130,7 +131,7 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
       responseContentDisposition: dispositionFor('attachment', entry.path),
     });
     ctx.set('Cache-Control', 'private, no-store');
-    ctx.redirect(url);
+    setLocation(ctx, url);
   });
 
   return router;

@@ -14,6 +14,7 @@ import { classify, dispositionFor, isSameOriginSubresource, safeInline } from '.
 import { BadRequestError, MethodNotAllowedError, NotFoundError, RangeNotSatisfiableError, UnauthorizedError } from '../errors';
 import type { Logger } from '../http/logger';
 import { koaHelmet } from '../http/helmet';
+import { setLocation } from '../http/location';
 import type { RequestState } from '../http/request-context';
 import type { ByteRange, Storage } from '../storage/storage';
 import { artifactHelmet } from './helmet-policy';
@@ -79,11 +80,7 @@ export function artifactOrigin(deps: ArtifactOriginDeps): Middleware<ArtifactSta
     ctx.set('Vary', 'Cookie, Sec-Fetch-Site, Sec-Fetch-Mode, Sec-Fetch-Dest');
 
     const { build, rest, redirectTo } = splitPath(ctx.path, target, config.isolation);
-    if (redirectTo !== undefined) {
-      ctx.status = 301;
-      ctx.set('Location', redirectTo + (ctx.querystring ? `?${ctx.querystring}` : ''));
-      return;
-    }
+    if (redirectTo !== undefined) return setLocation(ctx, redirectTo + (ctx.querystring ? `?${ctx.querystring}` : ''), 301);
     const isDir = rest === '' || rest.endsWith('/');
     const path = isDir ? (rest === '' ? '' : decodePath(rest.slice(0, -1), 'artifact path') + '/') : decodePath(rest, 'artifact path');
 
@@ -92,11 +89,7 @@ export function artifactOrigin(deps: ArtifactOriginDeps): Middleware<ArtifactSta
       if (entry) return sendEntry(ctx, target.project, entry, isPublic);
       // a directory asked for without its slash: relative links inside need the slash
       const below = await store.list(target.project, build, { dir: `${path}/`, limit: 1 });
-      if (below.items.length > 0) {
-        ctx.status = 301;
-        ctx.set('Location', `${ctx.path}/${ctx.querystring ? `?${ctx.querystring}` : ''}`);
-        return;
-      }
+      if (below.items.length > 0) return setLocation(ctx, `${ctx.path}/${ctx.querystring ? `?${ctx.querystring}` : ''}`, 301);
       throw new NotFoundError(`no artifact ${path} in build ${build}`);
     }
     const index = await store.entry(target.project, build, `${path}index.html`);
@@ -140,8 +133,7 @@ export function artifactOrigin(deps: ArtifactOriginDeps): Middleware<ArtifactSta
       'viewer signed in to a private origin',
     );
     ctx.set('Cache-Control', 'no-store');
-    ctx.status = 302;
-    ctx.set('Location', nextRaw);
+    setLocation(ctx, nextRaw);
   }
 
   async function sendEntry(ctx: Context, project: string, entry: ArtifactEntry, isPublic: boolean): Promise<void> {
@@ -157,9 +149,7 @@ export function artifactOrigin(deps: ArtifactOriginDeps): Middleware<ArtifactSta
     if (!active && !subresource) {
       const url = await redirectUrl(project, entry);
       ctx.set('Cache-Control', 'private, no-store');
-      ctx.status = 302;
-      ctx.set('Location', url);
-      return;
+      return setLocation(ctx, url);
     }
 
     ctx.status = 200;

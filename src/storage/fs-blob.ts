@@ -14,6 +14,7 @@ import {
   PayloadTooLargeError,
   RangeNotSatisfiableError,
 } from '../errors';
+import { acceptBody } from '../http/body';
 import type { BlobMethod } from './fs-blob-url';
 import type { FsStorage } from './fs-driver';
 import { toStorageKey } from './keys';
@@ -78,6 +79,7 @@ export function blobRoute(storage: FsStorage, opts: BlobRouteOptions = {}): Koa.
       if (grant.contentType !== undefined && contentType !== grant.contentType) {
         throw new ForbiddenError('the Content-Type differs from the one the URL was signed for');
       }
+      acceptBody(ctx);
       const info = await storage.write(bucket, key, ctx.req, {
         contentType,
         contentLength,

@@ -322,6 +322,31 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
       expect(t.log.text()).not.toContain(ticket);
     });
 
+    it('signs in through a ticket whose next is a unicode report path, and serves that report', async () => {
+      await upload('acme/web', '100', '报告 ü/index.html', '<h1>unicode report</h1>');
+      const ticket = await t.auth.viewers.mintTicket({ label: originLabel('acme/web'), project: 'acme/web', viewer: 'a' }, 60);
+      const res = await get(privateHost, `/_auth?ticket=${ticket}&next=${encodeURIComponent('/100/报告 ü/')}`);
+      expect(res.status).toBe(302);
+      expect(res.headers.location).toBe('/100/%E6%8A%A5%E5%91%8A%20%C3%BC/');
+      const cookie = res.headers['set-cookie']![0]!.split(';')[0]!;
+      const page = await get(privateHost, res.headers.location!, { cookie });
+      expect(page.status).toBe(200);
+      expect(page.text).toBe('<h1>unicode report</h1>');
+    });
+
+    it.each([
+      ['a line separator', '/%E2%80%A8', '/%E2%80%A8'],
+      ['an emoji', `/${encodeURIComponent('📊')}/x`, '/%F0%9F%93%8A/x'],
+      ['Latin-1 letters', `/${encodeURIComponent('é')}`, '/%C3%A9'],
+      ['a literal percent sign and a query', '/50%25off%3Fx%3D%E2%9C%93', '/50%25off?x=%E2%9C%93'],
+    ])('answers a next holding %s with a percent-encoded Location', async (_what, nextParam, location) => {
+      const ticket = await t.auth.viewers.mintTicket({ label: originLabel('acme/web'), project: 'acme/web', viewer: 'a' }, 60);
+      const res = await get(privateHost, `/_auth?ticket=${ticket}&next=${nextParam}`);
+      expect(res.status).toBe(302);
+      expect(res.headers.location).toBe(location);
+      expect(res.headers.location).toMatch(/^[\x21-\x7e]+$/);
+    });
+
     it('serves the report with the session cookie, privately cached', async () => {
       const cookie = await signIn();
       const res = await get(privateHost, '/100/report/', { cookie });

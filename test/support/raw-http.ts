@@ -3,17 +3,19 @@
  * `..`, `%2e%2e` and friends away before sending, which would hide exactly the attacks the
  * path tests are for.
  */
-import { createServer, request, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import { request, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
+import { createHttpServer, type HttpServerOptions } from '../../src/http/node-server';
 
 export interface Listening {
   port: number;
   close(): Promise<void>;
 }
 
-export async function listen(handler: RequestListener): Promise<Listening> {
-  const server: Server = createServer(handler);
+/** Serves `handler` on the server the gateway runs on (its timeouts, Expect and CONNECT handling). */
+export async function listen(handler: RequestListener, options: HttpServerOptions = {}): Promise<Listening> {
+  const server: Server = createHttpServer(handler, options);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
