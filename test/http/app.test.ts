@@ -119,6 +119,32 @@ describe.each(DRIVERS)('the gateway on the %s driver', (driver) => {
       for (const secret of ['abc123', 'AKID', 'tok456', 'tkt789', 'secret-bearer-value']) expect(text).not.toContain(secret);
       expect(text).toContain('page=2');
     });
+
+    it.each([
+      ['a JWT under a name that does not say token', '/nope?jwt=JWT&page=2'],
+      ['a JWT as authorization', '/nope?authorization=Bearer%20JWT&page=2'],
+      ['a JWT under an innocent name', '/nope?q=JWT&page=2'],
+      ['a JWT in the path', '/api/v1/JWT/x?page=2'],
+      ['an API key', '/nope?api_key=sk_live_4eC39HqLyjWDarjtT1zdp7dc&page=2'],
+      ['a random token under an innocent name', '/nope?x=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MEFCQ0RFRkc&page=2'],
+      ['a hex signature under an innocent name', '/nope?s=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08&page=2'],
+      ['a password', '/nope?password=hunter2&page=2'],
+    ])('redacts %s from the logged URL', async (_what, url) => {
+      const jwt = await t.token();
+      const secret = url.includes('JWT') ? jwt : /=([^&]*)&page/.exec(url)![1]!;
+      await request(server).get(url.replace('JWT', jwt)).set(api());
+      const text = log.text();
+      expect(text).toContain('"url":');
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain(jwt.split('.')[2]!); // not even the signature part alone
+      expect(text).toContain('page=2');
+    });
+
+    it('keeps ordinary query values that only look long', async () => {
+      const url = '/nope?path=reports/coverage/lcov-report/2026-12-01/index.html&branch=feature-x-with-a-long-name-123';
+      await request(server).get(url).set(api());
+      expect(log.text()).toContain(`"url":"${url}"`);
+    });
   });
 
   describe('bad request targets', () => {
