@@ -89,6 +89,7 @@ export class ArtifactStore {
     options: { contentLength: number; contentType: string; uploader: Uploader },
   ): Promise<{ created: boolean; entry: ArtifactEntry }> {
     await this.ensureLabel(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
+    await this.refuseFileDirConflict(project, build, path); // cheap, before a byte is stored
     const object = joinKey('p', enc(project), 'o', randomUUID());
     const stored = await writeHashed(this.storage, 'artifacts', object, body, {
       contentLength: options.contentLength,
@@ -111,7 +112,20 @@ export class ArtifactStore {
       await this.storage.delete('artifacts', object).catch(() => undefined);
       throw err;
     }
-    if (created) return { created: true, entry };
+    if (created) {
+      // a racing upload of `a` and `a/x` can pass the first check together: look again now that
+      // this entry is visible, and withdraw it if the other one is there (both may withdraw;
+      // never both stay)
+      try {
+        await this.refuseFileDirConflict(project, build, path);
+      } catch (err) {
+        this.entries.delete(key);
+        await this.storage.delete('artifacts', key).catch(() => undefined);
+        await this.storage.delete('artifacts', object).catch(() => undefined);
+        throw err;
+      }
+      return { created: true, entry };
+    }
     await this.storage.delete('artifacts', object).catch(() => undefined);
     const existing = await this.entry(project, build, path);
     if (existing && existing.sha256 === entry.sha256 && existing.size === entry.size) {
@@ -122,6 +136,33 @@ export class ArtifactStore {
       size: existing?.size,
       sha256: existing?.sha256,
     });
+  }
+
+  /**
+   * A path is a file or a directory, never both, as on a filesystem: `report` and `report/x` in
+   * one build would make `GET /report` ambiguous and a download of the build impossible to lay out.
+   * Throws ConflictError naming the existing file or directory.
+   */
+  private async refuseFileDirConflict(project: string, build: string, path: string): Promise<void> {
+    const segments = path.split('/');
+    const ancestors = segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
+    const [files, below] = await Promise.all([
+      Promise.all(ancestors.map((a) => this.storage.stat('artifacts', this.entryKey(project, build, a)))),
+      this.storage.list('artifacts', this.entryPrefix(project, build, `${path}/`), { limit: 1 }),
+    ]);
+    const file = files.findIndex((info) => info !== null);
+    if (file !== -1) {
+      throw new ConflictError(`${path} cannot be stored in build ${build}: ${ancestors[file]} is a file there, and a path cannot be both a file and a directory`, {
+        path,
+        file: ancestors[file],
+      });
+    }
+    if (below.items.length > 0) {
+      throw new ConflictError(`${path} cannot be stored in build ${build}: it is a directory there (it holds other files), and a path cannot be both a file and a directory`, {
+        path,
+        directory: `${path}/`,
+      });
+    }
   }
 
   /** The storage key of an entry's bytes, re-validated: an entry can only point into its own project. */

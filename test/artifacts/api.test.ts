@@ -89,6 +89,41 @@ describe.each(DRIVERS)('artifacts API on the %s driver', (driver) => {
       expect(items).toEqual([expect.objectContaining({ sha256: sha('first') })]);
     });
 
+    it('refuses a file below a path that is a file (409), as a filesystem would, and stores nothing', async () => {
+      expect((await put('fd1/report', 'a file')).status).toBe(201);
+      const before = await storedKeys();
+      const res = await put('fd1/report/x.html', '<p>x</p>');
+      expect(res.status).toBe(409);
+      expect(res.json().error.message).toBe('fd1/report/x.html cannot be stored in build 100: fd1/report is a file there, and a path cannot be both a file and a directory');
+      expect(res.json().error.existing).toEqual({ path: 'fd1/report/x.html', file: 'fd1/report' });
+      expect(await storedKeys()).toEqual(before);
+    });
+
+    it('refuses a file where a directory is (409), and stores nothing', async () => {
+      expect((await put('fd2/report/deep/x.html', '<p>x</p>')).status).toBe(201);
+      const before = await storedKeys();
+      for (const path of ['fd2/report', 'fd2/report/deep']) {
+        const res = await put(path, 'a file');
+        expect(res.status).toBe(409);
+        expect(res.json().error.message).toMatch(/it is a directory there/);
+      }
+      expect(await storedKeys()).toEqual(before);
+      expect((await put('fd2/report-2', 'a sibling is fine')).status).toBe(201);
+    });
+
+    it('never keeps both a file and a directory of one name when they are uploaded at once', async () => {
+      for (let round = 0; round < 5; round++) {
+        const dir = `fd-race-${round}`;
+        const results = await Promise.all([put(`${dir}/r`, 'file'), put(`${dir}/r/x.txt`, 'below'), put(`${dir}/r/y.txt`, 'below')]);
+        for (const r of results) expect([201, 409]).toContain(r.status);
+        const paths = (await list('?pageSize=1000')).json().items.map((i: { path: string }) => i.path).filter((p: string) => p.startsWith(`${dir}/`));
+        const file = paths.includes(`${dir}/r`);
+        const below = paths.some((p: string) => p.startsWith(`${dir}/r/`));
+        expect(file && below).toBe(false);
+        expect(results.filter((r) => r.status === 201).length).toBe(paths.length);
+      }
+    });
+
     it('lets exactly one of 6 concurrent different uploads of a path win', async () => {
       const results = await Promise.all(Array.from({ length: 6 }, (_, i) => put('race.txt', `body ${i}`)));
       expect(results.filter((r) => r.status === 201)).toHaveLength(1);
