@@ -47,6 +47,8 @@ import {
 import type { KeyPrefix, StorageKey } from './keys';
 import {
   BUCKETS,
+  checkByteRange,
+  listLimit,
   type BucketName,
   type ListOptions,
   type ListPage,
@@ -61,8 +63,6 @@ import {
 } from './storage';
 import { EmulatedMultipart } from './emulated-multipart';
 
-/** As S3: the default and the largest page. */
-const MAX_LIST = 1000;
 const LENGTH_MISMATCH = 'length_mismatch';
 
 /** fs errors as storage errors; messages name the operation, never a path (the cause keeps it). */
@@ -126,6 +126,7 @@ export class FsStorage implements Storage {
 
   async read(bucket: BucketName, key: StorageKey, options: ReadOptions = {}): Promise<ReadResult> {
     options.signal?.throwIfAborted();
+    if (options.range) checkByteRange(options.range);
     const handle = await this.openObject(bucket, key);
     if (!handle) throw new NotFoundError('no such object');
     try {
@@ -135,7 +136,6 @@ export class FsStorage implements Storage {
       if (options.range && size > 0) {
         const { start, end = size - 1 } = options.range;
         if (start >= size) throw new RangeNotSatisfiableError(`the range starts past the last byte`, size);
-        if (!(start >= 0 && end >= start)) throw new RangeNotSatisfiableError('the range is empty', size);
         range = { start, end: Math.min(end, size - 1) };
       }
       let body: Readable;
@@ -249,10 +249,7 @@ export class FsStorage implements Storage {
   }
 
   async list(bucket: BucketName, prefix: KeyPrefix, options: ListOptions = {}): Promise<ListPage> {
-    const limit = options.limit ?? MAX_LIST;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST) {
-      throw new BadRequestError(`limit must be an integer from 1 to ${MAX_LIST}`);
-    }
+    const limit = listLimit(options.limit);
     let after: Buffer | undefined;
     if (options.pageToken !== undefined) {
       after = Buffer.from(options.pageToken, 'base64url');

@@ -30,9 +30,9 @@ import { guard as guardBody, readHead, rejoin } from './s3-body';
 import { codeOf, s3Error, statusOf } from './s3-errors';
 import { GetAgents, s3Get, type GetTimeouts } from './s3-get';
 import { SigV4Presigner, type PresignOperation } from './sigv4-presigner';
-import type {
-  BucketName, ListOptions, ListPage, ObjectInfo, PresignGetOptions, PresignPutOptions, ReadOptions, ReadResult,
-  Storage, UploadedPart, WriteOptions,
+import {
+  checkByteRange, listLimit, type BucketName, type ListOptions, type ListPage, type ObjectInfo, type PresignGetOptions,
+  type PresignPutOptions, type ReadOptions, type ReadResult, type Storage, type UploadedPart, type WriteOptions,
 } from './storage';
 
 const MiB = 1024 * 1024;
@@ -171,10 +171,8 @@ export class S3Storage implements Storage {
 
   async read(bucket: BucketName, key: StorageKey, options: ReadOptions = {}): Promise<ReadResult> {
     const { range, signal } = options;
-    if (range && !isByteRange(range.start, range.end)) {
-      // radosgw answers 416 to an inverted range where AWS ignores it: refuse it the same everywhere
-      throw new BadRequestError(`invalid byte range ${JSON.stringify(range)}`, 'invalid_range');
-    }
+    // radosgw answers 416 to an inverted range where AWS ignores it: refuse it the same everywhere
+    if (range) checkByteRange(range);
     let res;
     try {
       // presigned on the internal endpoint and fetched with node:http: see s3-get.ts
@@ -277,10 +275,8 @@ export class S3Storage implements Storage {
   }
 
   async list(bucket: BucketName, prefix: KeyPrefix, options: ListOptions = {}): Promise<ListPage> {
-    const { limit = 1000, pageToken } = options;
-    if (!Number.isInteger(limit) || limit < 1) {
-      throw new BadRequestError(`limit must be a positive integer, got ${limit}`);
-    }
+    const { pageToken } = options;
+    const limit = listLimit(options.limit);
     // Page tokens are the last key of the previous page (StartAfter), base64url: the same
     // stateless, checkable form as the fs driver's. S3's own continuation tokens are opaque, and
     // radosgw accepts any string as one, so a forged token could not be told from a real one.
@@ -297,7 +293,7 @@ export class S3Storage implements Storage {
         new ListObjectsV2Command({
           Bucket: this.names[bucket],
           Prefix: prefix || undefined,
-          MaxKeys: Math.min(limit, 1000),
+          MaxKeys: limit,
           StartAfter: startAfter,
         }),
       );
@@ -532,10 +528,6 @@ function metadataOf(headers: IncomingHttpHeaders): Record<string, string> {
     if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice('x-amz-meta-'.length)] = value;
   }
   return metadata;
-}
-
-function isByteRange(start: number, end: number | undefined): boolean {
-  return Number.isSafeInteger(start) && start >= 0 && (end === undefined || (Number.isSafeInteger(end) && end >= start));
 }
 
 function asStorageKey(raw: string | undefined): StorageKey | null {

@@ -5,6 +5,7 @@
  * (could not reach storage: 503) or StorageError (storage answered wrongly: 500).
  */
 import type { Readable } from 'node:stream';
+import { BadRequestError } from '../errors';
 import type { KeyPrefix, StorageKey } from './keys';
 
 /** The two buckets: public-facing artifacts, and the private dependency/source cache. */
@@ -53,7 +54,7 @@ export interface ReadResult {
 }
 
 export interface ListOptions {
-  /** At most this many items per page (default and maximum 1000, as S3). */
+  /** At most this many items per page: default 1000, and more is clamped to 1000 (S3's MaxKeys). */
   limit?: number;
   /** The opaque `nextPageToken` of the previous page. */
   pageToken?: string;
@@ -96,8 +97,9 @@ export interface Storage {
   /**
    * Streams an object or a byte range of it.
    * Throws NotFoundError when the key does not exist, RangeNotSatisfiableError when
-   * `range.start` is at or past the end of a non-empty object. An `end` past the last byte is
-   * clamped, as in HTTP.
+   * `range.start` is at or past the end of a non-empty object, BadRequestError (invalid_range)
+   * for a range that is no range (negative, fractional, or `end` before `start`), before storage
+   * is asked. An `end` past the last byte is clamped, as in HTTP.
    */
   read(bucket: BucketName, key: StorageKey, options?: ReadOptions): Promise<ReadResult>;
 
@@ -113,7 +115,10 @@ export interface Storage {
   /** Removes the key. Does not throw when it is already absent. */
   delete(bucket: BucketName, key: StorageKey): Promise<void>;
 
-  /** One page of the objects whose key starts with `prefix`, recursively. */
+  /**
+   * One page of the objects whose key starts with `prefix`, recursively. Throws BadRequestError
+   * for a limit that is not a positive whole number, or a page token this prefix never issued.
+   */
   list(bucket: BucketName, prefix: KeyPrefix, options?: ListOptions): Promise<ListPage>;
 
   /**
@@ -146,4 +151,22 @@ export interface Storage {
 
   /** Releases sockets and handles. */
   close(): Promise<void>;
+}
+
+/** Both drivers' reading of ReadOptions.range: one rule, checked before storage is asked. */
+export function checkByteRange(range: ByteRange): void {
+  const { start, end } = range;
+  if (!(Number.isSafeInteger(start) && start >= 0 && (end === undefined || (Number.isSafeInteger(end) && end >= start)))) {
+    throw new BadRequestError(`invalid byte range ${JSON.stringify(range)}: start and end are whole numbers, 0 <= start <= end`, 'invalid_range');
+  }
+}
+
+/** S3's largest page, and both drivers' default. */
+export const MAX_LIST_LIMIT = 1000;
+
+/** Both drivers' reading of ListOptions.limit: a positive whole number, clamped to 1000 as S3 does. */
+export function listLimit(limit: number | undefined): number {
+  if (limit === undefined) return MAX_LIST_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new BadRequestError(`limit must be a positive whole number, got ${limit}`);
+  return Math.min(limit, MAX_LIST_LIMIT);
 }

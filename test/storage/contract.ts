@@ -205,6 +205,22 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
           RangeNotSatisfiableError,
         );
       });
+
+      it.each([
+        [{ start: 9, end: 4 }],
+        [{ start: -1, end: 4 }],
+        [{ start: 1.5 }],
+        [{ start: 0, end: Number.NaN }],
+        [{ start: 20, end: 10 }],
+      ])('refuses %j, which is no range, with BadRequestError (invalid_range)', async (range) => {
+        const err = await s.read('artifacts', k, { range }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(BadRequestError);
+        expect((err as BadRequestError).code).toBe('invalid_range');
+        // the same on an empty object and on a missing one: the range is checked first
+        await s.write('artifacts', key(`${base}/empty.txt`), body(''));
+        await expect(s.read('artifacts', key(`${base}/empty.txt`), { range })).rejects.toBeInstanceOf(BadRequestError);
+        await expect(s.read('artifacts', key(`${base}/missing.txt`), { range })).rejects.toBeInstanceOf(BadRequestError);
+      });
     });
 
     describe('failed writes leave nothing visible', () => {
@@ -325,6 +341,23 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
         } while (pageToken);
         expect(seen).toEqual(keys);
         expect(pages).toBe(3);
+      });
+
+      it('clamps a limit above 1000 to 1000, as S3 does, and pages on from there', async () => {
+        const keys = Array.from({ length: 1003 }, (_, i) => `${base}/many/${String(i).padStart(4, '0')}`);
+        for (let i = 0; i < keys.length; i += 32) {
+          await Promise.all(keys.slice(i, i + 32).map((k) => s.write('artifacts', key(k), body('x'))));
+        }
+        const first = await s.list('artifacts', prefix(`${base}/many/`), { limit: 5000 });
+        expect(first.items).toHaveLength(1000);
+        expect(first.nextPageToken).toBeDefined();
+        const rest = await s.list('artifacts', prefix(`${base}/many/`), { limit: 5000, pageToken: first.nextPageToken });
+        expect([...first.items, ...rest.items].map((i) => i.key)).toEqual(keys);
+        expect(rest.nextPageToken).toBeUndefined();
+      });
+
+      it.each([0, -1, 2.5, Number.NaN])('refuses the limit %p with BadRequestError', async (limit) => {
+        await expect(s.list('artifacts', prefix(`${base}/p/`), { limit })).rejects.toBeInstanceOf(BadRequestError);
       });
 
       it.each(['not a token', 'Zm9v', '%%%'])('refuses the page token %j that no listing gave out', async (pageToken) => {
