@@ -200,6 +200,21 @@ describe('artifact-gateway ticket', () => {
     expect(deep.searchParams.get('next')).toBe('/7/a b?x=1#top');
   });
 
+  it('signs in through a --next with a unicode report path, against the running command', async () => {
+    const token = await mint(gw, ['--project', project, '--build', '7']);
+    expect((await put(gw, token, project, '7', '报告/index.html', '<title>unicode report</title>')).status).toBe(201);
+    const r = await runCli(['ticket', '--project', project, '--next', '/7/报告/'], gw.env);
+    expect(r.code).toBe(0);
+    const url = new URL(r.stdout.trim());
+    const signIn = await raw(gw.port, { path: url.pathname + url.search, headers: { host: url.host } });
+    expect(signIn.status).toBe(302);
+    expect(signIn.headers.location).toBe('/7/%E6%8A%A5%E5%91%8A/');
+    const session = (signIn.headers['set-cookie'] ?? [])[0]!.split(';')[0]!;
+    const page = await raw(gw.port, { path: signIn.headers.location!, headers: { host: url.host, cookie: session } });
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('<title>unicode report</title>');
+  });
+
   it('binds the ticket to the origin label and viewer, for --ttl seconds', async () => {
     const r = await runCli(['ticket', '--project', project, '--viewer', 'alice@example.com', '--ttl', '60'], gw.env);
     const claims = jwtPayload(new URL(r.stdout.trim()).searchParams.get('ticket')!);
