@@ -19,7 +19,9 @@ import { requestContext, type RequestState } from './http/request-context';
 import type { Storage } from './storage/storage';
 import type { Auth } from './auth';
 import { artifactApiRoutes } from './artifacts/api-routes';
-import { artifactOrigin, type ArtifactState } from './artifacts/origin';
+import { artifactHelmet } from './artifacts/helmet-policy';
+import { readOnly, resolveOrigin, serveArtifacts } from './artifacts/origin';
+import { requireViewer, viewerSignIn, type OriginState } from './auth/viewer-session';
 import { ArtifactStore } from './artifacts/store';
 import { cacheApiRoutes } from './caches/routes';
 import { CacheStore } from './caches/store';
@@ -64,15 +66,21 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   apiRouter.use(artifactsApi.routes());
   apiRouter.use(cacheApiRoutes({ config, store: caches, storage, tokens: deps.auth.tokens, audit }).routes());
   const api = compose([koaHelmet(API_HELMET), apiRouter.routes() as Middleware, apiRouter.allowedMethods() as Middleware]);
-  const artifacts = artifactOrigin({
-    config,
-    store,
-    storage,
-    viewers: deps.auth.viewers,
-    storageOrigin: deps.storageOrigin,
-    audit,
-    now,
-  }) as Middleware;
+  // an artifact origin: one project's (or build's) files, isolated from all others
+  const artifacts = compose<Koa.ParameterizedContext<OriginState>>([
+    // 5b-i. the isolation headers on every answer of the origin, errors and redirects included
+    koaHelmet(artifactHelmet(config.frameAncestors, deps.storageOrigin)),
+    // 5b-ii. GET and HEAD only, before any look-up
+    readOnly,
+    // 5b-iii. label -> project (and build with ISOLATION=build); 404 when nothing was published
+    resolveOrigin(store, config),
+    // 5b-iv. /_auth: a viewer's ticket becomes this origin's session cookie
+    viewerSignIn({ config, viewers: deps.auth.viewers, audit }),
+    // 5b-v. a private project's files need that session; public ones need nothing
+    requireViewer({ viewers: deps.auth.viewers }),
+    // 5b-vi. the file, directory index or listing: inline, or a 302 to a presigned URL
+    serveArtifacts({ config, store, storage, now }),
+  ]);
 
   // 1. request id, one access-log line and metrics per request; outermost so it sees the final status
   app.use(requestContext({ logger, metrics, trustProxy: config.trustProxy, newId: deps.newId ?? randomUUID }));
@@ -112,10 +120,10 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
         if (ctx.status === 404 && ctx.body == null) throw new NotFoundError('no such endpoint');
         return;
       case 'artifact':
-        // 5b. an artifact origin: one project's (or build's) files, isolated from all others
+        // 5b. an artifact origin, steps 5b-i to 5b-vi above
         ctx.state.routeClass = 'artifact';
-        (ctx.state as ArtifactState).label = host.label;
-        return artifacts(ctx, next);
+        (ctx.state as OriginState).label = host.label;
+        return artifacts(ctx as Koa.ParameterizedContext<OriginState>, next);
       case 'unknown':
         throw new MisdirectedRequestError(`this gateway does not serve that host (${host.reason})`);
     }

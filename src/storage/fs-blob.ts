@@ -4,7 +4,6 @@
  * the signed response overrides; PUT of a body with a declared length.
  */
 import type Koa from 'koa';
-import rangeParser from 'range-parser';
 import {
   BadRequestError,
   ForbiddenError,
@@ -12,9 +11,9 @@ import {
   MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
-  RangeNotSatisfiableError,
 } from '../errors';
 import { acceptBody } from '../http/body';
+import { requestedRange, sendLength } from '../http/ranges';
 import type { BlobMethod } from './fs-blob-url';
 import type { FsStorage } from './fs-driver';
 import { toStorageKey } from './keys';
@@ -110,7 +109,7 @@ export function blobRoute(storage: FsStorage, opts: BlobRouteOptions = {}): Koa.
       ctx.status = 304;
       return;
     }
-    const range = pickRange(ctx, info);
+    const range = requestedRange(ctx, info);
 
     if (ctx.method === 'HEAD') {
       ctx.status = range ? 206 : 200;
@@ -126,29 +125,6 @@ export function blobRoute(storage: FsStorage, opts: BlobRouteOptions = {}): Koa.
     ctx.status = result.range ? 206 : 200;
     sendLength(ctx, result.info.size, result.range);
   };
-}
-
-/** One satisfiable byte range to serve, or undefined for the whole body; 416 when unsatisfiable. */
-function pickRange(ctx: Koa.Context, info: ObjectInfo): { start: number; end: number } | undefined {
-  const header = ctx.get('Range');
-  if (!header) return undefined;
-  // If-Range: a range of a version the client no longer has would splice two versions together
-  const ifRange = ctx.get('If-Range');
-  const lastModified = Math.floor(info.lastModified.getTime() / 1000) * 1000; // HTTP dates are whole seconds
-  if (ifRange && ifRange !== info.etag && Date.parse(ifRange) !== lastModified) return undefined;
-  const ranges = rangeParser(info.size, header, { combine: true });
-  if (ranges === -1) {
-    ctx.set('Content-Range', `bytes */${info.size}`);
-    throw new RangeNotSatisfiableError('the requested range is not satisfiable', info.size);
-  }
-  // malformed, another unit, or several ranges: a full 200 is a valid answer to all of them
-  if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return undefined;
-  return ranges[0];
-}
-
-function sendLength(ctx: Koa.Context, size: number, range?: { start: number; end: number }): void {
-  if (range) ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
-  ctx.length = range ? range.end - range.start + 1 : size;
 }
 
 function matchesAny(header: string, etag: string): boolean {

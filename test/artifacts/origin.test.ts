@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { originLabel } from '../../src/artifacts/labels';
-import { SESSION_COOKIE } from '../../src/artifacts/origin';
+import { SESSION_COOKIE } from '../../src/auth/viewer-session';
 import { makeTestApp, type TestApp } from '../support/app';
 import { DRIVERS } from '../support/drivers';
 import { listen, raw, rawSocket, type Listening, type RawResponse } from '../support/raw-http';
