@@ -192,6 +192,24 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
       expect(res.headers['content-range']).toBe(`bytes */${Buffer.byteLength(REPORT['index.html']!)}`);
     });
 
+    it('honours If-Range by the strong ETag or the exact Last-Modified, and serves it all otherwise', async () => {
+      const whole = REPORT['index.html'] as string;
+      const first = await get(publicHost, '/7/report/index.html');
+      const cases: Array<[string, number]> = [
+        [first.headers.etag!, 206],
+        [first.headers['last-modified']!, 206],
+        ['"stale"', 200],
+        [`W/${first.headers.etag!}`, 200],
+        [new Date(Date.parse(first.headers['last-modified']!) - 1000).toUTCString(), 200],
+        ['not a date', 200],
+      ];
+      for (const [ifRange, status] of cases) {
+        const res = await get(publicHost, '/7/report/index.html', { range: 'bytes=2-8', 'if-range': ifRange });
+        expect([ifRange, res.status]).toEqual([ifRange, status]);
+        expect(res.text).toBe(status === 206 ? whole.slice(2, 9) : whole);
+      }
+    });
+
     it('answers If-None-Match with the ETag by 304', async () => {
       const first = await get(publicHost, '/7/report/index.html');
       const res = await get(publicHost, '/7/report/index.html', { 'if-none-match': first.headers.etag! });
