@@ -18,7 +18,7 @@ import { faultsCase } from './cases/faults';
 import { slowClientsCase } from './cases/slow-clients';
 import { soakCase } from './cases/soak';
 import { details, table } from './lib/report';
-import { ROOT, hasCommand } from './lib/services';
+import { ROOT, hasCommand, snapshotBuild } from './lib/services';
 import { createShared } from './lib/shared';
 import type { CaseContext, CaseRow, ReliabilityCase } from './lib/types';
 
@@ -100,6 +100,10 @@ async function main(): Promise<void> {
       void cleanup().finally(() => process.exit(130));
     });
   }
+
+  const build = snapshotBuild();
+  stops.push(async () => build.remove());
+  log(`gateways run from a copy of this build: ${build.dir}`);
 
   const rows: CaseRow[] = [];
   const skipped: string[] = [];

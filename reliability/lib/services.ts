@@ -5,7 +5,7 @@
  * storage driver. Every start returns a stop(); main.ts calls them all, also after a failure.
  */
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../test/support/ports';
 import { request } from './http';
@@ -13,7 +13,24 @@ import { request } from './http';
 /** The repository root, from dist/reliability/reliability/lib. */
 export const ROOT = resolve(__dirname, '../../../..');
 const CEPH_SCRIPT = join(ROOT, 'scripts/ceph-rgw.sh');
-const CLI = join(ROOT, 'dist/cli/index.js');
+let CLI = join(ROOT, 'dist/cli/index.js');
+
+/**
+ * Copies the gateway's build (dist/, without the bench's and the campaign's own output) aside and
+ * runs every gateway from the copy: a rebuild in the same checkout during a long run cannot swap
+ * the code under it. The copy lives under dist/ so that node_modules still resolves.
+ */
+export function snapshotBuild(): { dir: string; remove(): void } {
+  const dist = join(ROOT, 'dist');
+  const dir = join(dist, 'reliability', `gateway-${process.pid}`);
+  for (const entry of readdirSync(dist)) {
+    if (entry === 'bench' || entry === 'reliability' || entry === 'test') continue;
+    cpSync(join(dist, entry), join(dir, entry), { recursive: true });
+  }
+  if (!existsSync(join(dir, 'cli/index.js'))) throw new Error('dist/cli/index.js is missing: run npm run build');
+  CLI = join(dir, 'cli/index.js');
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<string> {
   return new Promise((resolvePromise, reject) => {
@@ -146,7 +163,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const exited = new Promise<void>((r) => child.once('exit', () => ((dead = true), r())));
   const apiHost = `localhost:${port}`;
   await waitUntil(async () => {
-    if (dead) throw new Error(`the gateway exited while starting; see ${log}`);
+    if (dead) throw new Error(`the gateway exited while starting: ${readFileSync(log, 'utf8').slice(-1500)}`);
     return (await request({ port, host: apiHost, path: '/healthz', timeoutMs: 2000 })).status === 200;
   }, 'the gateway to answer /healthz');
   return {
