@@ -55,7 +55,8 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   app.silent = true;
 
   const now = deps.now ?? Date.now;
-  const audit = logger.child({ audit: true });
+  // audit lines carry their event as `audit: '<event>'`; a child binding would repeat the key
+  const audit = logger;
   const store = new ArtifactStore(storage, config.isolation, now);
   const caches = new CacheStore(storage, now);
 

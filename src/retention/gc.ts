@@ -52,7 +52,7 @@ function split(key: string): [string, string, string] | null {
 export async function runGc(deps: { storage: Storage; config: Config; logger: Logger; now?: () => number }): Promise<GcReport> {
   const { storage, config } = deps;
   const now = (deps.now ?? Date.now)();
-  const audit = deps.logger.child({ audit: true });
+  const audit = deps.logger; // each audit line names its event in `audit`
   const report: GcReport = { cacheExpired: 0, cacheEvicted: 0, artifactsExpired: 0, orphansRemoved: 0, uploadsAborted: 0, bytesFreed: 0 };
   const del = (bucket: BucketName, key: string) => storage.delete(bucket, toStorageKey(key));
 
