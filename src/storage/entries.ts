@@ -21,6 +21,12 @@ export async function writeHashed(
   body: Readable,
   options: { contentLength?: number; contentType?: string },
 ): Promise<{ size: number; sha256: string }> {
+  // a client that hung up before its body was read (during auth or the checks before the write)
+  // left a destroyed request that will never end or fail: waiting for it would hang the write
+  // forever, holding the driver's temp file (fs) or its upload (s3)
+  if (body.destroyed) {
+    throw Object.assign(new Error('the client closed the connection before its body was read'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+  }
   const hash = createHash('sha256');
   const hashing = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -29,6 +35,9 @@ export async function writeHashed(
     },
   });
   body.on('error', (err) => hashing.destroy(err));
+  // the driver learns of a failed body by reading `hashing`, but may not have started yet (fs:
+  // while it creates its temp file); an 'error' with no listener then would crash the process
+  hashing.on('error', () => undefined);
   const info = await storage.write(bucket, key, body.pipe(hashing), options);
   return { size: info.size, sha256: hash.digest('hex') };
 }

@@ -148,7 +148,13 @@ export class FsStorage implements Storage {
         const [from, to] = range ? [range.start, range.end] : [0, size - 1];
         body = handle.createReadStream({ start: bodyAt + from, end: bodyAt + to });
       }
-      if (options.signal) addAbortSignal(options.signal, body);
+      if (options.signal) {
+        addAbortSignal(options.signal, body);
+        // an abort destroys the stream with an AbortError; when the signal is aborted already (the
+        // client left while the header was read) that comes before the caller can listen for it,
+        // and an 'error' with no listener would crash the process
+        body.on('error', () => undefined);
+      }
       return range ? { info, body, range } : { info, body };
     } catch (err) {
       await handle.close().catch(() => {});
