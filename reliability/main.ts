@@ -88,6 +88,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'agw-reliability-'));
   const stops: Array<() => Promise<void>> = [];
   let cleaned = false;
+  let interrupted = false;
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       log(`${signal}: stopping everything`);
+      interrupted = true;
       void cleanup().finally(() => process.exit(130));
     });
   }
@@ -112,6 +114,7 @@ async function main(): Promise<void> {
   const timings: Record<string, number> = {};
   try {
     for (const name of args.cases) {
+      if (interrupted) break;
       let c: ReliabilityCase | string;
       if (name === 'faults') c = faultsCase(shared);
       else if (name === 'slow') c = slowClientsCase(shared);
@@ -126,6 +129,11 @@ async function main(): Promise<void> {
       log(`case ${c.name}`);
       const t0 = Date.now();
       const caseCtx: CaseContext = { dir: mkdtempSync(join(dir, `${name}-`)), scale: args.scale, log: (m) => log(`${name}: ${m}`) };
+      if (name === 'crash' || name === 'aborts') {
+        // the campaign's radosgw, so that these cases need not start one of their own
+        const s3 = await shared.radosgw();
+        caseCtx.s3 = { endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: 'us-east-1' };
+      }
       try {
         rows.push(...(await c.run(caseCtx)));
       } catch (err) {

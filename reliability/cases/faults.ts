@@ -155,13 +155,14 @@ function opRows(title: string, s: Scenario, fault: Record<OpKind, Tally>, verifi
 
 async function descriptorRow(title: string, s: Scenario, rec?: { readyMs: number; readMs: number }): Promise<CaseRow> {
   const settle = await settleTo(s.gw.pid, s.fds, 90_000);
+  const exited = s.gw.exited();
   await s.gw.stop();
   const recovered = !rec || (!Number.isNaN(rec.readyMs) && !Number.isNaN(rec.readMs));
   const recText = rec ? `readyz 200 ${secs(rec.readyMs)} and first inline read 200 ${secs(rec.readMs)} after S3 was back; ` : '';
   const bad: string[] = [];
   if (!recovered) bad.push('the gateway did not recover within 60 s of S3 being back');
   if (!settle.settled) bad.push(`descriptors stayed above the warm-up's for 90 s: ${fdText(settle.after)} vs ${fdText(s.fds)}`);
-  if (s.gw.exited()) bad.push('the gateway process exited');
+  if (exited) bad.push('the gateway process exited during the scenario');
   return {
     case: `${title}: ${rec ? 'recovery and ' : ''}descriptors (s3)`,
     measured: `${recText}${fdText(settle.after)} after (settled in ${secs(settle.ms)})`,
