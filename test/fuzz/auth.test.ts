@@ -7,7 +7,7 @@
 import { parse as parseCookies } from 'cookie';
 import fc from 'fast-check';
 import { originLabel } from '../../src/artifacts/labels';
-import { SESSION_COOKIE } from '../../src/artifacts/origin';
+import { SESSION_COOKIE } from '../../src/auth/viewer-session';
 import { deriveKey } from '../../src/auth/keys';
 import { isSameOriginPath } from '../../src/auth/viewer';
 import { headerValue } from './arbitraries';
