@@ -1,0 +1,53 @@
+/**
+ * The crash case of the reliability campaign at its quick scale, against the real parts: the
+ * built gateway as a child process, killed with SIGKILL in the middle of 100 concurrent uploads
+ * and restarted, on the fs driver and on the run's radosgw. Each row must pass: nothing answered
+ * 2xx is lost, nothing partial is visible, and gc removes what the crash left.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crashCase } from '../../reliability/cases/crash';
+import type { CaseRow } from '../../reliability/lib/types';
+
+/**
+ * Known, reported and not fixed yet: on fs, writes cut by the kill leave `\tmp-*` files beside
+ * their targets, and direct uploads cut between their start and their reservation leave
+ * `.multipart/` objects, which nothing removes (gc sees only keys under p/, and fs has no
+ * lifecycle rule). The campaign's fs row fails for it; this test tolerates exactly that check,
+ * says so on the console, and fails for any other (loss, partial entries, gc's own kinds).
+ */
+const TOLERATED = new Set(['fs-leftovers-outside-gc']);
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'agw-reliability-crash-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('a gateway killed mid-upload loses nothing acknowledged, shows nothing partial, and gc removes its kinds of leftovers', async () => {
+  const lines: string[] = [];
+  const rows = await crashCase.run({ dir, scale: 'quick', log: (m) => lines.push(m) });
+  // the figures, for the run's log
+  console.log(rows.map((r) => `${r.outcome}: ${r.case}: ${r.measured} [${r.baseline}]`).join('\n'));
+  expect(rows.map((r) => r.case)).toEqual([expect.stringContaining('(fs)'), expect.stringContaining('(s3)')]);
+  const failed = rows.filter((r) => r.outcome !== 'pass' && untolerated(r).length > 0);
+  if (failed.length) {
+    throw new Error(`${failed.map((r) => `row failed: ${r.case} (${untolerated(r).join(', ')})`).join('\n')}\n${JSON.stringify(rows, null, 2)}\nlog:\n${lines.join('\n')}`);
+  }
+  for (const row of rows) {
+    if (row.outcome !== 'pass') console.warn(`known finding, tolerated here: ${row.case}: ${row.detail}`);
+    // what a pass claims must be in its figures: a crash was tested, and what was acked was read back
+    expect(row.figures).toMatchObject({ lost: 0, partialVisible: 0, gcCollectableAfter: 0 });
+    expect(Number(row.figures!.inFlightAtKill)).toBeGreaterThan(0);
+    expect(Number(row.figures!.verified)).toBeGreaterThanOrEqual(Number(row.figures!.acked));
+    expect(row.figures!.verifiedAfterGc).toBe(row.figures!.verified);
+  }
+}, 150_000);
+
+function untolerated(row: CaseRow): string[] {
+  const checks = String(row.figures?.failedChecks ?? 'did-not-complete').split(' ').filter(Boolean);
+  return checks.length ? checks.filter((c) => !TOLERATED.has(c)) : ['outcome fail without a failed check'];
+}
