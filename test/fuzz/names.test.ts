@@ -1,13 +1,16 @@
 /**
  * Properties of the one place names become storage keys (src/storage/keys.ts) and of the one
  * place request paths are decoded (src/artifacts/paths.ts): for any input, traversal payloads
- * included, the answer is a 400 or a key that stays below the directory it is put in.
+ * included, the answer is a 400 or a key that stays below the directory it is put in; and the
+ * names users send (paths, cache keys) stay so however often another layer decodes them again.
+ * Internal keys (toStorageKey, toKeyPrefix) hold percent-encoded ids on purpose (`branch%3Amain`),
+ * and storage takes them literally, so for them no further decoding is considered.
  */
 import fc from 'fast-check';
 import { decodePath, encodePath } from '../../src/artifacts/paths';
 import { toCacheKey, toKeyPrefix, toStorageKey } from '../../src/storage/keys';
-import { anyName, CONTROL_CHARS } from './arbitraries';
-import { acceptedOrRefused, unsafeLiterally } from './names';
+import { anyName, BIDI_CHARS, CONTROL_CHARS, decodings } from './arbitraries';
+import { acceptedOrRefused, unsafeAfterDecoding, unsafeLiterally } from './names';
 
 const RUNS = 3000;
 // lone surrogates are checked by the key module itself; includes() would also find them in valid pairs
@@ -65,6 +68,52 @@ describe('names, for any input including generated traversal payloads', () => {
         const b = acceptedOrRefused(() => toCacheKey(raw.normalize('NFD')));
         expect(b.accepted).toBe(a.accepted);
         if (a.accepted && b.accepted) expect(b.value).toBe(a.value);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('names users send, for any input including generated traversal payloads', () => {
+  it('decodePath answers 400 or a key that no number of further decodings turns into a traversal or a backslash', () => {
+    fc.assert(
+      fc.property(anyName, (raw) => {
+        const r = acceptedOrRefused(() => decodePath(raw, 'artifact path'));
+        if (r.accepted) expect(unsafeAfterDecoding(r.value)).toBeUndefined();
+      }),
+      { numRuns: RUNS, examples: [['%25252e%25252e'], ['a/%25252e%25252e/b']] },
+    );
+  });
+
+  it('toCacheKey answers 400 or a key that no number of further decodings turns into a traversal or a backslash', () => {
+    fc.assert(
+      fc.property(anyName, fc.boolean(), (raw, prefix) => {
+        const r = acceptedOrRefused(() => toCacheKey(raw, { prefix }));
+        if (r.accepted) expect(unsafeAfterDecoding(r.value)).toBeUndefined();
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('a path decodePath accepts, or a cache key toCacheKey accepts, is a fixed point of decoding (decoding it again changes nothing)', () => {
+    fc.assert(
+      fc.property(anyName, (raw) => {
+        for (const parse of [() => decodePath(raw, 'artifact path'), () => toCacheKey(raw)]) {
+          const r = acceptedOrRefused(parse);
+          if (r.accepted) expect(decodings(r.value)).toEqual([r.value]);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('no name is accepted with a bidirectional control character in it', () => {
+    fc.assert(
+      fc.property(anyName, (raw) => {
+        for (const parse of [() => decodePath(raw, 'artifact path'), () => toStorageKey(raw), () => toCacheKey(raw)]) {
+          const r = acceptedOrRefused(parse);
+          if (r.accepted) expect(BIDI_CHARS.filter((c) => r.value.includes(c))).toEqual([]);
+        }
       }),
       { numRuns: RUNS },
     );
