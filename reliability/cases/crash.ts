@@ -64,13 +64,17 @@ interface Scale {
   directExtra: [number, number];
   /** How long a streamed body takes to send, at most (each op a random 40-100% of it). */
   paceMs: number;
-  /** How long after that the kill comes at the latest, if the answers lag. */
+  /**
+   * When the answers lag (s3 on a loaded machine): after paceMs + lagMs the kill comes as soon as
+   * a tenth have been answered, and after paceMs + maxLagMs whatever has been.
+   */
   lagMs: number;
+  maxLagMs: number;
 }
 
 const SCALES: Record<CaseContext['scale'], Scale> = {
-  full: { artifacts: 50, caches: 35, direct: 15, minBytes: 64 * 1024, maxBytes: 6 * MiB, directExtra: [MiB, 7 * MiB], paceMs: 4000, lagMs: 15_000 },
-  quick: { artifacts: 55, caches: 37, direct: 8, minBytes: 16 * 1024, maxBytes: 1536 * 1024, directExtra: [64 * 1024, 512 * 1024], paceMs: 2000, lagMs: 6000 },
+  full: { artifacts: 50, caches: 35, direct: 15, minBytes: 64 * 1024, maxBytes: 6 * MiB, directExtra: [MiB, 7 * MiB], paceMs: 4000, lagMs: 15_000, maxLagMs: 60_000 },
+  quick: { artifacts: 55, caches: 37, direct: 8, minBytes: 16 * 1024, maxBytes: 1536 * 1024, directExtra: [64 * 1024, 512 * 1024], paceMs: 2000, lagMs: 6000, maxLagMs: 25_000 },
 };
 
 type Kind = 'artifact' | 'cache' | 'direct';
@@ -379,13 +383,15 @@ async function runDriver(ctx: CaseContext, driver: DriverName, s3: S3Endpoint | 
       atKill = { acked: ops.filter((o) => o.acked).length, inFlight: inFlight.length, stages: [...stages].map(([k, n]) => `${n} ${k}`).join(', ') };
       killed = running.kill('SIGKILL');
     };
-    const watcher = setInterval(() => {
-      if (ops.filter((o) => o.acked).length >= killAfter) kill();
-    }, 2);
-    // at the latest a few seconds after the last body was sent: on a loaded machine s3 answers
-    // can lag far behind (the kill then finds more of them committed but unanswered)
-    const fallback = setTimeout(kill, scale.paceMs + scale.lagMs);
     const started = Date.now();
+    // on a loaded machine s3 answers can lag far behind the bodies (the kill then finds more of
+    // them committed but unanswered): then a tenth answered is enough, and at last none is
+    const watcher = setInterval(() => {
+      const acks = ops.filter((o) => o.acked).length;
+      const waited = Date.now() - started;
+      if (acks >= killAfter || (waited > scale.paceMs + scale.lagMs && acks >= ops.length / 10)) kill();
+    }, 2);
+    const fallback = setTimeout(kill, scale.paceMs + scale.maxLagMs);
     await Promise.all(ops.map((op) => runOp(op, running, tokens[op.build]!, pool).then(() => (op.acked && ops.filter((o) => o.acked).length >= killAfter ? kill() : undefined))));
     clearInterval(watcher);
     clearTimeout(fallback);

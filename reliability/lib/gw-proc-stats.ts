@@ -14,6 +14,11 @@ export interface ProcStats {
   listening: number;
   /** Other TCP connections: the gateway's own outbound ones (storage). */
   outbound: number;
+  /**
+   * Outbound connections with bytes received and not read: an idle keep-alive connection has
+   * none, a response abandoned without being read or destroyed keeps its bytes there.
+   */
+  outboundUnread: number;
   /** Sockets that are not TCP (unix, netlink…) or already gone from the TCP table. */
   otherSockets: number;
   /** File descriptors that are not sockets (files, pipes, eventfd, epoll…). */
@@ -24,6 +29,7 @@ export interface ProcStats {
 interface TcpEntry {
   localPort: number;
   state: string;
+  rxQueue: number;
 }
 
 const LISTEN = '0A';
@@ -41,7 +47,7 @@ function tcpTable(pid: number): Map<string, TcpEntry> {
       const f = line.trim().split(/\s+/);
       if (f.length < 10) continue;
       const localPort = parseInt(f[1]!.split(':')[1]!, 16);
-      table.set(f[9]!, { localPort, state: f[3]! });
+      table.set(f[9]!, { localPort, state: f[3]!, rxQueue: parseInt(f[4]!.split(':')[1]!, 16) });
     }
   }
   return table;
@@ -54,7 +60,7 @@ export function rssBytes(pid: number): number {
 
 /** One sample; throws when the process is gone. */
 export function procStats(pid: number, port: number): ProcStats {
-  const stats: ProcStats = { fds: 0, clientSockets: 0, listening: 0, outbound: 0, otherSockets: 0, nonSocketFds: 0, rssBytes: 0 };
+  const stats: ProcStats = { fds: 0, clientSockets: 0, listening: 0, outbound: 0, outboundUnread: 0, otherSockets: 0, nonSocketFds: 0, rssBytes: 0 };
   const table = tcpTable(pid);
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     let link: string;
@@ -73,7 +79,10 @@ export function procStats(pid: number, port: number): ProcStats {
     if (!tcp) stats.otherSockets++;
     else if (tcp.state === LISTEN) stats.listening++;
     else if (tcp.localPort === port) stats.clientSockets++;
-    else stats.outbound++;
+    else {
+      stats.outbound++;
+      if (tcp.rxQueue > 0) stats.outboundUnread++;
+    }
   }
   stats.rssBytes = rssBytes(pid);
   return stats;
