@@ -11,7 +11,7 @@ import { posix } from 'node:path';
 import { Header, Parser, Pax, type ReadEntry } from 'tar';
 import { ArchiveRefused, ArchiveRules } from '../../src/cli/cache-archive-rules';
 
-const RUNS = 1500;
+const RUNS = 1000;
 const ROOT = '/r';
 
 interface Entry {

@@ -14,7 +14,7 @@ import { headerValue } from './arbitraries';
 import { API, startApp, type FuzzApp } from './http-support';
 import { forgeriesOf, garbageToken, mutationsOf, sameToken } from './tokens';
 
-const RUNS = 250;
+const RUNS = 200;
 const PROJECT = 'acme/web';
 const LABEL = originLabel(PROJECT);
 const HOST = `${LABEL}.localhost:8080`;

@@ -10,7 +10,7 @@ import { originLabel } from '../../src/artifacts/labels';
 import { onTheWire, piece } from './arbitraries';
 import { API, startApp, type FuzzApp } from './http-support';
 
-const RUNS = 400;
+const RUNS = 300;
 
 /** Every stored file's body is a marker naming its project, build and path. */
 const STORED: Array<{ project: string; build: string; path: string }> = [
