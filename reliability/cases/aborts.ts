@@ -34,7 +34,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { CaseContext, CaseRow, ReliabilityCase } from '../lib/types';
-import { fetchHash, json, mapLimit, request, sha256, target } from '../lib/gw-http';
+import { drained, fetchHash, json, mapLimit, request, sha256, target } from '../lib/gw-http';
 import { gatewayEnv, makeStore, mintToken, resolveS3, sleep, startGatewayProcess, type DriverName, type GatewayProcess, type S3Endpoint } from '../lib/gw-process';
 import { describeStats, MiB, procStats, type ProcStats } from '../lib/gw-proc-stats';
 import { audit, describeLeftovers } from '../lib/gw-store-audit';
@@ -101,10 +101,10 @@ function cutUpload(t: { port: number; host: string; path: string; headers: Recor
         const n = Math.min(64 * 1024, send - sent);
         const chunk = body.subarray(0, Math.min(n, body.length));
         sent += chunk.length;
-        if (!req.write(chunk)) await Promise.race([once(req, 'drain'), once(req, 'close')]).catch(() => undefined);
+        if (!req.write(chunk)) await drained(req);
       }
       if (send === 0) req.flushHeaders();
-      if (!req.socket || req.socket.connecting) await once(req, 'socket').then(() => undefined, () => undefined);
+      if (!req.socket && !req.destroyed) await once(req, 'socket').then(() => undefined, () => undefined);
       // give the gateway a moment to be mid-read: auth done, storage write started
       await sleep(rand(0, 5));
       cut(req, reset);

@@ -25,12 +25,11 @@
  * to bucket lifecycle rules) are counted and reported, and fail the row on fs only, where no
  * lifecycle rule exists to remove them.
  */
-import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { join } from 'node:path';
 import type { CaseContext, CaseRow, ReliabilityCase } from '../lib/types';
-import { fetchHash, json, mapLimit, request, target } from '../lib/gw-http';
+import { drained, fetchHash, json, mapLimit, request, target } from '../lib/gw-http';
 import {
   gatewayEnv,
   makeStore,
@@ -193,7 +192,7 @@ function pacedPut(o: { port: number; host: string; path: string; headers: Record
       const delay = o.paceMs / Math.max(1, o.chunks.length);
       for (const chunk of o.chunks) {
         if (finished || req.destroyed) return;
-        if (!req.write(chunk)) await Promise.race([once(req, 'drain'), once(req, 'close')]).catch(() => undefined);
+        if (!req.write(chunk)) await drained(req);
         if (delay >= 1) await sleep(delay);
       }
       if (!finished && !req.destroyed) req.end();

@@ -42,6 +42,19 @@ export function request(o: RequestOptions): Promise<Response> {
   });
 }
 
+/** Resolves when a request can take more body ('drain') or is gone ('close'); leaves no listener. */
+export function drained(req: http.ClientRequest): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      req.off('drain', done);
+      req.off('close', done);
+      resolve();
+    };
+    req.on('drain', done);
+    req.on('close', done);
+  });
+}
+
 export function json<T>(r: Response): T {
   return JSON.parse(r.body.toString('utf8')) as T;
 }
