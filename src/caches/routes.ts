@@ -56,6 +56,20 @@ function keyFromPath(ctx: Context, tail: RegExp = /$^/): { key: string; uploadId
   return { key: toCacheKey(decoded), uploadId };
 }
 
+/**
+ * The optional expandedSize of a save (the archive's uncompressed tar size, which restoring
+ * clients enforce): a non-negative safe integer, or absent.
+ */
+function expandedSize(value: unknown, query = false): number | undefined {
+  if (value === undefined) return undefined;
+  // a query parameter is a string of digits; in JSON it is a number
+  const n = query && typeof value === 'string' ? (/^\d{1,16}$/.test(value) ? Number(value) : NaN) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new BadRequestError('expandedSize must be the uncompressed size of the archive in bytes, a whole number from 0 to 2^53-1');
+  }
+  return n;
+}
+
 function writer(job: JobIdentity): CacheWriter {
   return { subject: job.subject, project: job.project, branch: job.branch, build: job.build, trusted: job.trusted };
 }
@@ -77,7 +91,7 @@ export function cacheApiRoutes(deps: CacheApiDeps): Router<RequestState> {
         audit: action,
         reqId: ctx.state.requestId,
         who: writer(j),
-        what: { key: e.key, scope: e.scope, size: e.size, sha256: e.sha256 },
+        what: { key: e.key, scope: e.scope, size: e.size, sha256: e.sha256, expandedSize: e.expandedSize },
       },
       'cache entry saved',
     );
@@ -115,7 +129,10 @@ export function cacheApiRoutes(deps: CacheApiDeps): Router<RequestState> {
     const { project, job: j } = await job(ctx, 'cache:write');
     const { key } = keyFromPath(ctx);
     const length = declaredLength(ctx, config.caches.maxBytes, 'cache');
-    const entry = await store.save(project, writeScope(j), key, ctx.req, { contentLength: length, createdBy: writer(j) });
+    const raw = ctx.query.expandedSize;
+    if (Array.isArray(raw)) throw new BadRequestError('expandedSize may be given once');
+    const expanded = expandedSize(raw, true);
+    const entry = await store.save(project, writeScope(j), key, ctx.req, { contentLength: length, createdBy: writer(j), expandedSize: expanded });
     logWrite(ctx, 'cache.save', j, entry);
     ctx.status = 201;
     ctx.body = publicEntry(entry);
@@ -141,9 +158,11 @@ export function cacheApiRoutes(deps: CacheApiDeps): Router<RequestState> {
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) throw new BadRequestError('size must be the archive size in bytes');
     if (size > config.caches.maxBytes) throw new BadRequestError(`${size} bytes is over the ${config.caches.maxBytes}-byte cache limit`);
     if (typeof body.sha256 !== 'string' || !SHA256.test(body.sha256)) throw new BadRequestError('sha256 must be the archive sha256 in lower-case hex');
+    const expanded = expandedSize(body.expandedSize);
     const reservation = await store.reserve(project, writeScope(j), key, {
       size,
       sha256: body.sha256,
+      expandedSize: expanded,
       partSize: config.caches.partBytes,
       urlTtlSeconds: config.caches.uploadTtlSeconds,
       createdBy: writer(j),

@@ -35,6 +35,12 @@ export interface CacheEntry {
   createdBy: CacheWriter;
   /** Storage key of the archive. */
   object: string;
+  /**
+   * What the archive expands to (the uncompressed tar), as the saving client declared it: a
+   * bound the restoring client enforces while it extracts. Entries saved before it was recorded,
+   * and by clients that do not send it, have none.
+   */
+  expandedSize?: number;
 }
 
 interface Reservation {
@@ -47,6 +53,7 @@ interface Reservation {
   partSize: number;
   createdBy: CacheWriter;
   createdAt: string;
+  expandedSize?: number;
 }
 
 const enc = (s: string) => encodeURIComponent(s);
@@ -77,14 +84,28 @@ export class CacheStore {
   }
 
   /** Streams an archive in and commits it; ConflictError (with the entry) when the key exists. */
-  async save(project: string, scope: string, key: string, body: Readable, options: { contentLength: number; createdBy: CacheWriter }): Promise<CacheEntry> {
+  async save(
+    project: string,
+    scope: string,
+    key: string,
+    body: Readable,
+    options: { contentLength: number; createdBy: CacheWriter; expandedSize?: number },
+  ): Promise<CacheEntry> {
     await this.refuseExisting(project, scope, key);
     const object = joinKey('p', enc(project), 'o', randomUUID());
     const stored = await writeHashed(this.storage, 'cache', object, body, {
       contentLength: options.contentLength,
       contentType: 'application/octet-stream',
     });
-    return this.commitEntry(project, { key, scope, object, size: stored.size, sha256: stored.sha256, createdBy: options.createdBy });
+    return this.commitEntry(project, {
+      key,
+      scope,
+      object,
+      size: stored.size,
+      sha256: stored.sha256,
+      createdBy: options.createdBy,
+      ...(options.expandedSize === undefined ? {} : { expandedSize: options.expandedSize }),
+    });
   }
 
   /** First of `keys` exactly, then each as a prefix (newest wins); scope by scope. */
@@ -125,7 +146,7 @@ export class CacheStore {
     project: string,
     scope: string,
     key: string,
-    options: { size: number; sha256: string; partSize: number; urlTtlSeconds: number; createdBy: CacheWriter },
+    options: { size: number; sha256: string; partSize: number; urlTtlSeconds: number; createdBy: CacheWriter; expandedSize?: number },
   ): Promise<{ uploadId: string; partSize: number; parts: Array<{ partNumber: number; url: string }> }> {
     await this.refuseExisting(project, scope, key);
     const partCount = Math.max(1, Math.ceil(options.size / options.partSize));
@@ -143,6 +164,7 @@ export class CacheStore {
       partSize: options.partSize,
       createdBy: options.createdBy,
       createdAt: new Date(this.now()).toISOString(),
+      ...(options.expandedSize === undefined ? {} : { expandedSize: options.expandedSize }),
     };
     await createEntry(this.storage, 'cache', this.reservationKey(project, uploadId), reservation);
     const parts = [];
@@ -167,7 +189,15 @@ export class CacheStore {
       if (info.size !== r.size) throw new BadRequestError(`the parts add up to ${info.size} bytes, not the ${r.size} reserved`);
       const stored = await hashObject(this.storage, 'cache', object);
       if (stored.sha256 !== r.sha256) throw new BadRequestError('the uploaded bytes do not match the sha256 given at reserve');
-      return await this.commitEntry(project, { key, scope, object, size: stored.size, sha256: stored.sha256, createdBy: r.createdBy });
+      return await this.commitEntry(project, {
+        key,
+        scope,
+        object,
+        size: stored.size,
+        sha256: stored.sha256,
+        createdBy: r.createdBy,
+        ...(r.expandedSize === undefined ? {} : { expandedSize: r.expandedSize }),
+      });
     } catch (err) {
       await this.storage.delete('cache', object).catch(() => undefined);
       await this.storage.abortMultipartUpload('cache', object, r.storageUploadId).catch(() => undefined);
@@ -263,5 +293,8 @@ function conflict(existing: CacheEntry): ConflictError {
 export type PublicCacheEntry = Omit<CacheEntry, 'object'>;
 
 export function publicEntry(e: CacheEntry): PublicCacheEntry {
-  return { key: e.key, scope: e.scope, size: e.size, sha256: e.sha256, createdAt: e.createdAt, createdBy: e.createdBy };
+  const out: PublicCacheEntry = { key: e.key, scope: e.scope, size: e.size, sha256: e.sha256, createdAt: e.createdAt, createdBy: e.createdBy };
+  // only when recorded: entries saved without it answer as before
+  if (typeof e.expandedSize === 'number') out.expandedSize = e.expandedSize;
+  return out;
 }

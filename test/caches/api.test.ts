@@ -73,6 +73,33 @@ describe.each(DRIVERS)('caches API on the %s driver', (driver) => {
       expect(t.log.lines.some((l) => l.audit === 'cache.save' && (l.what as { key: string }).key === 'npm-linux-abc')).toBe(true);
     });
 
+    it('records the expandedSize a save declares and answers it on restore; entries saved without one have none', async () => {
+      const res = await raw(srv.port, {
+        method: 'PUT',
+        path: `${path('sized')}?expandedSize=10240`,
+        headers: { host: API, authorization: `Bearer ${await tok()}`, 'content-length': 5 },
+        body: 'bytes',
+      });
+      expect(res.status).toBe(201);
+      expect(res.json()).toMatchObject({ key: 'sized', size: 5, expandedSize: 10240 });
+      expect((await restore(['sized'])).json()).toMatchObject({ key: 'sized', expandedSize: 10240 });
+      expect((await save('unsized', 'bytes')).json()).not.toHaveProperty('expandedSize');
+      expect((await restore(['unsized'])).json()).not.toHaveProperty('expandedSize');
+      expect(t.log.lines.some((l) => l.audit === 'cache.save' && (l.what as { expandedSize?: number }).expandedSize === 10240)).toBe(true);
+    });
+
+    it.each(['-1', '1.5', '1e3', '', 'x', '9007199254740992', '99999999999999999'])('refuses expandedSize=%j with 400, storing nothing', async (value) => {
+      const res = await raw(srv.port, {
+        method: 'PUT',
+        path: `${path('bad-size')}?expandedSize=${encodeURIComponent(value)}`,
+        headers: { host: API, authorization: `Bearer ${await tok()}`, 'content-length': 5 },
+        body: 'bytes',
+      });
+      expect(res.status).toBe(400);
+      expect(res.json().error.message).toMatch(/expandedSize must be the uncompressed size of the archive in bytes/);
+      expect((await restore(['bad-size'])).status).toBe(204);
+    });
+
     it('takes the key from after the route, even for a project named "caches"', async () => {
       project = 'caches';
       const res = await save('caches/k', 'x');
@@ -298,6 +325,21 @@ describe.each(DRIVERS)('caches API on the %s driver', (driver) => {
       const hit = await restore(['big-cache']);
       const got = await fetchPresigned(driver, srv.port, hit.json().url);
       expect(sha(got.body)).toBe(sha(data));
+    });
+
+    it('records the expandedSize given at reserve in the committed entry, and refuses a malformed one', async () => {
+      const data = randomBytes(1000);
+      const reserved = await post(`${path('sized-direct')}/uploads`, { size: data.length, sha256: sha(data), expandedSize: 4096 });
+      expect(reserved.status).toBe(201);
+      const { uploadId, partSize, parts } = reserved.json();
+      const committed = await post(`${path('sized-direct')}/uploads/${uploadId}/commit`, { parts: await uploadParts(parts, data, partSize) });
+      expect(committed.json()).toMatchObject({ key: 'sized-direct', expandedSize: 4096 });
+      expect((await restore(['sized-direct'])).json()).toMatchObject({ expandedSize: 4096 });
+      for (const bad of [-1, 0.5, '4096', 2 ** 53, null]) {
+        const res = await post(`${path('sized-bad')}/uploads`, { size: 1000, sha256: sha(data), expandedSize: bad });
+        expect(res.status).toBe(400);
+        expect(res.json().error.message).toMatch(/expandedSize must be/);
+      }
     });
 
     it('refuses to commit bytes that do not match the declared sha256, and stores nothing', async () => {
