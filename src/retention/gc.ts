@@ -5,7 +5,10 @@
  * - artifacts older than ARTIFACT_RETENTION_DAYS are deleted;
  * - objects no entry refers to (uploads that failed halfway, losers of write races) and direct
  *   uploads never committed are removed once they are a day old, and so are restore-prefix index
- *   names (caches/prefix-index.ts) whose entry is gone.
+ *   names (caches/prefix-index.ts) whose entry is gone;
+ * - what writes cut off by a crash left where no listing shows it (fs temp files, S3 staging
+ *   objects and incomplete multipart uploads) is removed once it is older than the longest a
+ *   direct upload may take (CACHE_UPLOAD_TTL) and a day.
  * It reads and deletes only through the Storage interface, so it runs the same on fs and s3, and
  * is idempotent: two instances running it at once delete the same things, nothing more.
  * Every eviction writes one audit line.
@@ -25,6 +28,7 @@ export interface GcReport {
   artifactsExpired: number;
   orphansRemoved: number;
   uploadsAborted: number;
+  abandonedWritesRemoved: number;
   bytesFreed: number;
 }
 
@@ -53,7 +57,7 @@ export async function runGc(deps: { storage: Storage; config: Config; logger: Lo
   const { storage, config } = deps;
   const now = (deps.now ?? Date.now)();
   const audit = deps.logger; // each audit line names its event in `audit`
-  const report: GcReport = { cacheExpired: 0, cacheEvicted: 0, artifactsExpired: 0, orphansRemoved: 0, uploadsAborted: 0, bytesFreed: 0 };
+  const report: GcReport = { cacheExpired: 0, cacheEvicted: 0, artifactsExpired: 0, orphansRemoved: 0, uploadsAborted: 0, abandonedWritesRemoved: 0, bytesFreed: 0 };
   const del = (bucket: BucketName, key: string) => storage.delete(bucket, toStorageKey(key));
 
   // ---- caches
@@ -162,6 +166,11 @@ export async function runGc(deps: { storage: Storage; config: Config; logger: Lo
     }
   }
   report.orphansRemoved += await removeOrphans('artifacts', artifactObjects, live, now, del);
+
+  // ---- writes a crash cut off (no listing shows them)
+  const abandoned = await storage.removeAbandonedWrites(new Date(now - config.caches.uploadTtlSeconds * 1000 - ORPHAN_GRACE_MS));
+  report.abandonedWritesRemoved = abandoned.count;
+  report.bytesFreed += abandoned.bytes;
   return report;
 }
 

@@ -41,6 +41,7 @@ import {
   readHeader,
   sealHeader,
   syncDir,
+  tempFiles,
   walk,
   writeAll,
 } from './fs-layout';
@@ -304,6 +305,22 @@ export class FsStorage implements Storage {
   /** For the blob route: what the request's URL allows, or ForbiddenError. HEAD uses GET's. */
   verifyBlobRequest(method: BlobMethod, bucket: string, key: string, query: URLSearchParams): BlobGrant {
     return this.signer.verify(method, bucket, key, query);
+  }
+
+  async removeAbandonedWrites(startedBefore: Date): Promise<{ count: number; bytes: number }> {
+    let count = 0;
+    let bytes = 0;
+    for (const bucket of BUCKETS) {
+      for await (const tmp of tempFiles(join(this.root, bucket))) {
+        const info = await fsp.lstat(tmp).catch(() => null); // finished (renamed) meanwhile
+        if (!info || info.mtime >= startedBefore) continue; // a write in flight touches its file
+        if (await fsp.unlink(tmp).then(() => true, () => false)) {
+          count++;
+          bytes += info.size;
+        }
+      }
+    }
+    return { count, bytes };
   }
 
   async ping(): Promise<void> {

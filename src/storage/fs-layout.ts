@@ -138,6 +138,21 @@ export async function* walk(
   }
 }
 
+/** Every temp file below `dir`, at any depth; directories that vanish meanwhile are skipped. */
+export async function* tempFiles(dir: string): AsyncGenerator<string> {
+  let entries: Dirent[];
+  try {
+    entries = await fsp.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (isMissing(err)) return;
+    throw err;
+  }
+  for (const e of entries) {
+    if (e.isFile() && e.name.startsWith(TEMP_PREFIX)) yield join(dir, e.name);
+    else if (e.isDirectory() && e.name.endsWith(MARK)) yield* tempFiles(join(dir, e.name));
+  }
+}
+
 export async function createTemp(dir: string): Promise<{ tmp: string; handle: FileHandle }> {
   for (let attempt = 1; ; attempt++) {
     const tmp = join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));

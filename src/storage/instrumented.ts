@@ -38,6 +38,7 @@ export function instrumentStorage(inner: Storage, metrics: Metrics): Storage {
     createMultipartUpload: timed('createMultipartUpload', (b, k) => inner.createMultipartUpload(b, k)),
     presignUploadPart: timed('presignUploadPart', (b, k, u, n, o) => inner.presignUploadPart(b, k, u, n, o)),
     completeMultipartUpload: timed('completeMultipartUpload', (b, k, u, p) => inner.completeMultipartUpload(b, k, u, p)),
+    removeAbandonedWrites: timed('removeAbandonedWrites', (before) => inner.removeAbandonedWrites(before)),
     abortMultipartUpload: timed('abortMultipartUpload', (b, k, u) => inner.abortMultipartUpload(b, k, u)),
     ping: timed('ping', () => inner.ping()),
     close: () => inner.close(),

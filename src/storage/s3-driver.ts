@@ -15,6 +15,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -383,6 +384,55 @@ export class S3Storage implements Storage {
       if (codeOf(e) === 'NoSuchUpload' || statusOf(e) === 404) return;
       throw s3Error(e, 'AbortMultipartUpload', this.where(bucket, key));
     }
+  }
+
+  async removeAbandonedWrites(startedBefore: Date): Promise<{ count: number; bytes: number }> {
+    let count = 0;
+    let bytes = 0;
+    for (const bucket of Object.keys(this.names) as BucketName[]) {
+      const name = this.names[bucket];
+      // staging objects of create-only writes of unknown length (see write())
+      let token: string | undefined;
+      do {
+        let out;
+        try {
+          out = await this.client.send(new ListObjectsV2Command({ Bucket: name, Prefix: STAGING_PREFIX, ContinuationToken: token }));
+        } catch (e) {
+          throw s3Error(e, 'ListObjectsV2', `${bucket}/${STAGING_PREFIX}`);
+        }
+        for (const o of out.Contents ?? []) {
+          if (!o.Key || !o.LastModified || o.LastModified >= startedBefore) continue;
+          await this.client.send(new DeleteObjectCommand({ Bucket: name, Key: o.Key })).catch(() => undefined);
+          count++;
+          bytes += o.Size ?? 0;
+        }
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+      // multipart uploads never completed or aborted (streamed writes, direct cache uploads)
+      let keyMarker: string | undefined;
+      let uploadIdMarker: string | undefined;
+      for (;;) {
+        let out;
+        try {
+          out = await this.client.send(new ListMultipartUploadsCommand({ Bucket: name, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+        } catch (e) {
+          throw s3Error(e, 'ListMultipartUploads', bucket);
+        }
+        for (const u of out.Uploads ?? []) {
+          if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= startedBefore) continue;
+          try {
+            await this.client.send(new AbortMultipartUploadCommand({ Bucket: name, Key: u.Key, UploadId: u.UploadId }));
+            count++;
+          } catch (e) {
+            if (!(codeOf(e) === 'NoSuchUpload' || statusOf(e) === 404)) throw s3Error(e, 'AbortMultipartUpload', `${bucket}/${u.Key}`);
+          }
+        }
+        if (!out.IsTruncated) break;
+        keyMarker = out.NextKeyMarker;
+        uploadIdMarker = out.NextUploadIdMarker;
+      }
+    }
+    return { count, bytes };
   }
 
   async ping(): Promise<void> {

@@ -146,6 +146,15 @@ export interface Storage {
   /** Discards the parts. Does not throw when the upload is already gone. */
   abortMultipartUpload(bucket: BucketName, key: StorageKey, uploadId: string): Promise<void>;
 
+  /**
+   * Removes what writes cut off by a crash (SIGKILL, power loss) left where no listing shows it:
+   * the fs driver's temp files; on S3 the staging objects of create-only writes and multipart
+   * uploads never completed or aborted. Only what was started before `startedBefore`, so writes
+   * in flight are never touched. Resolves with how many it removed and their bytes (as far as
+   * storage says; S3 does not size an incomplete upload).
+   */
+  removeAbandonedWrites(startedBefore: Date): Promise<{ count: number; bytes: number }>;
+
   /** Resolves when storage answers (both buckets reachable); for /readyz. */
   ping(): Promise<void>;
 

@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { access, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import type { Config } from '../../src/config';
+import { createS3Client } from '../../src/storage/s3-driver';
 import { runGc } from '../../src/retention/gc';
 import { toKeyPrefix, toStorageKey } from '../../src/storage/keys';
 import { indexName } from '../../src/caches/prefix-index';
@@ -133,6 +138,35 @@ describe.each(DRIVERS)('retention (gc) on the %s driver', (driver) => {
     const left = await names();
     expect(left).toHaveLength(2);
     expect(left.every((k) => k.endsWith('/deps-linux-new'))).toBe(true);
+  });
+
+  /** What a write killed mid-way leaves where no listing shows it: an fs temp file, an S3 multipart upload. */
+  async function leaveCutOffWrite(): Promise<() => Promise<boolean>> {
+    const sc = t.harness.config.storage;
+    if (sc.driver === 'fs') {
+      await mkdir(join(sc.dataDir, 'artifacts'), { recursive: true });
+      const tmp = join(sc.dataDir, 'artifacts', '\\tmp-0011223344556677');
+      await writeFile(tmp, 'half a write');
+      return () => access(tmp).then(() => true, () => false);
+    }
+    const s3 = sc as Extract<Config['storage'], { driver: 's3' }>;
+    const client = createS3Client(s3);
+    await client.send(new CreateMultipartUploadCommand({ Bucket: s3.artifactsBucket, Key: 'p/acme%2Fweb/o/cut-off' }));
+    return async () => {
+      const out = await client.send(new ListMultipartUploadsCommand({ Bucket: s3.artifactsBucket }));
+      return (out.Uploads ?? []).some((u) => u.Key === 'p/acme%2Fweb/o/cut-off');
+    };
+  }
+
+  it('removes writes a crash cut off, which no listing shows, once older than a direct upload may take and a day', async () => {
+    const present = await leaveCutOffWrite();
+    expect((await gc()).abandonedWritesRemoved).toBe(0);
+    t.clock.now = t0 + DAY; // CACHE_UPLOAD_TTL (an hour) and a day have not passed yet
+    expect((await gc()).abandonedWritesRemoved).toBe(0);
+    expect(await present()).toBe(true);
+    t.clock.now = t0 + 2 * DAY;
+    expect((await gc()).abandonedWritesRemoved).toBe(1);
+    expect(await present()).toBe(false);
   });
 
   it('aborts direct uploads that were never committed', async () => {

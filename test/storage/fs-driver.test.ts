@@ -128,6 +128,26 @@ describe('the fs driver on disk', () => {
     expect(listed.items.map((i) => i.key)).toEqual([k]);
   });
 
+  it('removes temp files a crashed writer left, at any depth and in both buckets, but none touched after the cutoff', async () => {
+    const k = key(`${base}/deep/er/real.txt`);
+    await h.storage.write('artifacts', k, body('real'));
+    await h.storage.write('cache', key(`${base}/c.bin`), body('cached'));
+    const deep = join(h.root, 'artifacts', `${base}\\`, 'deep\\', 'er\\');
+    const top = join(h.root, 'cache', `${base}\\`);
+    await writeFile(join(deep, '\\tmp-00112233deadbeef'), 'half a write');
+    await writeFile(join(top, '\\tmp-aabbccddeeff0011'), 'another');
+    expect(await h.storage.removeAbandonedWrites(new Date(Date.now() - 60_000))).toEqual({ count: 0, bytes: 0 });
+    // earlier tests of this file left temp files of their own in the same root
+    const temps = (await tree(h.root)).filter((n) => n.includes('\\tmp-'));
+    expect(temps.length).toBeGreaterThanOrEqual(2);
+    const removed = await h.storage.removeAbandonedWrites(new Date(Date.now() + 60_000));
+    expect(removed.count).toBe(temps.length);
+    expect(removed.bytes).toBeGreaterThanOrEqual('half a write'.length + 'another'.length);
+    expect((await tree(h.root)).filter((n) => n.includes('\\tmp-'))).toEqual([]);
+    expect(await text(await h.storage.read('artifacts', k))).toBe('real');
+    expect(await text(await h.storage.read('cache', key(`${base}/c.bin`)))).toBe('cached');
+  });
+
   it('refuses a create-only write of an existing key without reading or destroying the body', async () => {
     const k = key(`${base}/once`);
     await h.storage.write('cache', k, body('first'), { ifNoneMatch: true });

@@ -14,6 +14,7 @@ import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  ListMultipartUploadsCommand,
   PutObjectCommand,
   UploadPartCommand,
   type S3Client,
@@ -503,6 +504,29 @@ describe('s3 driver on a real radosgw', () => {
       const keysIn = async (p: string) => (await storage.list('artifacts', toKeyPrefix(p))).items.map((i) => i.key);
       expect(await keysIn('')).not.toContain(`${STAGING_PREFIX}left-over`);
       expect(await keysIn(`${base}/`)).toEqual([`${base}/ok`]);
+    });
+  });
+
+  describe('removeAbandonedWrites', () => {
+    const uploadsIn = async (b: string) => ((await client.send(new ListMultipartUploadsCommand({ Bucket: b }))).Uploads ?? []).map((u) => u.Key);
+
+    it('removes staging objects and multipart uploads a crash left, in both buckets, but none started after the cutoff', async () => {
+      const staged = `${STAGING_PREFIX}${base}-crashed`;
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: staged, Body: 'half a write' }));
+      const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: buckets[1]!, Key: `${base}/cut-off` }));
+      await client.send(new UploadPartCommand({ Bucket: buckets[1]!, Key: `${base}/cut-off`, UploadId, PartNumber: 1, Body: Buffer.alloc(1024) }));
+      await storage.write('artifacts', key(`${base}/kept`), Readable.from([Buffer.from('kept')]));
+
+      // started after the cutoff: a write that may still be in flight
+      expect(await storage.removeAbandonedWrites(new Date(Date.now() - 3_600_000))).toEqual({ count: 0, bytes: 0 });
+      expect(await uploadsIn(buckets[1]!)).toContain(`${base}/cut-off`);
+
+      const removed = await storage.removeAbandonedWrites(new Date(Date.now() + 60_000));
+      expect(removed.count).toBeGreaterThanOrEqual(2);
+      expect(removed.bytes).toBeGreaterThanOrEqual('half a write'.length);
+      expect(await uploadsIn(buckets[1]!)).not.toContain(`${base}/cut-off`);
+      expect((await allKeys(client, bucket)).filter((x) => x.startsWith(STAGING_PREFIX))).toEqual([]);
+      expect(await storage.stat('artifacts', key(`${base}/kept`))).not.toBeNull();
     });
   });
 });
