@@ -28,7 +28,9 @@ export function createHostResolver(config: Pick<Config, 'publicUrl' | 'artifactD
   return {
     resolve(hostHeader) {
       if (hostHeader === undefined || hostHeader === '') return { kind: 'unknown', reason: 'no Host header' };
-      const m = /^([^:]+)(?::(\d{1,5}))?$/.exec(hostHeader);
+      // ASCII only, checked before lower-casing: 'K' (U+212A KELVIN SIGN) lower-cases to 'k', which
+      // would map a name that is not <label>.<domain> to a label
+      const m = /^([\x21-\x39\x3b-\x7e]+)(?::(\d{1,5}))?$/.exec(hostHeader);
       if (!m) return { kind: 'unknown', reason: 'malformed Host header' };
       const name = m[1]!.toLowerCase(); // host names are case-insensitive (RFC 9110 4.2.3)
       if (!acceptedPorts.has(m[2] ?? '')) return { kind: 'unknown', reason: 'unexpected port' };
