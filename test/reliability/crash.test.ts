@@ -11,13 +11,13 @@ import { crashCase } from '../../reliability/cases/crash';
 import type { CaseRow } from '../../reliability/lib/types';
 
 /**
- * Known, reported and not fixed yet: on fs, writes cut by the kill leave `\tmp-*` files beside
- * their targets, and direct uploads cut between their start and their reservation leave
- * `.multipart/` objects, which nothing removes (gc sees only keys under p/, and fs has no
- * lifecycle rule). The campaign's fs row fails for it; this test tolerates exactly that check,
- * says so on the console, and fails for any other (loss, partial entries, gc's own kinds).
+ * Known, reported and not fixed here: on fs, a direct upload the kill cuts between starting its
+ * emulated multipart upload and recording its reservation leaves `.multipart/` objects that gc
+ * does not remove (it aborts only reserved uploads). The kill hits that window in a minority of
+ * runs; the campaign's fs row fails when it does. This test tolerates exactly that check, says
+ * so on the console, and fails for any other (loss, partial entries, anything else left).
  */
-const TOLERATED = new Set(['fs-leftovers-outside-gc']);
+const TOLERATED = new Set(['fs-multipart-leftovers']);
 
 let dir: string;
 beforeAll(async () => {
@@ -31,7 +31,7 @@ test('a gateway killed mid-upload loses nothing acknowledged, shows nothing part
   const lines: string[] = [];
   const rows = await crashCase.run({ dir, scale: 'quick', log: (m) => lines.push(m) });
   // the figures, for the run's log
-  console.log(rows.map((r) => `${r.outcome}: ${r.case}: ${r.measured} [${r.baseline}]`).join('\n'));
+  console.log([...rows.map((r) => `${r.outcome}: ${r.case}: ${r.measured} [${r.baseline}]`), ...lines].join('\n'));
   expect(rows.map((r) => r.case)).toEqual([expect.stringContaining('(fs)'), expect.stringContaining('(s3)')]);
   const failed = rows.filter((r) => r.outcome !== 'pass' && untolerated(r).length > 0);
   if (failed.length) {
@@ -45,7 +45,7 @@ test('a gateway killed mid-upload loses nothing acknowledged, shows nothing part
     expect(Number(row.figures!.verified)).toBeGreaterThanOrEqual(Number(row.figures!.acked));
     expect(row.figures!.verifiedAfterGc).toBe(row.figures!.verified);
   }
-}, 150_000);
+}, 300_000);
 
 function untolerated(row: CaseRow): string[] {
   const checks = String(row.figures?.failedChecks ?? 'did-not-complete').split(' ').filter(Boolean);
