@@ -58,7 +58,7 @@ interface Scale {
 
 const SCALES: Record<CaseContext['scale'], Scale> = {
   full: { ops: 10_000, concurrency: 32, settleMs: 30_000, files: 4, fileBytes: 4 * MiB, uploadBytes: 2 * MiB },
-  quick: { ops: 1_000, concurrency: 16, settleMs: 15_000, files: 3, fileBytes: 2 * MiB, uploadBytes: MiB },
+  quick: { ops: 1_000, concurrency: 16, settleMs: 15_000, files: 3, fileBytes: MiB, uploadBytes: 512 * 1024 },
 };
 
 type Kind = 'artifact-put' | 'cache-put' | 'inline-get' | 'blob-get';

@@ -22,7 +22,7 @@ test('transfers cut mid-body leak no sockets, descriptors or memory and leave no
   const rows = await abortsCase.run({ dir, scale: 'quick', log: (m) => lines.push(m) });
   expect(rows.map((r) => r.case)).toEqual([expect.stringContaining('(fs)'), expect.stringContaining('(s3)')]);
   // the figures, for the run's log
-  console.log(rows.map((r) => `${r.outcome}: ${r.case}: ${r.measured} [${r.baseline}]`).join('\n'));
+  console.log([...rows.map((r) => `${r.outcome}: ${r.case}: ${r.measured} [${r.baseline}]`), ...lines].join('\n'));
   const failed = rows.filter((r) => r.outcome !== 'pass');
   if (failed.length) {
     throw new Error(`${failed.map((r) => `row failed: ${r.case}`).join('\n')}\n${JSON.stringify(rows, null, 2)}\nlog:\n${lines.join('\n')}`);
@@ -33,4 +33,4 @@ test('transfers cut mid-body leak no sockets, descriptors or memory and leave no
     expect(row.figures!['settled.clientSockets']).toBe(row.figures!['baseline.clientSockets']);
     expect(row.figures).toMatchObject({ listedCutArtifacts: 0, cutCacheEntries: 0, leftovers: 0 });
   }
-}, 150_000);
+}, 300_000);
