@@ -174,15 +174,16 @@ export function createCacheClient(options: CacheClientOptions) {
       throw new CacheFailure(`cache look-up: ${describeStatus(r.status, r.json)}`);
     },
 
-    /** Streams the archive through the gateway. */
-    async put(key: string, file: string, size: number, sha256: string, onBytes: (delta: number) => void): Promise<Saved> {
-      const r = await call('upload', { method: 'PUT', url: keyUrl(key), auth: true, file: { path: file, start: 0, length: size, onBytes } });
+    /** Streams the archive through the gateway, with what it expands to. */
+    async put(key: string, file: string, size: number, sha256: string, expandedSize: number, onBytes: (delta: number) => void): Promise<Saved> {
+      const url = keyUrl(key, `?expandedSize=${expandedSize}`);
+      const r = await call('upload', { method: 'PUT', url, auth: true, file: { path: file, start: 0, length: size, onBytes } });
       return saved('upload', r, sha256);
     },
 
     /** Starts a direct upload; `exists` when the key is already taken. */
-    async reserve(key: string, size: number, sha256: string): Promise<Reservation | Saved> {
-      const r = await call('reserving a direct upload', { method: 'POST', url: keyUrl(key, '/uploads'), auth: true, json: { size, sha256 } });
+    async reserve(key: string, size: number, sha256: string, expandedSize: number): Promise<Reservation | Saved> {
+      const r = await call('reserving a direct upload', { method: 'POST', url: keyUrl(key, '/uploads'), auth: true, json: { size, sha256, expandedSize } });
       if (r.status === 409) return saved('reserving a direct upload', r);
       if (r.status === 201 && isReservation(r.json)) return r.json;
       throw new CacheFailure(`reserving a direct upload: ${describeStatus(r.status, r.json)}`);
@@ -253,7 +254,8 @@ function isEntry(v: unknown): v is CacheEntry {
     typeof o.sha256 === 'string' &&
     /^[0-9a-f]{64}$/.test(o.sha256) &&
     typeof o.createdBy === 'object' &&
-    o.createdBy !== null
+    o.createdBy !== null &&
+    (o.expandedSize === undefined || (Number.isSafeInteger(o.expandedSize) && o.expandedSize >= 0))
   );
 }
 

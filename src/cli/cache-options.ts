@@ -76,3 +76,16 @@ export async function rootDirectory(raw: string | undefined): Promise<string> {
 export function describePath(path: string): string {
   return path === '' ? '.' : path;
 }
+
+const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** A byte count: a whole number, optionally followed by K, M, G or T (powers of 1024, with or without "iB"). */
+export function byteSize(value: string | undefined, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const m = /^(\d+)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
+  const n = m ? Number(m[1]) * UNITS[m[2]!.toLowerCase()]! : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`the option '--${option}' expects a size in bytes, such as 10737418240, 512M or 10GiB, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}

@@ -2,8 +2,9 @@
  * `artifact-gateway cache restore`: asks the gateway for the entry of a key (exactly, else the
  * newest whose key starts with one of --restore-keys), downloads its archive to a temp file,
  * and extracts it into the current directory only after its sha256 matched the entry's and
- * every archive entry passed the rules in cache-archive-rules.ts. The exit status tells a CI
- * script what happened: 0 exact hit, 3 miss, 4 prefix hit, 1 error, 2 bad command line.
+ * every archive entry passed the rules in cache-archive-rules.ts, through a staging directory:
+ * a restore that fails leaves the target as it was. The exit status tells a CI script what
+ * happened: 0 exact hit, 3 miss, 4 prefix hit, 1 error, 2 bad command line.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,9 +12,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PROJECT_ID } from '../auth/job-token';
 import { gatewayOptions, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
-import { ArchiveRefused, extractArchive, type Inspected, type Phase } from './cache-archive';
+import { ArchiveRefused, checkExpandedSize, DEFAULT_MAX_EXPANDED_SIZE, ExtractFailed, extractArchive, freeBytes, type Inspected, type Phase } from './cache-archive';
 import { CacheFailure, createCacheClient } from './cache-client';
-import { cacheKey, cachePaths, describePath, rootDirectory } from './cache-options';
+import { byteSize, cacheKey, cachePaths, describePath, rootDirectory } from './cache-options';
 import { formatBytes, Steps, type Step } from './cache-progress';
 import { describeWriter } from './cache-save';
 
@@ -28,8 +29,12 @@ the default branch's), else the newest entry whose key starts with one of the re
 order; downloads the archive, checks its sha256 against the one recorded when it was saved, and
 extracts it into the current directory (or --directory). PATHs are the paths the cache was saved
 with: an archive holding anything outside them is refused, as is one with absolute or '..' paths,
-links leading outside the directory, or entries written through a link. A refused archive
-writes nothing. Files already there are replaced; files the archive does not hold are left.
+links leading outside the directory, entries written through a link, entries other than files,
+directories and links, names or paths too long for the system, or more bytes than it expanded
+to when saved, than --max-expanded-size or than the free space. The archive is extracted into a
+staging directory next to the PATHs and moved into place only once complete: a restore that
+fails for any reason leaves the target as it was (or says what it left where). Files already
+there are replaced; files the archive does not hold are left.
 
 Options:
   --key K                  cache key (required)
@@ -40,13 +45,15 @@ Options:
                            else http://localhost:8080)
   --token TOKEN            job token with cache:read (default: $ARTIFACT_GATEWAY_TOKEN)
   -C, --directory DIR      the directory PATHs are relative to (default: the current one)
+  --max-expanded-size N    refuse an archive that expands to more than N bytes (K, M, G, T
+                           suffixes: powers of 1024; default: 10G)
   --retries N              retries per request after the first attempt, 0 to 10 (default: 3)
   -h, --help               this help
 
 Stdout gets the key of the entry restored (nothing on a miss); progress goes to stderr.
 Exit status:
   0  exact hit: the entry of K was restored
-  1  error (nothing restored when the archive was refused or its sha256 did not match)
+  1  error: nothing was restored (unless the message says what was left where)
   2  bad command line
   3  miss: no entry for K or any restore key
   4  prefix hit: an entry for a restore key (or a longer key starting with K) was restored
@@ -67,6 +74,7 @@ export async function cacheRestore(args: string[], env: NodeJS.ProcessEnv): Prom
           url: { type: 'string' },
           token: { type: 'string' },
           directory: { type: 'string', short: 'C' },
+          'max-expanded-size': { type: 'string' },
           retries: { type: 'string' },
           help: { type: 'boolean', short: 'h' },
         },
@@ -82,6 +90,7 @@ export async function cacheRestore(args: string[], env: NodeJS.ProcessEnv): Prom
     const keys = [...new Set([key, ...restoreKeys])];
     if (keys.length > MAX_KEYS) throw new UsageError(`at most ${MAX_KEYS - 1} restore keys may be given (the gateway takes ${MAX_KEYS} keys in all)`);
     const retries = wholeNumber(values.retries, 'retries', 3, 0, 10);
+    const maxExpandedSize = byteSize(values['max-expanded-size'], 'max-expanded-size', DEFAULT_MAX_EXPANDED_SIZE);
     const gateway = gatewayOptions(values, env);
     const root = await rootDirectory(values.directory);
     const paths = cachePaths(positionals, root);
@@ -107,6 +116,8 @@ export async function cacheRestore(args: string[], env: NodeJS.ProcessEnv): Prom
       const exact = hit.key === key;
       steps.message(`${exact ? 'exact hit' : 'prefix hit'}: ${JSON.stringify(hit.key)} (${formatBytes(hit.size)}) in scope ${hit.scope}, ${describeWriter(hit)}`);
 
+      // refused before a byte is downloaded; entries saved before it was recorded are counted while checked
+      if (hit.expandedSize !== undefined) checkExpandedSize(hit.expandedSize, maxExpandedSize, await freeBytes(root));
       const file = join(tmp, 'cache.tar.gz');
       const downloading = steps.start('downloading', hit.size);
       await client.download(hit.url, file, hit.size, (d) => downloading.add(d));
@@ -114,25 +125,19 @@ export async function cacheRestore(args: string[], env: NodeJS.ProcessEnv): Prom
 
       let phase: Phase | undefined;
       let step: Step | undefined;
-      let restored: Inspected;
-      try {
-        restored = await extractArchive(file, {
-          root,
-          paths,
-          sha256: hit.sha256,
-          onPhase: (next) => {
-            if (phase && phase !== 'extract') step?.done(PHASE_PASSED[phase]);
-            phase = next;
-            step = steps.start(PHASE_LABEL[next], hit.size);
-          },
-          onBytes: (d) => step?.add(d),
-        });
-      } catch (err) {
-        if (err instanceof ArchiveRefused || phase !== 'extract') throw err;
-        // every entry had passed the checks: a disk or permission problem, after some writes
-        return fail(`extracting failed, the restore is incomplete: ${(err as Error).message}`);
-      }
-      for (const s of restored.skipped) steps.message(`warning: skipped ${s}`);
+      const restored: Inspected = await extractArchive(file, {
+        root,
+        paths,
+        sha256: hit.sha256,
+        expandedSize: hit.expandedSize,
+        maxExpandedSize,
+        onPhase: (next) => {
+          if (phase && phase !== 'extract') step?.done(PHASE_PASSED[phase]);
+          phase = next;
+          step = steps.start(PHASE_LABEL[next], hit.size);
+        },
+        onBytes: (d) => step?.add(d),
+      });
       step?.done(
         `restored ${restored.files} files, ${restored.entries - restored.files} directories and links (${formatBytes(restored.bytes)}) into ${paths.map(describePath).join(', ')} in {ms}`,
       );
@@ -140,6 +145,8 @@ export async function cacheRestore(args: string[], env: NodeJS.ProcessEnv): Prom
       return exact ? EXIT.hit : EXIT.prefixHit;
     } catch (err) {
       if (err instanceof ArchiveRefused) return fail(`refused the archive, nothing was restored: ${err.message}`);
+      // every entry had passed the checks: a disk or permission problem; the message says what is left
+      if (err instanceof ExtractFailed) return fail(err.message);
       if (err instanceof CacheFailure) return fail(err.message);
       throw err;
     } finally {

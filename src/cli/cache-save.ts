@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PROJECT_ID } from '../auth/job-token';
 import { gatewayOptions, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
-import { collectEntries, createArchive, type Created } from './cache-archive';
+import { CannotArchive, collectEntries, createArchive, type Collected, type Created } from './cache-archive';
 import { CacheFailure, createCacheClient, type CacheClient, type CacheEntry, type Saved } from './cache-client';
 import { cacheKey, cachePaths, describePath, linkedAncestor, rootDirectory } from './cache-options';
 import { formatBytes, Steps, type Step } from './cache-progress';
@@ -23,8 +23,10 @@ export const CACHE_SAVE_HELP = `Usage: artifact-gateway cache save --project P -
 Archives PATHs (files and directories, relative to the current directory or --directory) into
 a gzip-compressed tar and saves it under key K in the job's cache scope. Symbolic links are kept
 as links (those pointing outside the directory are left out with a warning), and so are modes,
-modification times and empty directories. Entries are write-once: when K already exists in the
-scope, nothing is saved and the exit status is 0.
+modification times and empty directories. A name over 255 bytes or a path over 4,095 bytes fails
+the save (exit 1): no restore could write it. The size the archive expands to is saved with it,
+and restores hold it to that. Entries are write-once: when K already exists in the scope,
+nothing is saved and the exit status is 0.
 
 Options:
   --key K                  cache key (required; up to 512 characters, no commas)
@@ -79,7 +81,13 @@ export async function cacheSave(args: string[], env: NodeJS.ProcessEnv): Promise
       steps.message(`artifact-gateway cache save: ${message}`);
       return 1;
     };
-    const collected = await collectEntries(root, paths);
+    let collected: Collected;
+    try {
+      collected = await collectEntries(root, paths);
+    } catch (err) {
+      if (err instanceof CannotArchive) return fail(err.message);
+      throw err;
+    }
     for (const s of collected.skipped) steps.message(`warning: skipped ${s}`);
     if (collected.entries.length === 0) {
       steps.message('nothing to save');
@@ -111,7 +119,9 @@ export async function cacheSave(args: string[], env: NodeJS.ProcessEnv): Promise
       const uploading = steps.start(direct ? 'uploading (direct)' : 'uploading', created.size);
       let outcome: Saved;
       try {
-        outcome = direct ? await directUpload(client, key, file, created, uploading) : await client.put(key, file, created.size, created.sha256, (d) => uploading.add(d));
+        outcome = direct
+          ? await directUpload(client, key, file, created, uploading)
+          : await client.put(key, file, created.size, created.sha256, created.expandedSize, (d) => uploading.add(d));
       } catch (err) {
         if (err instanceof CacheFailure) return fail(err.message);
         throw err;
@@ -133,7 +143,7 @@ export async function cacheSave(args: string[], env: NodeJS.ProcessEnv): Promise
 
 /** Reserve, PUT every part to its presigned URL a few at a time, commit; abort on any failure. */
 async function directUpload(client: CacheClient, key: string, file: string, archive: Created, step: Step): Promise<Saved> {
-  const reserved = await client.reserve(key, archive.size, archive.sha256);
+  const reserved = await client.reserve(key, archive.size, archive.sha256, archive.expandedSize);
   if ('kind' in reserved) return reserved;
   try {
     const { partSize } = reserved;

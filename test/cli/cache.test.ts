@@ -3,12 +3,14 @@
  * driver): the whole save -> restore cycle, write-once, prefix fallback, misses, direct uploads
  * in parts, and what a client must refuse even when the gateway serves it.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { runCli, startGateway, type Gateway } from '../support/cli';
-import { craft, snapshot } from './cache-support';
+import { craft, pnpmTree, snapshot } from './cache-support';
 
 const SECRET = 'cache-test-secret-0123456789abcdef0123456789ab';
 const PROJECT = 'acme/web';
@@ -195,6 +197,99 @@ describe('artifact-gateway cache against a real gateway', () => {
     expect(await readFile(join(sandbox, 'outside', 'canary.txt'), 'utf8')).toBe('canary');
   });
 
+  it('saves and restores a pnpm-like node_modules, links through links, exactly (exit 0)', async () => {
+    const src = join(work, 'pnpm');
+    await pnpmTree(src);
+    const saved = await save('pnpm-linux-1', ['node_modules', 'packages'], src);
+    expect(saved.stderr).toMatch(/saved cache "pnpm-linux-1"/);
+    expect(saved.code).toBe(0);
+    const target = await mkdtemp(join(work, 'pnpm-'));
+    const r = await restore(target, 'pnpm-linux-1', ['node_modules', 'packages']);
+    expect(r.stderr).toMatch(/restored 4 files, 22 directories and links/);
+    expect(r.code).toBe(0);
+    expect(await snapshot(target)).toEqual(await snapshot(src));
+    expect(await readFile(join(target, 'node_modules', '.bin', 'a'), 'utf8')).toBe('#!/usr/bin/env node\n');
+    expect((await readdir(target)).sort()).toEqual(['node_modules', 'packages']);
+  });
+
+  it('restores over an earlier restore: the same tree, no staging directory left', async () => {
+    const target = await mkdtemp(join(work, 'twice-'));
+    expect((await restore(target, 'npm-linux-abc', ['node_modules'])).code).toBe(0);
+    await writeFile(join(target, 'node_modules', 'tool', 'package.json'), 'changed since');
+    expect((await restore(target, 'npm-linux-abc', ['node_modules'])).code).toBe(0);
+    expect(await snapshot(join(target, 'node_modules'))).toEqual(original);
+    expect(await readdir(target)).toEqual(['node_modules']);
+  });
+
+  it('records what the archive expands to, and refuses before downloading one over --max-expanded-size (exit 1)', async () => {
+    const lookup = await fetch(`${gw.url}/api/v1/projects/${encodeURIComponent(PROJECT)}/caches?keys=npm-linux-abc`, {
+      headers: { authorization: `Bearer ${tokens.main}` },
+    });
+    const entry = (await lookup.json()) as { expandedSize?: number; url: string };
+    const archive = Buffer.from(await (await fetch(entry.url)).arrayBuffer());
+    expect(entry.expandedSize).toBe(gunzipSync(archive).length);
+
+    const target = await mkdtemp(join(work, 'limit-'));
+    const r = await restore(target, 'npm-linux-abc', ['node_modules'], ['--max-expanded-size', '4K']);
+    expect(r.stderr).toContain(
+      `refused the archive, nothing was restored: the archive expands to ${(entry.expandedSize! / 1024).toFixed(1)} KiB (${entry.expandedSize} bytes, recorded when it was saved), over the --max-expanded-size limit of 4.0 KiB (4096 bytes)`,
+    );
+    expect(r.stderr).not.toContain('downloaded');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(await readdir(target)).toEqual([]);
+  });
+
+  it('refuses an archive that expands past the size its saver recorded: exit 1, nothing written', async () => {
+    // a small gzip of 32 MiB of zeros, recorded as expanding to 1 MiB
+    const body = craft([{ path: 'node_modules/', type: 'Directory' }, { path: 'node_modules/zeros', body: Buffer.alloc(32 * MiB) }]);
+    const res = await fetch(`${gw.url}/api/v1/projects/${encodeURIComponent(PROJECT)}/caches/bomb?expandedSize=${MiB}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${tokens.main}` },
+      body,
+    });
+    expect(res.status).toBe(201);
+    const target = await mkdtemp(join(work, 'bomb-'));
+    const r = await restore(target, 'bomb', ['node_modules']);
+    expect(r.stderr).toMatch(/refused the archive, nothing was restored: the archive expands past 1\.0 MiB \(1048576 bytes\), the size recorded when it was saved/);
+    expect(r.code).toBe(1);
+    expect(await readdir(target)).toEqual([]);
+  });
+
+  it('refuses an archive holding a GNU sparse file: exit 1, naming the entry and its type, nothing written', async () => {
+    const body = craft([
+      { path: 'node_modules/', type: 'Directory' },
+      { path: 'node_modules/a.js', body: 'a' },
+      { path: 'node_modules/holes.bin', flag: 'S', body: 'x' },
+    ]);
+    const res = await fetch(`${gw.url}/api/v1/projects/${encodeURIComponent(PROJECT)}/caches/sparse`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${tokens.main}` },
+      body,
+    });
+    expect(res.status).toBe(201);
+    const target = await mkdtemp(join(work, 'sparse-'));
+    const r = await restore(target, 'sparse', ['node_modules']);
+    expect(r.stderr).toContain(`"node_modules/holes.bin": an entry of type SparseFile ('S'), which a cache does not hold`);
+    expect(r.code).toBe(1);
+    expect(await readdir(target)).toEqual([]);
+  });
+
+  it('refuses to save a path over the 4,095 bytes a path may have: exit 1, naming it, nothing saved', async () => {
+    const deep = join(work, 'deep');
+    await mkdir(join(deep, 'node_modules'), { recursive: true });
+    // made one directory at a time from inside: the whole path is too long for any single call
+    const name = 'd'.repeat(250);
+    execFileSync('bash', ['-c', `cd node_modules && for i in $(seq 17); do mkdir ${name} && cd ${name}; done && echo x > x.js`], { cwd: deep });
+    const r = await save('deep', ['node_modules'], deep);
+    expect(r.stderr).toMatch(/artifact-gateway cache save: cannot cache "node_modules\/d{250}\/[^"]*": a path of \d+ bytes, \d+ with the directory it goes in, over the 4095 bytes a path may have; nothing was saved/);
+    expect(r.code).toBe(1);
+    const lookup = await fetch(`${gw.url}/api/v1/projects/${encodeURIComponent(PROJECT)}/caches?keys=deep`, { headers: { authorization: `Bearer ${tokens.main}` } });
+    expect(lookup.status).toBe(204);
+    // rm -r of node:fs cannot remove it either (ENAMETOOLONG); rm(1) works from inside
+    execFileSync('rm', ['-rf', 'deep'], { cwd: work });
+  });
+
   it('exits 1 with the 403 message for a token without cache:write, and never prints the token', async () => {
     const r = await save('npm-readonly', ['node_modules'], ws, [], tokens.readOnly);
     expect(r.code).toBe(1);
@@ -231,6 +326,7 @@ describe('artifact-gateway cache against a real gateway', () => {
     [['restore', '--project', PROJECT, '--key', 'k', '--restore-keys', 'a/../b', 'node_modules'], /'--restore-keys': restore key contains a '\.\.' segment/],
     [['restore', '--project', PROJECT, '--key', 'k', '--url', 'ftp://x', 'node_modules'], /'--url' must be an http\(s\) URL/],
     [['restore', '--project', PROJECT, '--key', 'k', '--restore-keys', 'a,b,c,d,e,f,g,h,i,j', 'node_modules'], /at most 9 restore keys/],
+    [['restore', '--project', PROJECT, '--key', 'k', '--max-expanded-size', '10X', 'node_modules'], /'--max-expanded-size' expects a size in bytes, such as 10737418240, 512M or 10GiB, got "10X"/],
     [['frobnicate'], /unknown subcommand "frobnicate"/],
     [[], /name a subcommand/],
   ])('exits 2 naming the problem for cache %j', async (args, message) => {
@@ -258,7 +354,7 @@ describe('artifact-gateway cache against a real gateway', () => {
 
   it('documents the exit statuses of restore in its help', async () => {
     const r = await runCli(['cache', 'restore', '--help']);
-    for (const line of [/0 {2}exact hit/, /1 {2}error/, /2 {2}bad command line/, /3 {2}miss/, /4 {2}prefix hit/]) expect(r.stdout).toMatch(line);
+    for (const line of [/0 {2}exact hit/, /1 {2}error/, /2 {2}bad command line/, /3 {2}miss/, /4 {2}prefix hit/, /--max-expanded-size N/]) expect(r.stdout).toMatch(line);
   });
 });
 
