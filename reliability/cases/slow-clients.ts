@@ -151,7 +151,12 @@ function startAttack(gw: Gateway, c: Clients, n: number, token: string, big: str
   return a;
 }
 
-async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver): Promise<CaseRow[]> {
+/**
+ * Runs one driver's attack; resolves when the attack is over, with its rows still to come: they
+ * wait for the gateway's descriptors to settle (pooled S3 connections close after about a
+ * minute), which overlaps the next driver's run.
+ */
+async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver): Promise<{ later: Promise<CaseRow[]> }> {
   const quick = ctx.scale === 'quick';
   const project = `rel/slow-${driver}`;
   const gw = await shared.gateway(driver, `slow-${driver}`, { publicProjects: [project] });
@@ -201,56 +206,62 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver): Promi
   const readToken = await attackBuild.token(['artifacts:read']);
   const listing = await request({ port: gw.port, host: gw.apiHost, path: attackBuild.artifactPath('').slice(0, -1), headers: { authorization: `Bearer ${readToken}` }, timeoutMs: 30_000 });
   const visible = listing.status === 200 ? (JSON.parse(listing.body.toString('utf8')) as { items: unknown[] }).items.length : -1;
-  const settle = await settleTo(gw.pid, idle, 90_000);
-  const gatewayAlive = !gw.exited();
-  await gw.stop();
+  const later = (async (): Promise<CaseRow[]> => {
+    const settle = await settleTo(gw.pid, idle, 90_000);
+    const gatewayAlive = !gw.exited();
+    await gw.stop();
 
-  const ws = sortNumbers(without.latencies);
-  const us = sortNumbers(withAttack.latencies);
-  const [b50, b99, u50, u99] = [percentile(ws, 50), percentile(ws, 99), percentile(us, 50), percentile(us, 99)];
-  const lifetimes = sortNumbers(attack.headerLifetimes);
-  const bad: string[] = [];
-  if (withAttack.failures.length) bad.push(`${withAttack.failures.length} normal requests failed under attack: ${withAttack.failures.slice(0, 3).join(', ')}`);
-  if (without.failures.length) bad.push(`${without.failures.length} normal requests failed without attack`);
-  if (u99 > 1000) bad.push(`normal clients' p99 under attack is ${u99.toFixed(0)} ms (over 1 s)`);
-  if (!gatewayAlive) bad.push('the gateway exited');
-  const rsBad: string[] = [];
-  if (!settle.settled) rsBad.push(`descriptors stayed above the pre-attack count for 90 s: ${fdText(settle.after)} vs ${fdText(idle)}`);
-  if (visible !== 0) rsBad.push(`the attack's unfinished uploads: listing answered ${listing.status} with ${visible} entries`);
-  const MiBs = (b: number) => `${(b / MIB).toFixed(0)} MiB`;
-  return [
-    {
-      case: `slow clients: ${n} slow-header + ${n} slow-body + ${n} slow-reading connections, normal clients' latency (${driver})`,
-      measured: `under attack: p50 ${u50.toFixed(1)} ms, p99 ${u99.toFixed(1)} ms, ${withAttack.ops} requests, ${withAttack.failures.length} failed`,
-      baseline: `same clients without attack: p50 ${b50.toFixed(1)} ms, p99 ${b99.toFixed(1)} ms, ${without.ops} requests, ${without.failures.length} failed`,
-      outcome: bad.length ? 'fail' : 'pass',
-      figures: {
-        p50Ms: u50, p99Ms: u99, requests: withAttack.ops, failed: withAttack.failures.length,
-        baselineP50Ms: b50, baselineP99Ms: b99, baselineRequests: without.ops,
-        attackConnectionsOpened: attack.opened, attackOpenPeak: peakOpen, openHeaderAtEnd: openAtEnd.header, openBodyAtEnd: openAtEnd.body, openReadAtEnd: openAtEnd.read,
-        slowHeaderLifetimeP50Ms: percentile(lifetimes, 50), slowHeaderCut: lifetimes.length,
+    const ws = sortNumbers(without.latencies);
+    const us = sortNumbers(withAttack.latencies);
+    const [b50, b99, u50, u99] = [percentile(ws, 50), percentile(ws, 99), percentile(us, 50), percentile(us, 99)];
+    const lifetimes = sortNumbers(attack.headerLifetimes);
+    const bad: string[] = [];
+    if (withAttack.failures.length) bad.push(`${withAttack.failures.length} normal requests failed under attack: ${withAttack.failures.slice(0, 3).join(', ')}`);
+    if (without.failures.length) bad.push(`${without.failures.length} normal requests failed without attack`);
+    if (u99 > 1000) bad.push(`normal clients' p99 under attack is ${u99.toFixed(0)} ms (over 1 s)`);
+    if (!gatewayAlive) bad.push('the gateway exited');
+    const rsBad: string[] = [];
+    if (!settle.settled) rsBad.push(`descriptors stayed above the pre-attack count for 90 s: ${fdText(settle.after)} vs ${fdText(idle)}`);
+    if (visible !== 0) rsBad.push(`the attack's unfinished uploads: listing answered ${listing.status} with ${visible} entries`);
+    const MiBs = (b: number) => `${(b / MIB).toFixed(0)} MiB`;
+    return [
+      {
+        case: `slow clients: ${n} slow-header + ${n} slow-body + ${n} slow-reading connections, normal clients' latency (${driver})`,
+        measured: `under attack: p50 ${u50.toFixed(1)} ms, p99 ${u99.toFixed(1)} ms, ${withAttack.ops} requests, ${withAttack.failures.length} failed`,
+        baseline: `same clients without attack: p50 ${b50.toFixed(1)} ms, p99 ${b99.toFixed(1)} ms, ${without.ops} requests, ${without.failures.length} failed`,
+        outcome: bad.length ? 'fail' : 'pass',
+        figures: {
+          p50Ms: u50, p99Ms: u99, requests: withAttack.ops, failed: withAttack.failures.length,
+          baselineP50Ms: b50, baselineP99Ms: b99, baselineRequests: without.ops,
+          attackConnectionsOpened: attack.opened, attackOpenPeak: peakOpen, openHeaderAtEnd: openAtEnd.header, openBodyAtEnd: openAtEnd.body, openReadAtEnd: openAtEnd.read,
+          slowHeaderLifetimeP50Ms: percentile(lifetimes, 50), slowHeaderCut: lifetimes.length,
+        },
+        detail:
+          (bad.length ? `${bad.join('; ')}. ` : '') +
+          `attack: ${attack.opened} connections opened, ${peakOpen} open at most (at the end: ${openAtEnd.header} header, ${openAtEnd.body} body, ${openAtEnd.read} reading); ` +
+          (lifetimes.length ? `the gateway closed ${lifetimes.length} slow-header connections after p50 ${(percentile(lifetimes, 50) / 1000).toFixed(1)} s` : 'no slow-header connection was closed by the gateway during the attack'),
       },
-      detail:
-        (bad.length ? `${bad.join('; ')}. ` : '') +
-        `attack: ${attack.opened} connections opened, ${peakOpen} open at most (at the end: ${openAtEnd.header} header, ${openAtEnd.body} body, ${openAtEnd.read} reading); ` +
-        (lifetimes.length ? `the gateway closed ${lifetimes.length} slow-header connections after p50 ${(percentile(lifetimes, 50) / 1000).toFixed(1)} s` : 'no slow-header connection was closed by the gateway during the attack'),
-    },
-    {
-      case: `slow clients: descriptors and memory after the attack (${driver})`,
-      measured: `${fdText(settle.after)} ${settle.ms ? `(settled in ${(settle.ms / 1000).toFixed(1)} s)` : ''}; peak during attack ${peakFds} fds, RSS ${MiBs(peakRss)}; ${visible} attack uploads visible`,
-      baseline: `before the attack: ${fdText(idle)}, RSS ${MiBs(rssIdle)}`,
-      outcome: rsBad.length || !gatewayAlive ? 'fail' : 'pass',
-      figures: { fdsAfter: settle.after.fds, socketsAfter: settle.after.sockets, fdsBefore: idle.fds, socketsBefore: idle.sockets, peakFds, peakRssMiB: Math.round(peakRss / MIB), rssIdleMiB: Math.round(rssIdle / MIB), visibleAttackUploads: visible },
-      detail: rsBad.length ? rsBad.join('; ') : undefined,
-    },
-  ];
+      {
+        case: `slow clients: descriptors and memory after the attack (${driver})`,
+        measured: `${fdText(settle.after)} ${settle.ms ? `(settled in ${(settle.ms / 1000).toFixed(1)} s)` : ''}; peak during attack ${peakFds} fds, RSS ${MiBs(peakRss)}; ${visible} attack uploads visible`,
+        baseline: `before the attack: ${fdText(idle)}, RSS ${MiBs(rssIdle)}`,
+        outcome: rsBad.length || !gatewayAlive ? 'fail' : 'pass',
+        figures: { fdsAfter: settle.after.fds, socketsAfter: settle.after.sockets, fdsBefore: idle.fds, socketsBefore: idle.sockets, peakFds, peakRssMiB: Math.round(peakRss / MIB), rssIdleMiB: Math.round(rssIdle / MIB), visibleAttackUploads: visible },
+        detail: rsBad.length ? rsBad.join('; ') : undefined,
+      },
+    ];
+  })();
+  later.catch(() => undefined);
+  return { later };
 }
 
 export function slowClientsCase(shared: Shared): ReliabilityCase {
   return {
     name: 'slow',
     async run(ctx) {
-      return [...(await onDriver(shared, ctx, 'fs')), ...(await onDriver(shared, ctx, 's3'))];
+      const s3 = await onDriver(shared, ctx, 's3');
+      const fs = await onDriver(shared, ctx, 'fs');
+      return [...(await fs.later), ...(await s3.later)];
     },
   };
 }

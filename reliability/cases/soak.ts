@@ -1,14 +1,16 @@
 /**
- * Soak, both drivers: mixed load (artifact uploads, API redirects, inline reads on the artifact
- * origin, cache saves and restores) at about half of the capacity measured first in the same
- * run, for --soak-seconds on s3 (default 600) and a fifth of it (at least 60 s) on fs. Requests
+ * Soak, both drivers at once (a gateway on each): mixed load (artifact uploads, API redirects,
+ * inline reads on the artifact origin, cache saves and restores) at about half of the capacity
+ * measured first in the same run (both drivers measured at once, as they then run), for
+ * --soak-seconds (default 600). Requests
  * are sent open-loop at a fixed rate, so a slower gateway meets a growing queue instead of a
  * politely waiting client. Expected: zero 5xx, RSS and open descriptors flat (least-squares
- * slope per minute, after the first minute), p99 steady (first vs last minute), and a sample of
- * what was stored reads back intact.
+ * slope per minute of samples every 2 s, after the first minute; descriptors are judged without
+ * the client connections of requests in flight, which are the load itself), p99 steady (first
+ * vs last minute), and a sample of what was stored reads back intact.
  */
 import { percentile, slope, sleep, sortNumbers } from '../lib/http';
-import { descriptors, rssBytes } from '../lib/resources';
+import { descriptors, descriptorsByKind, rssBytes } from '../lib/resources';
 import type { Shared } from '../lib/shared';
 import type { Driver } from '../lib/services';
 import type { CaseContext, CaseRow, ReliabilityCase } from '../lib/types';
@@ -64,7 +66,30 @@ const failuresOf = (t: Record<OpKind, Tally>) =>
 const fiveXx = (t: Record<OpKind, Tally>) =>
   Object.values(t).reduce((a, x) => a + x.attempts['5xx'] + x.attempts['503'] + x.attempts['503-no-retry-after'], 0);
 
-async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver, seconds: number): Promise<CaseRow[]> {
+/** Resolves arrive() for everyone once `parties` have arrived: the drivers start each phase together. */
+function barrier(parties: number): { arrive(): Promise<void> } {
+  let waiting = 0;
+  let release!: () => void;
+  let gate = new Promise<void>((r) => (release = r));
+  return {
+    arrive() {
+      // bounded: a driver that failed before arriving must not hold the other forever
+      let timer: NodeJS.Timeout | undefined;
+      const mine = Promise.race([
+        gate,
+        new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error('the other driver did not reach the same phase within 5 minutes')), 300_000))),
+      ]).finally(() => clearTimeout(timer));
+      if (++waiting === parties) {
+        waiting = 0;
+        release();
+        gate = new Promise<void>((r) => (release = r));
+      }
+      return mine;
+    },
+  };
+}
+
+async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver, seconds: number, together: { arrive(): Promise<void> }): Promise<CaseRow[]> {
   const quick = ctx.scale === 'quick';
   const project = `rel/soak-${driver}`;
   const gw = await shared.gateway(driver, `soak-${driver}`, { publicProjects: [project] });
@@ -76,7 +101,8 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver, second
   if (savedKeys.length < FILES) throw new Error('seeding cache entries for restores failed');
   c.takeTallies();
 
-  // capacity: 16 closed-loop clients as fast as they go
+  // capacity: 16 closed-loop clients as fast as they go, on both drivers at once (the soak runs both at once too)
+  await together.arrive();
   const capSeconds = quick ? 5 : 15;
   ctx.log(`${driver}: capacity, 16 closed-loop clients, ${capSeconds} s`);
   let capDone = 0;
@@ -95,12 +121,13 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver, second
   await sleep(2000);
   const startFds = descriptors(gw.pid);
   const startRss = rssBytes(gw.pid);
+  await together.arrive();
 
   const p50s = MIX.map(([k]) => `${k} ${capTallies[k].ops} p50 ${percentile(sortNumbers(capTallies[k].latencies), 50).toFixed(0)} ms`).join(', ');
   ctx.log(`${driver}: capacity ${capacity.toFixed(0)} req/s (${p50s}); soak at ${rate.toFixed(0)} req/s for ${seconds} s`);
   const t0 = Date.now();
   const end = t0 + seconds * 1000;
-  const samples: Array<{ s: number; rss: number; fds: number; sockets: number }> = [];
+  const samples: Array<{ s: number; rss: number; fds: number; rest: number }> = [];
   const perMinute: number[][] = [];
   let inFlight = 0;
   let maxInFlight = 0;
@@ -109,12 +136,12 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver, second
   const running = new Set<Promise<void>>();
   const sampler = setInterval(() => {
     try {
-      const d = descriptors(gw.pid);
-      samples.push({ s: (Date.now() - t0) / 1000, rss: rssBytes(gw.pid), fds: d.fds, sockets: d.sockets });
+      const d = descriptorsByKind(gw.pid, gw.port);
+      samples.push({ s: (Date.now() - t0) / 1000, rss: rssBytes(gw.pid), fds: d.fds, rest: d.rest });
     } catch {
       // the gateway is gone; the rows say so
     }
-  }, 5000);
+  }, 2000);
   let lastLog = t0;
   try {
     // open loop: every 10 ms, send what is due at `rate`; never more than MAX_IN_FLIGHT at once
@@ -159,6 +186,9 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver, second
   const warm = seconds >= 180 ? samples.filter((x) => x.s >= 60) : samples;
   const rssSlope = slope(warm.map((x) => [x.s / 60, x.rss / MIB])); // MiB per minute
   const fdSlope = slope(warm.map((x) => [x.s / 60, x.fds]));
+  // what a leak would grow: descriptors other than the connections of requests in flight
+  const restSlope = slope(warm.map((x) => [x.s / 60, x.rest]));
+  const median = (xs: number[]) => percentile(sortNumbers(xs), 50);
   const first = sortNumbers(perMinute[0] ?? []);
   const lastMinute = perMinute.length - 1 - (perMinute.at(-1)!.length < (perMinute[0]?.length ?? 0) / 2 ? 1 : 0);
   const last = sortNumbers(perMinute[Math.max(0, lastMinute)] ?? []);
@@ -187,18 +217,26 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver, second
     {
       case: `soak ${minutes} min at half capacity: errors (${driver})`,
       measured: `${all} requests at ${rate.toFixed(0)} req/s (${mix}): ${errors5xx} 5xx, ${failed} failed; read back ${vchecked} sampled entries: ${vchecked - vbad} intact`,
-      baseline: `capacity this run: ${capacity.toFixed(0)} req/s (16 closed-loop clients, ${capSeconds} s, ${fiveXx(capTallies)} 5xx)`,
+      baseline: `capacity this run: ${capacity.toFixed(0)} req/s (16 closed-loop clients, ${capSeconds} s, the other driver measured at the same time; ${fiveXx(capTallies)} 5xx)`,
       outcome: loadBad.length ? 'fail' : 'pass',
       figures: { requests: all, rate: Math.round(rate), capacity: Math.round(capacity), errors5xx, failed, dropped, maxInFlight, verified: vchecked, verifyProblems: vbad },
       detail: loadBad.length ? loadBad.join('; ') : undefined,
     },
     {
       case: `soak ${minutes} min: RSS and descriptors (${driver})`,
-      measured: `RSS ${(rssFirst / MIB).toFixed(0)} -> ${(rssLast / MIB).toFixed(0)} MiB, slope ${rssSlope.toFixed(2)} MiB/min; descriptors ${warm[0]?.fds ?? '?'} -> ${samples.at(-1)?.fds ?? '?'}, slope ${fdSlope.toFixed(2)}/min`,
+      measured:
+        `RSS ${(rssFirst / MIB).toFixed(0)} -> ${(rssLast / MIB).toFixed(0)} MiB, slope ${rssSlope.toFixed(2)} MiB/min; ` +
+        `descriptors other than in-flight client connections ${warm[0]?.rest ?? '?'} -> ${samples.at(-1)?.rest ?? '?'} (median ${median(warm.map((x) => x.rest))}), slope ${restSlope.toFixed(2)}/min; ` +
+        `all descriptors slope ${fdSlope.toFixed(2)}/min`,
       baseline: `before the soak (after the capacity run): RSS ${(startRss / MIB).toFixed(0)} MiB, ${startFds.fds} fds`,
-      outcome: rssSlope <= 2 && fdSlope <= 1 && alive ? 'pass' : 'fail',
-      figures: { rssSlopeMiBPerMin: Math.round(rssSlope * 100) / 100, fdSlopePerMin: Math.round(fdSlope * 100) / 100, rssStartMiB: Math.round(startRss / MIB), rssEndMiB: Math.round(rssLast / MIB), fdsStart: startFds.fds, fdsEnd: samples.at(-1)?.fds ?? -1, samples: samples.length },
-      detail: rssSlope <= 2 && fdSlope <= 1 ? undefined : `limits: RSS slope <= 2 MiB/min and descriptor slope <= 1/min after the first minute`,
+      outcome: rssSlope <= 2 && restSlope <= 1 && alive ? 'pass' : 'fail',
+      figures: {
+        rssSlopeMiBPerMin: Math.round(rssSlope * 100) / 100, fdSlopePerMin: Math.round(fdSlope * 100) / 100, restSlopePerMin: Math.round(restSlope * 100) / 100,
+        rssStartMiB: Math.round(startRss / MIB), rssEndMiB: Math.round(rssLast / MIB), fdsStart: startFds.fds, fdsEnd: samples.at(-1)?.fds ?? -1, samples: samples.length,
+        // every 2 s: seconds, RSS MiB, all descriptors, descriptors other than client connections
+        series: samples.map((x) => `${Math.round(x.s)}:${(x.rss / MIB).toFixed(0)}:${x.fds}:${x.rest}`).join(' '),
+      },
+      detail: rssSlope <= 2 && restSlope <= 1 ? undefined : `limits: RSS slope <= 2 MiB/min and slope of descriptors other than client connections <= 1/min, after the first minute`,
     },
     {
       case: `soak ${minutes} min: p99 latency, last minute (${driver})`,
@@ -216,9 +254,13 @@ export function soakCase(shared: Shared): ReliabilityCase {
   return {
     name: 'soak',
     async run(ctx) {
-      const s3Seconds = shared.soakSeconds;
-      const fsSeconds = Math.max(60, Math.round(shared.soakSeconds / 5));
-      return [...(await onDriver(shared, ctx, 's3', s3Seconds)), ...(await onDriver(shared, ctx, 'fs', fsSeconds))];
+      // both drivers at once, each at half of the capacity it showed while the other was measured too
+      const together = barrier(2);
+      const [s3, fs] = await Promise.all([
+        onDriver(shared, ctx, 's3', shared.soakSeconds, together),
+        onDriver(shared, ctx, 'fs', shared.soakSeconds, together),
+      ]);
+      return [...s3, ...fs];
     },
   };
 }

@@ -23,6 +23,47 @@ export function descriptors(pid: number): Descriptors {
   return { fds, sockets };
 }
 
+/**
+ * Descriptors with the process's TCP connections told apart: `clients` are connections accepted
+ * on `port` (the load itself: one per request in flight), `rest` is everything else (files, the
+ * listening socket, pooled connections to storage), where a leak would show.
+ */
+export function descriptorsByKind(pid: number, port: number): Descriptors & { clients: number; rest: number } {
+  const local = new Map<string, number>();
+  for (const file of ['tcp', 'tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      local.set(f[9]!, parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  }
+  let fds = 0;
+  let sockets = 0;
+  let clients = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    fds++;
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (!m) continue;
+    sockets++;
+    // an accepted connection has the listening port as its local port (so has the listener: -1 below)
+    if (local.get(m[1]!) === port) clients++;
+  }
+  clients = Math.max(0, clients - 1);
+  return { fds, sockets, clients, rest: fds - clients };
+}
+
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) * 1024;
