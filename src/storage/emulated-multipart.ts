@@ -85,6 +85,38 @@ export class EmulatedMultipart {
     return info;
   }
 
+  /**
+   * Aborts the uploads started before `startedBefore` (by their marker, or by their oldest part
+   * where a crash in abort() left parts without one): what S3's ListMultipartUploads and
+   * AbortMultipartUpload do for a driver with real multipart uploads.
+   */
+  async abortStartedBefore(bucket: BucketName, startedBefore: Date): Promise<{ count: number; bytes: number }> {
+    const uploads = new Map<string, { startedAt: number; bytes: number }>();
+    let pageToken: string | undefined;
+    do {
+      const page = await this.storage.list(bucket, toKeyPrefix(`${MULTIPART_PREFIX}/`), { pageToken });
+      for (const item of page.items) {
+        const [, uploadId, name] = item.key.split('/');
+        if (!uploadId || !UPLOAD_ID.test(uploadId)) continue;
+        const u = uploads.get(uploadId) ?? { startedAt: Infinity, bytes: 0 };
+        const at = item.lastModified.getTime();
+        u.startedAt = name === 'target' ? at : Math.min(u.startedAt, at);
+        u.bytes += name === 'target' ? 0 : item.size;
+        uploads.set(uploadId, u);
+      }
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    let count = 0;
+    let bytes = 0;
+    for (const [uploadId, u] of uploads) {
+      if (u.startedAt >= startedBefore.getTime()) continue;
+      await this.abort(bucket, joinKey(MULTIPART_PREFIX, uploadId), uploadId);
+      count++;
+      bytes += u.bytes;
+    }
+    return { count, bytes };
+  }
+
   async abort(bucket: BucketName, _key: StorageKey, uploadId: string): Promise<void> {
     if (!UPLOAD_ID.test(uploadId)) return;
     const prefix = toKeyPrefix(`${MULTIPART_PREFIX}/${uploadId}/`);

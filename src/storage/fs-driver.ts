@@ -319,6 +319,9 @@ export class FsStorage implements Storage {
           bytes += info.size;
         }
       }
+      const uploads = await this.multipart.abortStartedBefore(bucket, startedBefore);
+      count += uploads.count;
+      bytes += uploads.bytes;
     }
     return { count, bytes };
   }

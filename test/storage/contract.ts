@@ -467,6 +467,24 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
         expect((await s.list('cache', prefix(`${base}/`))).items.map((i) => i.key)).toEqual([k]);
       });
 
+      it('removeAbandonedWrites aborts an upload started before the cutoff, and keeps one started after', async () => {
+        const k = key(`${base}/mp-abandoned.bin`);
+        const uploadId = await s.createMultipartUpload('cache', k);
+        const etag = await putPart(await s.presignUploadPart('cache', k, uploadId, 1, { expiresIn: 60 }), randomBytes(1000));
+        // started after the cutoff: it may be in flight
+        await s.removeAbandonedWrites(new Date(Date.now() - 3_600_000));
+        const kept = key(`${base}/mp-kept.bin`);
+        const keptId = await s.createMultipartUpload('cache', kept);
+        const keptEtag = await putPart(await s.presignUploadPart('cache', kept, keptId, 1, { expiresIn: 60 }), randomBytes(10));
+        expect((await s.completeMultipartUpload('cache', kept, keptId, [{ partNumber: 1, etag: keptEtag }])).size).toBe(10);
+
+        const removed = await s.removeAbandonedWrites(new Date(Date.now() + 60_000));
+        expect(removed.count).toBeGreaterThanOrEqual(1);
+        await expect(s.completeMultipartUpload('cache', k, uploadId, [{ partNumber: 1, etag }])).rejects.toThrow();
+        expect(await s.stat('cache', k)).toBeNull();
+        expect((await s.list('cache', prefix(`${base}/`))).items.map((i) => i.key)).toEqual([kept]);
+      });
+
       it('refuses to complete with an etag that does not match the uploaded part', async () => {
         const k = key(`${base}/mp-bad.bin`);
         const uploadId = await s.createMultipartUpload('cache', k);
