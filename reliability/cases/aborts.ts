@@ -24,10 +24,13 @@
  *    number of transfers, by as much in the second half as in the first. And no outbound
  *    connection may hold received bytes nobody reads (an abandoned storage response; idle
  *    ones hold none);
- *  - RSS is at most the baseline plus 64 MiB: V8 does not give back the young generation it
- *    grew to (two 16 MiB semi-spaces at --max-semi-space-size=16) or old-space pages at once,
- *    so RSS settles above an idle baseline after any burst; a leak of 7 KiB per transfer
- *    (a socket, a request context, a buffer) passes it at the full scale;
+ *  - RSS is at most the baseline plus 96 MiB: V8 does not give back at once the young
+ *    generation it grew to (two 16 MiB semi-spaces at --max-semi-space-size=16) nor the
+ *    old-space room it lets garbage take before its next major collection (about the live
+ *    heap again), so RSS stays above an idle baseline after any burst (measured: +6 to +62 MiB
+ *    over a settle at 10,000 transfers on s3); a leak of 10 KiB per transfer (a socket, a
+ *    request context, a buffer) passes it at the full scale. At the quick scale this bound is
+ *    coarse (100 KiB per transfer): there the socket and descriptor counts are the sharp tests;
  * and nothing of a cut upload is visible (no artifact listed, no cache entry) or left behind
  * (no orphan bytes, temp or staging files, index names), and the gateway still serves a
  * complete upload and download.
@@ -46,7 +49,7 @@ import { audit, describeLeftovers } from '../lib/gw-store-audit';
 const PROJECT = 'reliability/aborts';
 const SEED_BUILD = 'seed';
 const CUT_BUILD = 'cut';
-const RSS_TOLERANCE = 64 * MiB;
+const RSS_TOLERANCE = 96 * MiB;
 
 interface Scale {
   ops: number;
