@@ -261,18 +261,11 @@ export async function audit(store: Store, snap?: StoreSnapshot): Promise<Audit> 
 /**
  * The leftovers `artifact-gateway gc` removes once they are old enough: orphan bytes, stale index
  * names, reservations with their parts, and what writes cut by a crash left where no listing
- * shows it (fs temp files; s3 staging objects and every incomplete multipart upload).
+ * shows it (fs temp files and emulated multipart uploads; s3 staging objects and incomplete
+ * multipart uploads): every kind counted here.
  */
-export function collectable(l: Leftovers, driver: 'fs' | 's3'): number {
-  return l.orphanObjects + l.staleIndexNames + l.reservations + l.reservedParts + l.hiddenTemp + (driver === 's3' ? l.unreservedParts : 0);
-}
-
-/**
- * What gc does not remove: on fs, the `.multipart/` objects of a direct upload cut between its
- * start and its reservation (the emulated multipart upload no reservation names).
- */
-export function uncollected(l: Leftovers, driver: 'fs' | 's3'): number {
-  return driver === 'fs' ? l.unreservedParts : 0;
+export function collectable(l: Leftovers): number {
+  return l.orphanObjects + l.staleIndexNames + l.reservations + l.reservedParts + l.unreservedParts + l.hiddenTemp;
 }
 
 export function describeLeftovers(l: Leftovers): string {
