@@ -1,5 +1,5 @@
 /**
- * The caches API on the API host (token-authenticated JSON, DESIGN §7):
+ * The caches API on the API host (token-authenticated JSON):
  *   GET    /api/v1/projects/{project}/caches?keys=k1,k2[&redirect=true]   restore lookup
  *   PUT    /api/v1/projects/{project}/caches/{key}                        save, streamed
  *   POST   /api/v1/projects/{project}/caches/{key}/uploads                direct upload: reserve

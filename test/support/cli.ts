@@ -62,18 +62,31 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-/** `artifact-gateway serve` on a free port, fs driver in a temp DATA_DIR. */
+/**
+ * `artifact-gateway serve` on a free port, fs driver in a temp DATA_DIR. A port found free can be
+ * taken by another process before the gateway binds it (other suites start servers too): then it
+ * tries again on another port, up to three times.
+ */
 export async function startGateway(extraEnv: Record<string, string> = {}): Promise<Gateway> {
   const dir = await mkdtemp(join(tmpdir(), 'agw-cli-'));
-  const port = await freePort();
-  const env = { PORT: String(port), DATA_DIR: join(dir, 'data'), ...extraEnv };
-  const gw = spawnCli(['serve'], env, dir);
-  try {
-    await waitFor(() => gw.stdout().includes('artifact-gateway serving'), 'the gateway to start');
-  } catch (err) {
-    gw.child.kill('SIGTERM');
-    throw new Error(`${(err as Error).message}\n${gw.stdout()}\n${gw.stderr()}`);
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const env = { PORT: String(port), DATA_DIR: join(dir, 'data'), ...extraEnv };
+    const gw = spawnCli(['serve'], env, dir);
+    try {
+      await waitFor(() => gw.stdout().includes('artifact-gateway serving') || gw.stderr().includes('EADDRINUSE'), 'the gateway to start');
+      if (!gw.stdout().includes('artifact-gateway serving')) throw new Error(`port ${port} was taken before the gateway could bind it`);
+    } catch (err) {
+      gw.child.kill('SIGTERM');
+      await gw.exit;
+      if (attempt < 3 && gw.stderr().includes('EADDRINUSE') && !extraEnv.PORT) continue;
+      throw new Error(`${(err as Error).message}\n${gw.stdout()}\n${gw.stderr()}`);
+    }
+    return gatewayHandle(port, env, dir, gw);
   }
+}
+
+function gatewayHandle(port: number, env: Record<string, string>, dir: string, gw: ReturnType<typeof spawnCli>): Gateway {
   return {
     port,
     url: `http://localhost:${port}`,
