@@ -54,27 +54,26 @@ export async function hashObject(storage: Storage, bucket: BucketName, key: Stor
   return { size, sha256: hash.digest('hex') };
 }
 
-/** Creates the entry; false when one already exists (the caller decides what that means). */
+/**
+ * Creates the entry; false when another one already exists (the caller decides what that means).
+ * When the store already holds exactly these bytes, the write was ours: S3 stored it, its answer
+ * was lost on the way back, and the SDK's retry met our own object (412). That is a success, not
+ * a lost race; taken for one, callers deleted the bytes their committed entry points to. Entries
+ * name a fresh object and a time, so no other writer makes the same bytes by chance.
+ */
 export async function createEntry(storage: Storage, bucket: BucketName, key: StorageKey, value: unknown): Promise<boolean> {
+  const bytes = Buffer.from(JSON.stringify(value));
   try {
-    await storage.write(bucket, key, Readable.from([Buffer.from(JSON.stringify(value))]), {
-      ifNoneMatch: true,
-      contentType: 'application/json',
-    });
+    await storage.write(bucket, key, Readable.from([bytes]), { ifNoneMatch: true, contentType: 'application/json' });
     return true;
   } catch (err) {
-    if (err instanceof AlreadyExistsError) return false;
-    throw err;
+    if (!(err instanceof AlreadyExistsError)) throw err;
   }
+  const existing = await readBytes(storage, bucket, key);
+  return existing !== null && existing.equals(bytes);
 }
 
-/** Writes (or replaces) a small JSON object. */
-export async function putJson(storage: Storage, bucket: BucketName, key: StorageKey, value: unknown): Promise<void> {
-  await storage.write(bucket, key, Readable.from([Buffer.from(JSON.stringify(value))]), { contentType: 'application/json' });
-}
-
-/** The entry at `key`, or null when there is none. */
-export async function readEntry<T>(storage: Storage, bucket: BucketName, key: StorageKey): Promise<T | null> {
+async function readBytes(storage: Storage, bucket: BucketName, key: StorageKey): Promise<Buffer | null> {
   let read;
   try {
     read = await storage.read(bucket, key);
@@ -86,5 +85,16 @@ export async function readEntry<T>(storage: Storage, bucket: BucketName, key: St
     read.body.destroy();
     throw new StorageError(`index object ${key} is implausibly large`);
   }
-  return JSON.parse((await buffer(read.body)).toString('utf8')) as T;
+  return buffer(read.body);
+}
+
+/** Writes (or replaces) a small JSON object. */
+export async function putJson(storage: Storage, bucket: BucketName, key: StorageKey, value: unknown): Promise<void> {
+  await storage.write(bucket, key, Readable.from([Buffer.from(JSON.stringify(value))]), { contentType: 'application/json' });
+}
+
+/** The entry at `key`, or null when there is none. */
+export async function readEntry<T>(storage: Storage, bucket: BucketName, key: StorageKey): Promise<T | null> {
+  const bytes = await readBytes(storage, bucket, key);
+  return bytes === null ? null : (JSON.parse(bytes.toString('utf8')) as T);
 }
