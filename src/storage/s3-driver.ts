@@ -3,7 +3,7 @@
  * a real radosgw 16.2 (test/storage/s3*.test.ts); the radosgw quirks it works around are pinned
  * there, so an upgrade that changes them fails a test instead of silently changing behaviour.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import {
@@ -365,7 +365,18 @@ export class S3Storage implements Storage {
     } catch (e) {
       const name = codeOf(e);
       // radosgw answers an aborted or unknown upload with 404 NoSuchUpload
-      if (name === 'NoSuchUpload' || statusOf(e) === 404) throw new NotFoundError('no such multipart upload');
+      if (name === 'NoSuchUpload' || statusOf(e) === 404) {
+        // and so it may answer the SDK's retry of a completion whose answer was lost (seen under
+        // a proxy cutting answers: the first completion still finishing as the retry arrives).
+        // Then the object appears with the ETag these very parts make: that is our success.
+        const expected = multipartEtag(parts);
+        for (let look = 0; expected !== undefined && look < 5; look++) {
+          const done = await this.stat(bucket, key);
+          if (done && done.etag.replace(/"/g, '') === expected) return done;
+          await new Promise((r) => setTimeout(r, 400));
+        }
+        throw new NotFoundError('no such multipart upload');
+      }
       if (name === 'InvalidPart' || name === 'InvalidPartOrder' || name === 'EntityTooSmall') {
         throw new BadRequestError(`the parts do not make a valid upload (${name})`);
       }
@@ -596,4 +607,11 @@ function cancellable(body: Readable, signal: AbortSignal | undefined): Readable 
   signal.addEventListener('abort', onAbort, { once: true });
   body.once('close', () => signal.removeEventListener('abort', onAbort));
   return body;
+}
+
+/** The ETag S3 gives an object completed from these parts: md5 of the parts' md5s, then -count. */
+export function multipartEtag(parts: UploadedPart[]): string | undefined {
+  const digests = parts.map((p) => p.etag.replace(/^W\//, '').replace(/"/g, ''));
+  if (!digests.every((d) => /^[0-9a-f]{32}$/i.test(d))) return undefined;
+  return `${createHash('md5').update(Buffer.from(digests.join(''), 'hex')).digest('hex')}-${parts.length}`;
 }

@@ -9,6 +9,7 @@ import { createServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import {
+  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
@@ -29,7 +30,7 @@ import {
 } from '../../src/errors';
 import { toKeyPrefix, toStorageKey } from '../../src/storage/keys';
 import {
-  createS3Client, ensureBuckets, MAX_PUT_BYTES, S3Storage, STAGING_PREFIX,
+  createS3Client, ensureBuckets, MAX_PUT_BYTES, multipartEtag, S3Storage, STAGING_PREFIX,
 } from '../../src/storage/s3-driver';
 import { freePort } from '../support/ports';
 import {
@@ -504,6 +505,26 @@ describe('s3 driver on a real radosgw', () => {
       const keysIn = async (p: string) => (await storage.list('artifacts', toKeyPrefix(p))).items.map((i) => i.key);
       expect(await keysIn('')).not.toContain(`${STAGING_PREFIX}left-over`);
       expect(await keysIn(`${base}/`)).toEqual([`${base}/ok`]);
+    });
+  });
+
+  describe('completeMultipartUpload retried after a lost answer', () => {
+    it("knows the ETag radosgw gives an object completed from given parts (how a retry's NoSuchUpload is told from a real one)", async () => {
+      const k = key(`${base}/mp-retried.bin`);
+      const uploadId = await storage.createMultipartUpload('cache', k);
+      const etags: string[] = [];
+      for (const [i, size] of [PART, 1234].entries()) {
+        const url = await storage.presignUploadPart('cache', k, uploadId, i + 1, { expiresIn: 60 });
+        const res = await fetch(url, { method: 'PUT', body: Buffer.alloc(size, i + 1) });
+        etags.push(res.headers.get('etag')!);
+      }
+      const parts = etags.map((etag, i) => ({ partNumber: i + 1, etag }));
+      const done = await storage.completeMultipartUpload('cache', k, uploadId, parts);
+      expect(done.etag).toBe(`"${multipartEtag(parts)}"`);
+      expect(multipartEtag(parts.slice(0, 1))).not.toBe(multipartEtag(parts));
+      // radosgw repeats a completion that succeeded (the other way a retry can end), also after an abort
+      await client.send(new AbortMultipartUploadCommand({ Bucket: buckets[1]!, Key: k, UploadId: uploadId })).catch(() => undefined);
+      expect(await storage.completeMultipartUpload('cache', k, uploadId, parts)).toEqual(done);
     });
   });
 
