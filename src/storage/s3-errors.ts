@@ -36,7 +36,7 @@ export function s3Error(err: unknown, op: string, where: string): Error {
 
 const UNAVAILABLE_STATUS = new Set([502, 503, 504]);
 const UNAVAILABLE_CODES = new Set([
-  'SlowDown', 'ServiceUnavailable', 'TimeoutError', 'RequestTimeout',
+  'SlowDown', 'ServiceUnavailable', 'TimeoutError', 'RequestTimeout', 'S3_RESPONSE_TIMEOUT',
   'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH',
   'ENOTFOUND', 'EAI_AGAIN',
 ]);

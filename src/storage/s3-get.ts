@@ -8,6 +8,10 @@
  *
  * What the SDK did that this keeps:
  *  - keep-alive agents with 256 sockets per host, a connect timeout and a socket idle timeout;
+ *  - and adds a deadline for the response to start (`responseMs`): a frozen S3 server (a stopped
+ *    process whose kernel still accepts connections) otherwise held every inline read for the
+ *    idle timeout, three times over. It is not retried: what did not answer in that time will not
+ *    in the next, and the viewer gets a 503 with Retry-After instead of a minute-long wait;
  *  - retries of what fails before the response starts (a refused or reset connection, 5xx),
  *    3 attempts with the SDK's full-jitter backoff; nothing is retried once the body flows;
  *  - errors shaped like the SDK's (name, Code, $metadata.httpStatusCode), for s3Error().
@@ -19,7 +23,11 @@ import type { Socket } from 'node:net';
 export interface GetTimeouts {
   connectMs: number;
   socketMs: number;
+  /** From sending the GET to its response's status line and headers. */
+  responseMs: number;
 }
+
+const RESPONSE_TIMEOUT = 'S3_RESPONSE_TIMEOUT';
 
 const MAX_ATTEMPTS = 3;
 const BASE_DELAY_MS = 100;
@@ -82,6 +90,9 @@ function attemptGet(url: string, { range, signal, timeouts, agents }: GetOptions
     const transport = target.protocol === 'https:' ? https : http;
     const req = transport.get(target, { agent: agents[target.protocol], signal, headers: range ? { range } : {} });
     req.setTimeout(timeouts.socketMs, () => req.destroy(timeoutError('socket idle')));
+    const answer = setTimeout(() => req.destroy(Object.assign(timeoutError('response'), { code: RESPONSE_TIMEOUT })), timeouts.responseMs);
+    req.once('response', () => clearTimeout(answer));
+    req.once('close', () => clearTimeout(answer));
     req.once('socket', (socket: Socket) => {
       if (!socket.connecting) return;
       const timer = setTimeout(() => req.destroy(timeoutError('connect')), timeouts.connectMs);
@@ -121,6 +132,7 @@ async function readErrorBody(res: IncomingMessage): Promise<string> {
 function retryable(err: unknown): boolean {
   if (err instanceof S3HttpError) return RETRYABLE_STATUS.has(err.$metadata.httpStatusCode);
   const e = err as { code?: string; name?: string };
+  if (e.code === RESPONSE_TIMEOUT) return false;
   return RETRYABLE_CODES.has(e.code ?? '') || RETRYABLE_CODES.has(e.name ?? '');
 }
 

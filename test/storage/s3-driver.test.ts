@@ -153,6 +153,31 @@ describe('s3 driver when storage cannot be reached', () => {
   });
 });
 
+describe('s3 driver reads from a frozen server (accepts, never answers)', () => {
+  it('gives up after the response timeout, once, with StorageUnavailableError (a 503), well before the idle timeout', async () => {
+    const sockets: Socket[] = [];
+    const server = createServer((s) => void sockets.push(s));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const client = createS3Client({
+      endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true,
+      accessKeyId: 'k', secretAccessKey: 's', responseTimeoutMs: 500, logger: quietLogger,
+    });
+    const frozen = new S3Storage({ client, buckets: { artifacts: 'a', cache: 'c' } });
+    try {
+      const read = await elapsed(() => frozen.read('artifacts', key('x')));
+      expect(read.error).toBeInstanceOf(StorageUnavailableError);
+      expect((read.error as Error).message).toMatch(/GetObject s3:\/\/a\/x failed: S3_RESPONSE_TIMEOUT/);
+      expect(read.ms).toBeLessThan(5_000); // the socket idle timeout is 30 s, three attempts of it 90 s
+      expect(sockets).toHaveLength(1); // not retried
+    } finally {
+      await frozen.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
 describe('s3 driver reads from a server that answers errors', () => {
   // reads fetch a presigned URL with node:http (s3-get.ts): what the SDK did for errors and
   // retries is checked here against a scripted server
