@@ -22,6 +22,8 @@ export type StorageConfig =
       artifactsBucket: string;
       cacheBucket: string;
       createBuckets: boolean;
+      /** How long a read waits for S3 to start answering before it is a 503. */
+      responseTimeoutMs: number;
     };
 
 export interface Config {
@@ -114,6 +116,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   { name: 'ARTIFACTS_BUCKET', default: '(required for s3)', meaning: 's3 driver: bucket for artifacts' },
   { name: 'CACHE_BUCKET', default: '(required for s3)', meaning: 's3 driver: private bucket for caches; must differ from ARTIFACTS_BUCKET' },
   { name: 'S3_CREATE_BUCKETS', default: 'false', meaning: 's3 driver: create absent buckets at start (development only)' },
+  { name: 'S3_RESPONSE_TIMEOUT', default: '5', meaning: 's3 driver: seconds a read waits for S3 to start answering; then 503 with Retry-After, not retried (a frozen S3 server accepts connections and says nothing)' },
   { name: 'PRESIGN_TTL', default: '60', meaning: 'seconds a presigned or blob URL stays valid (1-3600)' },
   { name: 'SIGNING_SECRET', default: 'fs: made once in $DATA_DIR/.signing-secret; s3: required', meaning: 'root secret (>= 32 characters) for blob URLs, job tokens, tickets and sessions; the same on every instance' },
   { name: 'ISOLATION', default: 'project', meaning: 'project: an origin per project; build: an origin per build' },
@@ -136,6 +139,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   { name: 'GC_INTERVAL_MINUTES', default: '0', meaning: 'run gc in the server every N minutes (enable on one instance); 0: only `artifact-gateway gc`' },
   { name: 'LOG_LEVEL', default: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent' },
   { name: 'SHUTDOWN_TIMEOUT', default: '10', meaning: 'seconds SIGTERM waits for in-flight requests' },
+  { name: 'HEADERS_TIMEOUT', default: '20', meaning: 'seconds a client has to send its request headers; a slower one is cut (within a second of the limit)' },
   { name: 'TRUST_PROXY', default: 'false', meaning: 'trust X-Forwarded-* and X-Request-Id from the proxy in front' },
 ];
 
@@ -255,6 +259,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
       artifactsBucket: artifactsBucket ?? '',
       cacheBucket: cacheBucket ?? '',
       createBuckets: bool('S3_CREATE_BUCKETS', false),
+      responseTimeoutMs: int('S3_RESPONSE_TIMEOUT', 5, 1, 300) * 1000,
     };
   } else if (driver !== 'fs') {
     problems.push(`STORAGE_DRIVER: expected fs or s3, got ${JSON.stringify(driver)}`);

@@ -61,6 +61,7 @@ describe('loadConfig', () => {
       artifactsBucket: 'artifacts',
       cacheBucket: 'caches',
       createBuckets: true,
+      responseTimeoutMs: 5_000,
     });
     expect(config.warnings.join('\n')).not.toMatch(/localhost/);
   });
@@ -110,6 +111,7 @@ describe('loadConfig', () => {
     [{ ARTIFACT_DOMAIN: 'bad_domain!' }, /ARTIFACT_DOMAIN: expected a DNS name/],
     [{ SHUTDOWN_TIMEOUT: '-1' }, /SHUTDOWN_TIMEOUT/],
     [{ HEADERS_TIMEOUT: '0' }, /HEADERS_TIMEOUT: expected a whole number from 1 to 600/],
+    [{ STORAGE_DRIVER: 's3', ARTIFACTS_BUCKET: 'a-b', CACHE_BUCKET: 'c-d', SIGNING_SECRET: 's'.repeat(32), S3_RESPONSE_TIMEOUT: '0' }, /S3_RESPONSE_TIMEOUT: expected a whole number from 1 to 300/],
     [{ STORAGE_DRIVER: 's3', ARTIFACTS_BUCKET: 'a-b', CACHE_BUCKET: 'c-d' }, /SIGNING_SECRET: required when STORAGE_DRIVER=s3/],
     [{ ISOLATION: 'org' }, /ISOLATION: expected project or build, got "org"/],
     [{ PUBLIC_PROJECTS: 'acme/web,../etc' }, /PUBLIC_PROJECTS: "..\/etc" is not a valid project id/],

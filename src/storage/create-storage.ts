@@ -41,6 +41,7 @@ export async function createStorage(config: Config, metrics: Metrics, rootSecret
     accessKeyId: sc.accessKeyId,
     secretAccessKey: sc.secretAccessKey,
     sessionToken: sc.sessionToken,
+    responseTimeoutMs: sc.responseTimeoutMs,
     // the SDK warns through console by default; its warnings belong in our log, its chatter nowhere
     logger: logger && {
       debug: () => undefined,

@@ -60,7 +60,7 @@ export interface S3ClientOptions {
   connectionTimeoutMs?: number;
   /** Socket inactivity (default 30 s). Also cuts a download whose reader stalls that long. */
   socketTimeoutMs?: number;
-  /** How long a read waits for S3 to start answering (default 10 s); then 503, not retried. */
+  /** How long a read waits for S3 to start answering (default 5 s); then 503, not retried. */
   responseTimeoutMs?: number;
   /** The SDK warns through console by default; pass the app's logger. */
   logger?: S3ClientConfig['logger'];
@@ -68,7 +68,7 @@ export interface S3ClientOptions {
 
 /** Reads bypass the SDK (s3-get.ts) but keep the timeouts the client was made with. */
 const clientTimeouts = new WeakMap<S3Client, GetTimeouts>();
-const DEFAULT_TIMEOUTS: GetTimeouts = { connectMs: 3_000, socketMs: 30_000, responseMs: 10_000 };
+const DEFAULT_TIMEOUTS: GetTimeouts = { connectMs: 3_000, socketMs: 30_000, responseMs: 5_000 };
 /** Reads sign their own URL and send it at once: the expiry only has to outlast clock skew. */
 const READ_URL_EXPIRES = 900;
 
