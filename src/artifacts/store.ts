@@ -105,13 +105,10 @@ export class ArtifactStore {
       uploader: options.uploader,
     };
     const key = this.entryKey(project, build, path);
-    let created: boolean;
-    try {
-      created = await createEntry(this.storage, 'artifacts', key, entry);
-    } catch (err) {
-      await this.storage.delete('artifacts', object).catch(() => undefined);
-      throw err;
-    }
+    // no clean-up when this throws: the entry may have landed with its answer lost on the way
+    // back, and then deleting the object would leave a committed entry pointing at nothing (a
+    // client's retry then gets 200 for it). gc removes the object a day later if no entry names it.
+    const created = await createEntry(this.storage, 'artifacts', key, entry);
     if (created) {
       // a racing upload of `a` and `a/x` can pass the first check together: look again now that
       // this entry is visible, and withdraw it if the other one is there (both may withdraw;

@@ -184,11 +184,13 @@ export class CacheStore {
     const r = await readEntry<Reservation>(this.storage, 'cache', rKey);
     if (!r || r.key !== key || r.scope !== scope) throw new NotFoundError(`no upload ${uploadId} for this key in this job's scope`);
     const object = this.objectKey(project, r);
+    let committing = false;
     try {
       const info = await this.storage.completeMultipartUpload('cache', object, r.storageUploadId, parts);
       if (info.size !== r.size) throw new BadRequestError(`the parts add up to ${info.size} bytes, not the ${r.size} reserved`);
       const stored = await hashObject(this.storage, 'cache', object);
       if (stored.sha256 !== r.sha256) throw new BadRequestError('the uploaded bytes do not match the sha256 given at reserve');
+      committing = true;
       return await this.commitEntry(project, {
         key,
         scope,
@@ -199,8 +201,14 @@ export class CacheStore {
         ...(r.expandedSize === undefined ? {} : { expandedSize: r.expandedSize }),
       });
     } catch (err) {
-      await this.storage.delete('cache', object).catch(() => undefined);
-      await this.storage.abortMultipartUpload('cache', object, r.storageUploadId).catch(() => undefined);
+      // a commit that failed may still have landed (its answer lost on the way back): then the
+      // entry names this object, and deleting it would lose a committed cache. A lost race
+      // (ConflictError) already deleted it; anything else leaves it to gc, which removes it a
+      // day later if no entry refers to it.
+      if (!committing) {
+        await this.storage.delete('cache', object).catch(() => undefined);
+        await this.storage.abortMultipartUpload('cache', object, r.storageUploadId).catch(() => undefined);
+      }
       throw err;
     } finally {
       await this.storage.delete('cache', rKey).catch(() => undefined);
