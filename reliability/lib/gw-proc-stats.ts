@@ -34,7 +34,8 @@ interface TcpEntry {
 
 const LISTEN = '0A';
 
-function tcpTable(pid: number): Map<string, TcpEntry> {
+/** The process's TCP sockets by inode: local port, state, bytes waiting to be read. */
+export function tcpTable(pid: number): Map<string, TcpEntry> {
   const table = new Map<string, TcpEntry>();
   for (const file of ['tcp', 'tcp6']) {
     let text: string;

@@ -1,5 +1,6 @@
 /** What /proc says about a process: open descriptors (and how many are sockets), resident memory. */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { tcpTable } from './gw-proc-stats';
 import { sleep } from './http';
 
 export interface Descriptors {
@@ -30,19 +31,7 @@ export function descriptors(pid: number): Descriptors {
  */
 export function descriptorsByKind(pid: number, port: number): Descriptors & { clients: number; rest: number } {
   const local = new Map<string, number>();
-  for (const file of ['tcp', 'tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      local.set(f[9]!, parseInt(f[1]!.split(':')[1]!, 16));
-    }
-  }
+  for (const [inode, e] of tcpTable(pid)) local.set(inode, e.localPort);
   let fds = 0;
   let sockets = 0;
   let clients = 0;
