@@ -3,7 +3,7 @@
  * a real radosgw 16.2 (test/storage/s3*.test.ts); the radosgw quirks it works around are pinned
  * there, so an upgrade that changes them fails a test instead of silently changing behaviour.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import {
@@ -15,7 +15,6 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -29,6 +28,7 @@ import {
 import { toStorageKey, type KeyPrefix, type StorageKey } from './keys';
 import { guard as guardBody, readHead, rejoin } from './s3-body';
 import { codeOf, s3Error, statusOf } from './s3-errors';
+import { multipartEtag, removeAbandonedWrites } from './s3-leftovers';
 import { GetAgents, s3Get, type GetTimeouts } from './s3-get';
 import { SigV4Presigner, type PresignOperation } from './sigv4-presigner';
 import {
@@ -400,53 +400,8 @@ export class S3Storage implements Storage {
     }
   }
 
-  async removeAbandonedWrites(startedBefore: Date): Promise<{ count: number; bytes: number }> {
-    let count = 0;
-    let bytes = 0;
-    for (const bucket of Object.keys(this.names) as BucketName[]) {
-      const name = this.names[bucket];
-      // staging objects of create-only writes of unknown length (see write())
-      let token: string | undefined;
-      do {
-        let out;
-        try {
-          out = await this.client.send(new ListObjectsV2Command({ Bucket: name, Prefix: STAGING_PREFIX, ContinuationToken: token }));
-        } catch (e) {
-          throw s3Error(e, 'ListObjectsV2', `${bucket}/${STAGING_PREFIX}`);
-        }
-        for (const o of out.Contents ?? []) {
-          if (!o.Key || !o.LastModified || o.LastModified >= startedBefore) continue;
-          await this.client.send(new DeleteObjectCommand({ Bucket: name, Key: o.Key })).catch(() => undefined);
-          count++;
-          bytes += o.Size ?? 0;
-        }
-        token = out.IsTruncated ? out.NextContinuationToken : undefined;
-      } while (token);
-      // multipart uploads never completed or aborted (streamed writes, direct cache uploads)
-      let keyMarker: string | undefined;
-      let uploadIdMarker: string | undefined;
-      for (;;) {
-        let out;
-        try {
-          out = await this.client.send(new ListMultipartUploadsCommand({ Bucket: name, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
-        } catch (e) {
-          throw s3Error(e, 'ListMultipartUploads', bucket);
-        }
-        for (const u of out.Uploads ?? []) {
-          if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= startedBefore) continue;
-          try {
-            await this.client.send(new AbortMultipartUploadCommand({ Bucket: name, Key: u.Key, UploadId: u.UploadId }));
-            count++;
-          } catch (e) {
-            if (!(codeOf(e) === 'NoSuchUpload' || statusOf(e) === 404)) throw s3Error(e, 'AbortMultipartUpload', `${bucket}/${u.Key}`);
-          }
-        }
-        if (!out.IsTruncated) break;
-        keyMarker = out.NextKeyMarker;
-        uploadIdMarker = out.NextUploadIdMarker;
-      }
-    }
-    return { count, bytes };
+  removeAbandonedWrites(startedBefore: Date): Promise<{ count: number; bytes: number }> {
+    return removeAbandonedWrites(this.client, this.names, STAGING_PREFIX, startedBefore);
   }
 
   async ping(): Promise<void> {
@@ -610,11 +565,4 @@ function cancellable(body: Readable, signal: AbortSignal | undefined): Readable 
   signal.addEventListener('abort', onAbort, { once: true });
   body.once('close', () => signal.removeEventListener('abort', onAbort));
   return body;
-}
-
-/** The ETag S3 gives an object completed from these parts: md5 of the parts' md5s, then -count. */
-export function multipartEtag(parts: UploadedPart[]): string | undefined {
-  const digests = parts.map((p) => p.etag.replace(/^W\//, '').replace(/"/g, ''));
-  if (!digests.every((d) => /^[0-9a-f]{32}$/i.test(d))) return undefined;
-  return `${createHash('md5').update(Buffer.from(digests.join(''), 'hex')).digest('hex')}-${parts.length}`;
 }

@@ -30,8 +30,9 @@ import {
 } from '../../src/errors';
 import { toKeyPrefix, toStorageKey } from '../../src/storage/keys';
 import {
-  createS3Client, ensureBuckets, MAX_PUT_BYTES, multipartEtag, S3Storage, STAGING_PREFIX,
+  createS3Client, ensureBuckets, MAX_PUT_BYTES, S3Storage, STAGING_PREFIX,
 } from '../../src/storage/s3-driver';
+import { multipartEtag } from '../../src/storage/s3-leftovers';
 import { freePort } from '../support/ports';
 import {
   allKeys, createBuckets, pendingMultipartUploads, quietLogger, removeBuckets, s3ClientFromEnv, uniqueBucketName,
@@ -93,6 +94,28 @@ async function elapsed(fn: () => Promise<unknown>): Promise<{ ms: number; error:
   }
 }
 
+/** An s3 driver on a server that accepts connections and never says a word (a frozen S3). */
+async function silentServer(timeouts: { socketTimeoutMs?: number; responseTimeoutMs?: number }) {
+  const sockets: Socket[] = [];
+  const server = createServer((s) => void sockets.push(s));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const client = createS3Client({
+    endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true,
+    accessKeyId: 'k', secretAccessKey: 's', logger: quietLogger, ...timeouts,
+  });
+  const storage = new S3Storage({ client, buckets: { artifacts: 'a', cache: 'c' } });
+  return {
+    storage,
+    sockets,
+    close: async () => {
+      await storage.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 describe('s3 driver when storage cannot be reached', () => {
   const secret = 'do-not-leak-this-secret-key';
   let storage: S3Storage;
@@ -127,15 +150,7 @@ describe('s3 driver when storage cannot be reached', () => {
   });
 
   it('gives up on a server that accepts connections but never answers after the socket timeout', async () => {
-    const sockets: Socket[] = [];
-    const server = createServer((s) => void sockets.push(s));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    const client = createS3Client({
-      endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true,
-      accessKeyId: 'k', secretAccessKey: 's', socketTimeoutMs: 300, logger: quietLogger,
-    });
-    const silent = new S3Storage({ client, buckets: { artifacts: 'a', cache: 'c' } });
+    const { storage: silent, close } = await silentServer({ socketTimeoutMs: 300 });
     try {
       const { ms, error } = await elapsed(() => silent.ping());
       expect(error).toBeInstanceOf(StorageUnavailableError);
@@ -146,24 +161,14 @@ describe('s3 driver when storage cannot be reached', () => {
       expect((read.error as Error).message).toMatch(/GetObject s3:\/\/a\/x failed: TimeoutError/);
       expect(read.ms).toBeLessThan(5_000);
     } finally {
-      await silent.close();
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
+      await close();
     }
   });
 });
 
 describe('s3 driver reads from a frozen server (accepts, never answers)', () => {
   it('gives up after the response timeout, once, with StorageUnavailableError (a 503), well before the idle timeout', async () => {
-    const sockets: Socket[] = [];
-    const server = createServer((s) => void sockets.push(s));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    const client = createS3Client({
-      endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true,
-      accessKeyId: 'k', secretAccessKey: 's', responseTimeoutMs: 500, logger: quietLogger,
-    });
-    const frozen = new S3Storage({ client, buckets: { artifacts: 'a', cache: 'c' } });
+    const { storage: frozen, sockets, close } = await silentServer({ responseTimeoutMs: 500 });
     try {
       const read = await elapsed(() => frozen.read('artifacts', key('x')));
       expect(read.error).toBeInstanceOf(StorageUnavailableError);
@@ -171,9 +176,7 @@ describe('s3 driver reads from a frozen server (accepts, never answers)', () => 
       expect(read.ms).toBeLessThan(5_000); // the socket idle timeout is 30 s, three attempts of it 90 s
       expect(sockets).toHaveLength(1); // not retried
     } finally {
-      await frozen.close();
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
+      await close();
     }
   });
 });
