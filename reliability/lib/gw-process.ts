@@ -6,19 +6,13 @@
  * Works from the TypeScript sources (jest) and from a compiled copy alike: paths are found from
  * the repository root, not from this file's location.
  */
-import {
-  AbortMultipartUploadCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { emptyAndDeleteBucket } from '../../test/support/drivers';
 import { freePort } from '../../test/support/ports';
 import type { CaseContext } from './types';
 import { request } from './gw-http';
@@ -157,27 +151,6 @@ export async function makeStore(driver: DriverName, dir: string, s3?: S3Endpoint
       }
     },
   };
-}
-
-async function emptyAndDeleteBucket(client: S3Client, bucket: string): Promise<void> {
-  try {
-    for (;;) {
-      const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-      for (const u of uploads.Uploads ?? []) {
-        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! })).catch(() => undefined);
-      }
-      if (!uploads.IsTruncated) break;
-    }
-    for (;;) {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length === 0) break;
-      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
-    }
-    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-  } catch (err) {
-    if ((err as { name?: string }).name !== 'NoSuchBucket') throw err;
-  }
 }
 
 export interface GatewayProcess {

@@ -3,7 +3,14 @@
  * radosgw that global-setup started, with fresh buckets. Used with describe.each(DRIVERS) so
  * every HTTP behaviour is proven on both.
  */
-import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -36,14 +43,26 @@ export function s3Env(): Record<string, string> {
   };
 }
 
+/** Aborts a bucket's pending multipart uploads, deletes its objects, then the bucket; absent is fine. */
 export async function emptyAndDeleteBucket(client: S3Client, bucket: string): Promise<void> {
-  for (;;) {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-    const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-    if (keys.length === 0) break;
-    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+  try {
+    for (;;) {
+      const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      for (const u of uploads.Uploads ?? []) {
+        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! })).catch(() => undefined);
+      }
+      if (!uploads.IsTruncated) break;
+    }
+    for (;;) {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+      if (keys.length === 0) break;
+      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+    }
+    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'NoSuchBucket') throw err;
   }
-  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
 }
 
 export async function makeDriver(
