@@ -19,11 +19,18 @@ interface HttpLikeError {
   message?: string;
 }
 
+const ABORT_CODES = new Set(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR', 'ECONNABORTED']);
+
+/**
+ * The client went away: its connection is gone and the error is the one that says so. Not
+ * `req.destroyed`: node destroys a request once its body has been read to the end, so a storage
+ * socket error (ECONNRESET from S3) after a complete upload would pass for a hang-up and leave
+ * the request unanswered (Koa then sends a bare 404).
+ */
 export function isClientAbort(ctx: Context, err: unknown): boolean {
   const code = (err as { code?: string } | undefined)?.code;
-  return (
-    ctx.req.destroyed && (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ABORT_ERR' || code === 'ECONNABORTED')
-  );
+  const gone = ctx.req.socket?.destroyed !== false || ctx.res.destroyed;
+  return gone && code !== undefined && ABORT_CODES.has(code);
 }
 
 export function errorBody(status: number, code: string, message: string, requestId: string) {

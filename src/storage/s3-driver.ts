@@ -4,7 +4,7 @@
  * there, so an upgrade that changes them fails a test instead of silently changing behaviour.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -205,7 +205,7 @@ export class S3Storage implements Storage {
       ContentType: h['content-type'],
       Metadata: metadataOf(h),
     });
-    const result: ReadResult = { info, body: cancellable(res, signal) };
+    const result: ReadResult = { info, body: cancellable(mapBodyErrors(res, (e) => s3Error(e, 'GetObject', this.where(bucket, key))), signal) };
     if (m) result.range = { start: Number(m[1]), end: Number(m[2]) };
     else if (range) result.range = { start: 0, end: size - 1 }; // a server that ignored Range sent it all
     return result;
@@ -558,6 +558,17 @@ function asStorageKey(raw: string | undefined): StorageKey | null {
 }
 
 /** Destroys `body` when `signal` aborts, until the body closes. */
+/**
+ * A body that S3 cuts part-way (a reset, a server gone) fails its reader with the driver's typed
+ * error, a 503 for a request still waiting, not with node's raw `aborted` socket error. Mapped in
+ * the stream's own `_destroy`, not through an extra stream, so inline reads pay nothing for it.
+ */
+function mapBodyErrors(body: IncomingMessage, map: (err: Error) => Error): Readable {
+  const destroy = body._destroy.bind(body);
+  body._destroy = (err, done) => destroy(err, (failure) => done(failure ? map(failure) : failure));
+  return body;
+}
+
 function cancellable(body: Readable, signal: AbortSignal | undefined): Readable {
   if (!signal) return body;
   const onAbort = () => body.destroy();

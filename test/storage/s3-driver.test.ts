@@ -185,7 +185,8 @@ describe('s3 driver reads from a server that answers errors', () => {
   // reads fetch a presigned URL with node:http (s3-get.ts): what the SDK did for errors and
   // retries is checked here against a scripted server
   let server: Server;
-  let answers: Array<{ status: number; body: string }>;
+  /** `cut`: send the headers and this many bytes of the body, then drop the connection. */
+  let answers: Array<{ status: number; body: string; cut?: number }>;
   let requests: Array<{ url: string; range?: string }>;
   let storage: S3Storage;
 
@@ -199,7 +200,12 @@ describe('s3 driver reads from a server that answers errors', () => {
         etag: '"abc"',
         'x-amz-meta-writer': 'w',
       });
-      res.end(next.body);
+      if (next.cut === undefined) {
+        res.end(next.body);
+      } else {
+        res.write(next.body.slice(0, next.cut));
+        setTimeout(() => res.socket?.destroy(), 20);
+      }
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const client = createS3Client({
@@ -242,6 +248,14 @@ describe('s3 driver reads from a server that answers errors', () => {
     expect(error).toBeInstanceOf(StorageUnavailableError);
     expect((error as Error).message).toBe('S3 GetObject s3://a/x failed: SlowDown (HTTP 503)');
     expect(requests).toHaveLength(3);
+  });
+
+  it('fails the reader of a body cut part-way with StorageUnavailableError (a 503), not a raw socket error', async () => {
+    answers = [{ status: 200, body: 'x'.repeat(100_000), cut: 1000 }];
+    const read = await storage.read('artifacts', key('x'));
+    const { error } = await elapsed(() => buffer(read.body));
+    expect(error).toBeInstanceOf(StorageUnavailableError);
+    expect((error as Error).message).toMatch(/^S3 GetObject s3:\/\/a\/x failed: ECONNRESET/);
   });
 
   it.each([
