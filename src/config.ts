@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { PROJECT_ID } from './auth/job-token';
+import { isId } from './ids';
 
 export type StorageConfig =
   | { driver: 'fs'; dataDir: string }
@@ -283,7 +283,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
   }
   const publicProjects = new Set<string>();
   for (const id of (get('PUBLIC_PROJECTS') ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
-    if (!PROJECT_ID.test(id)) problems.push(`PUBLIC_PROJECTS: ${JSON.stringify(id)} is not a valid project id`);
+    if (!isId('project', id)) problems.push(`PUBLIC_PROJECTS: ${JSON.stringify(id)} is not a valid project id`);
     publicProjects.add(id);
   }
   const artifactMaxBytes = int('ARTIFACT_MAX_BYTES', 5 * 1024 ** 3, 1, 5 * 1024 ** 4);
