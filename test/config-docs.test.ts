@@ -15,7 +15,7 @@ describe('the configuration documentation', () => {
     expect(SERVE_HELP).toMatch(new RegExp(`^  ${name} +\\S.*\\(default: `, 'm'));
   });
 
-  it('writes no line of serve --help per variable twice', () => {
+  it('prints one line per variable in serve --help', () => {
     expect(helpLines().split('\n')).toHaveLength(names.length);
   });
 });
