@@ -43,7 +43,6 @@ function parseArgs(argv: string[]): { cases: CaseName[]; soakSeconds: number; sc
 function optionalCase(file: string, exported: string): ReliabilityCase | string {
   const path = join(__dirname, 'cases', `${file}.js`);
   if (!existsSync(path)) return `cases/${file}.ts is not there yet`;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(path) as Record<string, unknown>;
   const c = mod[exported] as ReliabilityCase | undefined;
   if (!c || typeof c.run !== 'function') return `cases/${file}.ts does not export ${exported}`;

@@ -1,4 +1,4 @@
-import { ConfigError, describeConfig, loadConfig } from '../src/config';
+import { ConfigError, describeConfig, loadConfig, VARIABLES } from '../src/config';
 
 const load = (env: Record<string, string>) => loadConfig(env, { cwd: '/srv/gw' });
 
@@ -111,7 +111,10 @@ describe('loadConfig', () => {
     [{ ARTIFACT_DOMAIN: 'bad_domain!' }, /ARTIFACT_DOMAIN: expected a DNS name/],
     [{ SHUTDOWN_TIMEOUT: '-1' }, /SHUTDOWN_TIMEOUT/],
     [{ HEADERS_TIMEOUT: '0' }, /HEADERS_TIMEOUT: expected a whole number from 1 to 600/],
-    [{ STORAGE_DRIVER: 's3', ARTIFACTS_BUCKET: 'a-b', CACHE_BUCKET: 'c-d', SIGNING_SECRET: 's'.repeat(32), S3_RESPONSE_TIMEOUT: '0' }, /S3_RESPONSE_TIMEOUT: expected a whole number from 1 to 300/],
+    [
+      { STORAGE_DRIVER: 's3', ARTIFACTS_BUCKET: 'a-b', CACHE_BUCKET: 'c-d', SIGNING_SECRET: 's'.repeat(32), S3_RESPONSE_TIMEOUT: '0' },
+      /S3_RESPONSE_TIMEOUT: expected a whole number from 1 to 300/,
+    ],
     [{ STORAGE_DRIVER: 's3', ARTIFACTS_BUCKET: 'a-b', CACHE_BUCKET: 'c-d' }, /SIGNING_SECRET: required when STORAGE_DRIVER=s3/],
     [{ ISOLATION: 'org' }, /ISOLATION: expected project or build, got "org"/],
     [{ PUBLIC_PROJECTS: 'acme/web,../etc' }, /PUBLIC_PROJECTS: "..\/etc" is not a valid project id/],
@@ -154,5 +157,18 @@ describe('loadConfig', () => {
     expect(text).not.toContain('session-token-value');
     expect(text).not.toContain('x'.repeat(40));
     expect(text).toContain('AKIDVISIBLE');
+  });
+
+  const secrets = Object.entries(VARIABLES).filter(([, v]) => 'secret' in v && v.secret).map(([name]) => name);
+
+  it.each(secrets)('keeps %s, marked secret in the variable table, out of the logged configuration', (name) => {
+    const marker = `marker-for-${name}-0123456789abcdef0123456789`;
+    const env = { STORAGE_DRIVER: 's3', ARTIFACTS_BUCKET: 'a-b', CACHE_BUCKET: 'c-d', S3_ACCESS_KEY_ID: 'AK', S3_SECRET_ACCESS_KEY: 'SK' };
+    const config = load({ SIGNING_SECRET: 'x'.repeat(40), ...env, [name]: marker });
+    expect(JSON.stringify(describeConfig(config))).not.toContain(marker);
+  });
+
+  it('reads the variables of one storage driver only with that driver', () => {
+    expect(load({ S3_RESPONSE_TIMEOUT: '0', ARTIFACTS_BUCKET: 'Bad_Bucket' }).storage.driver).toBe('fs');
   });
 });

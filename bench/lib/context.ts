@@ -3,9 +3,10 @@
  * tokens minted with the gateway's own key, and the result row format.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { mintJobToken, type Scope } from '../../src/auth/job-token';
+import { mintJobToken } from '../../src/auth/job-token';
 import { deriveKey } from '../../src/auth/keys';
 import { originLabel } from '../../src/artifacts/labels';
+import type { Scope } from '../../src/ids';
 import { call, expectStatus, upload, type Reply } from './http';
 import type { Gateway, GatewayOptions, S3Server } from './services';
 

@@ -7,9 +7,10 @@
  * remembers what was sent and what the gateway said it stored, and verify() reads every entry
  * back afterwards.
  */
-import { mintJobToken, type Scope } from '../../src/auth/job-token';
+import { mintJobToken } from '../../src/auth/job-token';
 import { deriveKey } from '../../src/auth/keys';
 import { originLabel } from '../../src/artifacts/labels';
+import type { Scope } from '../../src/ids';
 import { bytesOf, fetchUrl, request, sha256, sleep, type Outcome, type SendOptions, type Target } from './http';
 import type { Gateway } from './services';
 

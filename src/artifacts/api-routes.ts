@@ -8,7 +8,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { requireJob } from '../auth/bearer';
-import { authorize, BUILD_ID, PROJECT_ID, type TokenVerifier } from '../auth/job-token';
+import { authorize, type TokenVerifier } from '../auth/job-token';
 import type { Config } from '../config';
 import { contentTypeFor, dispositionFor } from '../content-policy';
 import { BadRequestError, NotFoundError } from '../errors';
@@ -17,8 +17,9 @@ import type { HostResolver } from '../hosts';
 import { setLocation } from '../http/location';
 import type { Logger } from '../http/logger';
 import type { RequestState } from '../http/request-context';
+import { checkId } from '../ids';
 import type { Storage } from '../storage/storage';
-import { checkId, decodePath, encodePath } from './paths';
+import { decodePath, encodePath } from './paths';
 import type { ArtifactEntry, ArtifactStore } from './store';
 
 export interface ArtifactApiDeps {
@@ -38,8 +39,8 @@ const UNCHOSEN = new Set(['application/octet-stream', 'application/x-www-form-ur
 
 function ids(ctx: Context): { project: string; build: string } {
   return {
-    project: checkId(ctx.params.project, PROJECT_ID, 'project'),
-    build: checkId(ctx.params.build, BUILD_ID, 'build'),
+    project: checkId('project', ctx.params.project),
+    build: checkId('build', ctx.params.build),
   };
 }
 

@@ -35,18 +35,23 @@ export function childrenOf(entries: Array<{ rel: string; size: number; contentTy
   return [...rows.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
+const STYLE =
+  'body{font:14px system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}' +
+  'td,th{padding:.2rem 1rem;text-align:left}td:nth-child(2){text-align:right}';
+
 export function renderListing(title: string, rows: ListingRow[], truncated: boolean): string {
   const body = rows
     .map((r) => {
       const href = r.name.endsWith('/') ? `${encodePath(r.name.slice(0, -1))}/` : encodePath(r.name);
       const type = r.contentType ? essence(r.contentType) : r.name.endsWith('/') ? 'directory' : essence(contentTypeFor(r.name));
-      return `<tr><td><a href="./${escapeHtml(href)}">${escapeHtml(r.name)}</a></td><td>${r.size === undefined ? '' : humanSize(r.size)}</td><td>${escapeHtml(type)}</td></tr>`;
+      const size = r.size === undefined ? '' : humanSize(r.size);
+      return `<tr><td><a href="./${escapeHtml(href)}">${escapeHtml(r.name)}</a></td><td>${size}</td><td>${escapeHtml(type)}</td></tr>`;
     })
     .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>${escapeHtml(title)}</title>
-<style>body{font:14px system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}td,th{padding:.2rem 1rem;text-align:left}td:nth-child(2){text-align:right}</style>
+<style>${STYLE}</style>
 </head><body>
 <h1>${escapeHtml(title)}</h1>
 <table><thead><tr><th>Name</th><th>Size</th><th>Type</th></tr></thead><tbody>

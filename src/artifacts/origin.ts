@@ -6,16 +6,16 @@
  * (headers, method, sign-in) are in app.ts.
  */
 import type { Context, Middleware } from 'koa';
-import { BUILD_ID } from '../auth/job-token';
 import type { OriginState } from '../auth/viewer-session';
 import type { Config } from '../config';
 import { classify, dispositionFor, isSameOriginSubresource, safeInline } from '../content-policy';
 import { BadRequestError, MethodNotAllowedError, NotFoundError } from '../errors';
 import { setLocation } from '../http/location';
 import { requestedRange, sendLength } from '../http/ranges';
+import { checkId } from '../ids';
 import type { Storage } from '../storage/storage';
 import { childrenOf, renderListing } from './listing-page';
-import { checkId, decodePath } from './paths';
+import { decodePath } from './paths';
 import type { ArtifactEntry, ArtifactStore } from './store';
 
 const LISTING_MAX = 5000;
@@ -156,7 +156,7 @@ function splitPath(
   }
   const m = /^\/([^/]*)(\/.*)?$/.exec(rawPath);
   if (!m || m[1] === '') throw new NotFoundError('artifact URLs are /<build>/<path>');
-  const build = checkId(safeDecode(m[1]!), BUILD_ID, 'build');
+  const build = checkId('build', safeDecode(m[1]!));
   if (m[2] === undefined) return { build, rest: '', redirectTo: `${rawPath}/` };
   return { build, rest: m[2].slice(1) };
 }

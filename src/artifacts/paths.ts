@@ -4,7 +4,7 @@
  * is refused (refuseEscapes): it is how traversal payloads hide from one layer and reach the
  * next (%252e%252e, %25252e%25252e).
  */
-import { BadRequestError, InvalidKeyError } from '../errors';
+import { InvalidKeyError } from '../errors';
 import { refuseEscapes, toStorageKey, type StorageKey } from '../storage/keys';
 
 export function decodePath(raw: string, what: string): StorageKey {
@@ -22,12 +22,4 @@ export function decodePath(raw: string, what: string): StorageKey {
 /** Encodes a stored path for a URL: each segment percent-encoded, slashes kept. */
 export function encodePath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/');
-}
-
-/** Validates a decoded route parameter against an id pattern. */
-export function checkId(value: string | undefined, pattern: RegExp, what: string): string {
-  if (value === undefined || !pattern.test(value)) {
-    throw new BadRequestError(`${what} ${JSON.stringify(value ?? '')} is not valid (expected ${pattern.source})`, 'invalid_id');
-  }
-  return value;
 }

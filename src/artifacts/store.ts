@@ -149,16 +149,22 @@ export class ArtifactStore {
     ]);
     const file = files.findIndex((info) => info !== null);
     if (file !== -1) {
-      throw new ConflictError(`${path} cannot be stored in build ${build}: ${ancestors[file]} is a file there, and a path cannot be both a file and a directory`, {
-        path,
-        file: ancestors[file],
-      });
+      throw new ConflictError(
+        `${path} cannot be stored in build ${build}: ${ancestors[file]} is a file there, and a path cannot be both a file and a directory`,
+        {
+          path,
+          file: ancestors[file],
+        },
+      );
     }
     if (below.items.length > 0) {
-      throw new ConflictError(`${path} cannot be stored in build ${build}: it is a directory there (it holds other files), and a path cannot be both a file and a directory`, {
-        path,
-        directory: `${path}/`,
-      });
+      throw new ConflictError(
+        `${path} cannot be stored in build ${build}: it is a directory there (it holds other files), and a path cannot be both a file and a directory`,
+        {
+          path,
+          directory: `${path}/`,
+        },
+      );
     }
   }
 

@@ -6,9 +6,7 @@
  */
 import { createLocalJWKSet, createRemoteJWKSet, errors, importSPKI, jwtVerify, SignJWT, type JWTPayload, type KeyLike } from 'jose';
 import { ForbiddenError, UnauthorizedError } from '../errors';
-
-export const SCOPES = ['artifacts:write', 'artifacts:read', 'cache:read', 'cache:write'] as const;
-export type Scope = (typeof SCOPES)[number];
+import { BUILD_ID, isScope, PROJECT_ID, type Scope } from '../ids';
 
 /** Who a verified token speaks for. */
 export interface JobIdentity {
@@ -54,9 +52,6 @@ export interface TokenVerifier {
 }
 
 const ASYMMETRIC = ['RS256', 'ES256', 'EdDSA'];
-// ids travel in URLs and storage keys: keep them to a safe alphabet
-export const PROJECT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(\/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,3}$/;
-export const BUILD_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export async function createTokenVerifier(options: TokenVerifierOptions): Promise<TokenVerifier> {
   const { source } = options;
@@ -121,7 +116,7 @@ function toIdentity(p: JWTPayload): JobIdentity {
   if (typeof p.trusted !== 'boolean') throw new UnauthorizedError('job token rejected: claim "trusted" must be true or false');
   const scopes = new Set<Scope>();
   for (const s of str('scope').split(' ')) {
-    if ((SCOPES as readonly string[]).includes(s)) scopes.add(s as Scope);
+    if (isScope(s)) scopes.add(s);
   }
   return {
     subject: typeof p.sub === 'string' ? p.sub : `${str('project')}#${str('build')}`,

@@ -10,14 +10,14 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { requireJob } from '../auth/bearer';
-import { authorize, PROJECT_ID, type JobIdentity, type TokenVerifier } from '../auth/job-token';
+import { authorize, type JobIdentity, type TokenVerifier } from '../auth/job-token';
 import type { Config } from '../config';
 import { dispositionFor } from '../content-policy';
 import { BadRequestError } from '../errors';
 import { declaredLength, readJson } from '../http/body';
 import type { Logger } from '../http/logger';
 import type { RequestState } from '../http/request-context';
-import { checkId } from '../artifacts/paths';
+import { checkId } from '../ids';
 import { toCacheKey } from '../storage/keys';
 import type { Storage, UploadedPart } from '../storage/storage';
 import { readScopes, writeScope } from './scopes';
@@ -79,7 +79,7 @@ export function cacheApiRoutes(deps: CacheApiDeps): Router<RequestState> {
   const router = new Router<RequestState>();
 
   async function job(ctx: Context, scope: 'cache:read' | 'cache:write'): Promise<{ project: string; job: JobIdentity }> {
-    const project = checkId(ctx.params.project, PROJECT_ID, 'project');
+    const project = checkId('project', ctx.params.project);
     const id = await requireJob(ctx, tokens);
     authorize(id, { project, scope });
     return { project, job: id };

@@ -294,7 +294,10 @@ export class CacheStore {
 }
 
 function conflict(existing: CacheEntry): ConflictError {
-  return new ConflictError(`cache key ${JSON.stringify(existing.key)} already exists in scope ${existing.scope}; cache entries are write-once`, publicEntry(existing));
+  return new ConflictError(
+    `cache key ${JSON.stringify(existing.key)} already exists in scope ${existing.scope}; cache entries are write-once`,
+    publicEntry(existing),
+  );
 }
 
 /** What clients see of an entry (never the storage key). */

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROJECT_ID } from '../auth/job-token';
+import { PROJECT_ID } from '../ids';
 import { gatewayOptions, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
 import { ArchiveRefused, checkExpandedSize, DEFAULT_MAX_EXPANDED_SIZE, ExtractFailed, extractArchive, freeBytes, type Inspected, type Phase } from './cache-archive';
 import { CacheFailure, createCacheClient } from './cache-client';

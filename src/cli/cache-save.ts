@@ -8,7 +8,7 @@ import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROJECT_ID } from '../auth/job-token';
+import { PROJECT_ID } from '../ids';
 import { gatewayOptions, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
 import { CannotArchive, collectEntries, createArchive, type Collected, type Created } from './cache-archive';
 import { CacheFailure, createCacheClient, type CacheClient, type CacheEntry, type Saved } from './cache-client';

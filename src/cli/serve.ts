@@ -3,7 +3,7 @@
  * on SIGTERM/SIGINT (exit 0). A bad configuration exits 2 with one message naming every problem.
  */
 import { parseArgs } from 'node:util';
-import { CONFIG_VARIABLES, loadConfig, type Config } from '../config';
+import { helpLines, loadConfig, type Config } from '../config';
 import { createLogger } from '../http/logger';
 import { startServer } from '../server';
 import { parseOrUsage, runCommand } from './args';
@@ -12,7 +12,7 @@ export const SERVE_HELP = `Usage: artifact-gateway serve
 
 Starts the gateway. Configuration comes from environment variables only:
 
-${CONFIG_VARIABLES.map((v) => `  ${v.name.padEnd(26)} ${v.meaning} (default: ${v.default})`).join('\n')}
+${helpLines()}
 `;
 
 export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<number> {

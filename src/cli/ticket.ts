@@ -5,11 +5,11 @@
  */
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { BUILD_ID, PROJECT_ID } from '../auth/job-token';
 import { isSameOriginPath } from '../auth/viewer';
 import { originLabel } from '../artifacts/labels';
 import { loadConfig } from '../config';
 import { createHostResolver } from '../hosts';
+import { BUILD_ID, PROJECT_ID } from '../ids';
 import { gatewayAuth, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
 
 export const TICKET_HELP = `Usage: artifact-gateway ticket --project P [options]

@@ -5,8 +5,9 @@
  * verifies on that server.
  */
 import { parseArgs } from 'node:util';
-import { BUILD_ID, mintJobToken, PROJECT_ID, SCOPES, type JobClaims, type Scope } from '../auth/job-token';
+import { mintJobToken, type JobClaims } from '../auth/job-token';
 import { loadConfig } from '../config';
+import { BUILD_ID, isScope, PROJECT_ID, SCOPES, type Scope } from '../ids';
 import { gatewayAuth, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
 
 export const TOKEN_MAX_TTL = 86400;
@@ -100,7 +101,7 @@ function parseScopes(value: string | undefined): Scope[] {
   const scopes = [...new Set(value.split(/[\s,]+/).filter(Boolean))];
   if (scopes.length === 0) throw new UsageError(`the option '--scope' expects one or more of ${SCOPES.join(', ')}`);
   for (const s of scopes) {
-    if (!(SCOPES as readonly string[]).includes(s)) {
+    if (!isScope(s)) {
       throw new UsageError(`the option '--scope' got unknown scope ${JSON.stringify(s)} (expected ${SCOPES.join(', ')})`);
     }
   }

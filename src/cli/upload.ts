@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { encodePath } from '../artifacts/paths';
-import { BUILD_ID, PROJECT_ID } from '../auth/job-token';
+import { BUILD_ID, PROJECT_ID } from '../ids';
 import { gatewayOptions, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
 import { createUploader, UploadFailure, type UploadedItem } from './upload-client';
 import { collectFiles, type LocalFile } from './upload-files';

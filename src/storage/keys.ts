@@ -20,7 +20,6 @@ export const MAX_SEGMENT_BYTES = 255;
 
 // C0 controls, DEL, C1 controls; plus the Unicode line/paragraph separators and BOM, which are
 // invisible and break logs and headers.
-// eslint-disable-next-line no-control-regex
 const FORBIDDEN_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/;
 
 // Bidirectional controls reorder what a listing shows: `txt.exe` behind U+202E reads as `exe.txt`

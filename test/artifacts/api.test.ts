@@ -97,7 +97,9 @@ describe.each(DRIVERS)('artifacts API on the %s driver', (driver) => {
       const before = await storedKeys();
       const res = await put('fd1/report/x.html', '<p>x</p>');
       expect(res.status).toBe(409);
-      expect(res.json().error.message).toBe('fd1/report/x.html cannot be stored in build 100: fd1/report is a file there, and a path cannot be both a file and a directory');
+      expect(res.json().error.message).toBe(
+        'fd1/report/x.html cannot be stored in build 100: fd1/report is a file there, and a path cannot be both a file and a directory',
+      );
       expect(res.json().error.existing).toEqual({ path: 'fd1/report/x.html', file: 'fd1/report' });
       expect(await storedKeys()).toEqual(before);
     });
@@ -190,15 +192,41 @@ describe.each(DRIVERS)('artifacts API on the %s driver', (driver) => {
       it.each([
         ['no token', async () => null, 401, /job token is required/],
         ['a malformed token', async () => 'abc.def', 401, /not a well-formed JWT/],
-        ['an unsigned token (alg: none)', async () => {
-          const h = Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url');
-          const p = Buffer.from(JSON.stringify({ project: 'acme/web', build: '100', branch: 'main', default_branch: 'main', trusted: true, scope: 'artifacts:write', iss: 'artifact-gateway', aud: 'artifact-gateway', exp: 4102444800 })).toString('base64url');
-          return `${h}.${p}.`;
-        }, 401, /not accepted|not a well-formed/],
-        ['a token signed with another key', async () => {
-          const { mintJobToken } = await import('../../src/auth/job-token');
-          return mintJobToken(Buffer.alloc(32, 1), { project: 'acme/web', build: '100', branch: 'main', default_branch: 'main', trusted: true, scope: 'artifacts:write' }, { issuer: 'artifact-gateway', audience: 'artifact-gateway', expiresInSeconds: 60 });
-        }, 401, /signature does not verify/],
+        [
+          'an unsigned token (alg: none)',
+          async () => {
+            const h = Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url');
+            const p = Buffer.from(
+              JSON.stringify({
+                project: 'acme/web',
+                build: '100',
+                branch: 'main',
+                default_branch: 'main',
+                trusted: true,
+                scope: 'artifacts:write',
+                iss: 'artifact-gateway',
+                aud: 'artifact-gateway',
+                exp: 4102444800,
+              }),
+            ).toString('base64url');
+            return `${h}.${p}.`;
+          },
+          401,
+          /not accepted|not a well-formed/,
+        ],
+        [
+          'a token signed with another key',
+          async () => {
+            const { mintJobToken } = await import('../../src/auth/job-token');
+            return mintJobToken(
+              Buffer.alloc(32, 1),
+              { project: 'acme/web', build: '100', branch: 'main', default_branch: 'main', trusted: true, scope: 'artifacts:write' },
+              { issuer: 'artifact-gateway', audience: 'artifact-gateway', expiresInSeconds: 60 },
+            );
+          },
+          401,
+          /signature does not verify/,
+        ],
         ['an expired token', mk({}, -60), 401, /expired/],
         ['a token for another project', mk({ project: 'acme/api' }), 403, /not "acme\/web"/],
         ['a token for another build', mk({ build: '99' }), 403, /writes build "99" only/],
@@ -218,7 +246,8 @@ describe.each(DRIVERS)('artifacts API on the %s driver', (driver) => {
         const before = await storedKeys();
         const out = await rawSocket(
           srv.port,
-          `PUT ${base()}/chunked.txt HTTP/1.1\r\nHost: ${API}\r\nAuthorization: Bearer ${token}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\ndata\r\n0\r\n\r\n`,
+          `PUT ${base()}/chunked.txt HTTP/1.1\r\nHost: ${API}\r\nAuthorization: Bearer ${token}\r\n` +
+            'Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\ndata\r\n0\r\n\r\n',
         );
         expect(out).toMatch(/^HTTP\/1\.1 411/);
         expect(out).toContain('must declare Content-Length');
@@ -312,7 +341,14 @@ describe.each(DRIVERS)('artifacts API on the %s driver', (driver) => {
         const body = res.json();
         seen.push(...body.items.map((i: { path: string }) => i.path));
         for (const item of body.items) {
-          expect(item).toEqual({ path: item.path, size: item.path.length, contentType: expect.any(String), sha256: sha(item.path), createdAt: expect.any(String), url: expect.stringMatching(/^http:\/\/acme-web-[a-z2-7]{16}\.localhost:8080\/200\//) });
+          expect(item).toEqual({
+            path: item.path,
+            size: item.path.length,
+            contentType: expect.any(String),
+            sha256: sha(item.path),
+            createdAt: expect.any(String),
+            url: expect.stringMatching(/^http:\/\/acme-web-[a-z2-7]{16}\.localhost:8080\/200\//),
+          });
         }
         pageToken = body.nextPageToken;
         pages++;

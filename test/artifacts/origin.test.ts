@@ -385,13 +385,25 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
 
     it.each([
       ['a forged ticket', async () => 'eyJhbGciOiJIUzI1NiJ9.eyJwcm9qZWN0IjoiYWNtZS93ZWIifQ.c2lnbmF0dXJl', /not valid/],
-      ['an expired ticket', async () => {
-        const ticket = await t.auth.viewers.mintTicket({ label: originLabel('acme/web'), project: 'acme/web', viewer: 'a' }, 10);
-        t.clock.now += 11_000;
-        return ticket;
-      }, /expired/],
-      ['a ticket for another origin', async () => t.auth.viewers.mintTicket({ label: originLabel('acme/api'), project: 'acme/api', viewer: 'a' }, 60), /another origin/],
-      ['a session token used as a ticket', async () => t.auth.viewers.mintSession({ label: originLabel('acme/web'), project: 'acme/web', viewer: 'a' }, 60), /not valid/],
+      [
+        'an expired ticket',
+        async () => {
+          const ticket = await t.auth.viewers.mintTicket({ label: originLabel('acme/web'), project: 'acme/web', viewer: 'a' }, 10);
+          t.clock.now += 11_000;
+          return ticket;
+        },
+        /expired/,
+      ],
+      [
+        'a ticket for another origin',
+        async () => t.auth.viewers.mintTicket({ label: originLabel('acme/api'), project: 'acme/api', viewer: 'a' }, 60),
+        /another origin/,
+      ],
+      [
+        'a session token used as a ticket',
+        async () => t.auth.viewers.mintSession({ label: originLabel('acme/web'), project: 'acme/web', viewer: 'a' }, 60),
+        /not valid/,
+      ],
     ])('refuses %s with 401 and sets no cookie', async (_what, make, message) => {
       const ticket = await make();
       const res = await get(privateHost, `/_auth?ticket=${encodeURIComponent(ticket)}&next=/`, { accept: 'application/json' });

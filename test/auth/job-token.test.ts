@@ -38,8 +38,16 @@ describe('job tokens', () => {
   });
 
   it.each([
-    ['an unsigned token (alg: none)', async () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...claims, iss: 'artifact-gateway', aud: 'artifact-gateway', exp: 9999999999 })}.`, /not accepted|not a well-formed/],
-    ['a token signed with another key', async () => mintJobToken(deriveKey(Buffer.from('another-secret-another-secret-0000'), 'job-token'), claims, opts), /signature does not verify/],
+    [
+      'an unsigned token (alg: none)',
+      async () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...claims, iss: 'artifact-gateway', aud: 'artifact-gateway', exp: 9999999999 })}.`,
+      /not accepted|not a well-formed/,
+    ],
+    [
+      'a token signed with another key',
+      async () => mintJobToken(deriveKey(Buffer.from('another-secret-another-secret-0000'), 'job-token'), claims, opts),
+      /signature does not verify/,
+    ],
     ['a token signed with the root secret instead of the derived key', async () => mintJobToken(secret, claims, opts), /signature does not verify/],
     ['an expired token', async () => mintJobToken(key, claims, { ...opts, expiresInSeconds: -120 }), /has expired/],
     ['a token for another issuer', async () => mintJobToken(key, claims, { ...opts, issuer: 'someone-else' }), /claim "iss"/],
@@ -62,9 +70,19 @@ describe('job tokens', () => {
       issuer: 'ci',
       audience: 'artifact-gateway',
     });
-    const good = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'RS256' }).setIssuer('ci').setAudience('artifact-gateway').setExpirationTime('5m').sign(privateKey);
+    const good = await new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: 'RS256' })
+      .setIssuer('ci')
+      .setAudience('artifact-gateway')
+      .setExpirationTime('5m')
+      .sign(privateKey);
     expect((await rsVerifier.verify(good)).project).toBe('acme/web');
-    const confused = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256' }).setIssuer('ci').setAudience('artifact-gateway').setExpirationTime('5m').sign(Buffer.from(pem));
+    const confused = await new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('ci')
+      .setAudience('artifact-gateway')
+      .setExpirationTime('5m')
+      .sign(Buffer.from(pem));
     await expect(rsVerifier.verify(confused)).rejects.toThrow(/algorithm is not accepted/);
   });
 
@@ -72,7 +90,12 @@ describe('job tokens', () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
     const jwksVerifier = await createTokenVerifier({ source: { kind: 'jwks', jwks: { keys: [jwk] } }, issuer: 'ci', audience: 'artifact-gateway' });
-    const token = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('ci').setAudience('artifact-gateway').setExpirationTime('5m').sign(privateKey);
+    const token = await new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer('ci')
+      .setAudience('artifact-gateway')
+      .setExpirationTime('5m')
+      .sign(privateKey);
     expect((await jwksVerifier.verify(token)).build).toBe('7');
   });
 

@@ -263,12 +263,14 @@ describe.each(DRIVERS)('caches API on the %s driver', (driver) => {
     it('refuses a save without Content-Length (411) and over CACHE_MAX_BYTES (413)', async () => {
       const out = await rawSocket(
         srv.port,
-        `PUT ${path('chunked')} HTTP/1.1\r\nHost: ${API}\r\nAuthorization: Bearer ${await tok()}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\nx\r\n0\r\n\r\n`,
+        `PUT ${path('chunked')} HTTP/1.1\r\nHost: ${API}\r\nAuthorization: Bearer ${await tok()}\r\n` +
+          'Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\nx\r\n0\r\n\r\n',
       );
       expect(out).toMatch(/^HTTP\/1\.1 411/);
       const big = await rawSocket(
         srv.port,
-        `PUT ${path('big')} HTTP/1.1\r\nHost: ${API}\r\nAuthorization: Bearer ${await tok()}\r\nContent-Length: ${128 * 1024 * 1024}\r\nConnection: close\r\n\r\n`,
+        `PUT ${path('big')} HTTP/1.1\r\nHost: ${API}\r\nAuthorization: Bearer ${await tok()}\r\n` +
+          `Content-Length: ${128 * 1024 * 1024}\r\nConnection: close\r\n\r\n`,
       );
       expect(big).toMatch(/^HTTP\/1\.1 413/);
       expect((await restore(['chunked', 'big'])).status).toBe(204);
@@ -381,7 +383,11 @@ describe.each(DRIVERS)('caches API on the %s driver', (driver) => {
 
     it('aborts an upload, after which it cannot be committed', async () => {
       const r = (await post(`${path('abort')}/uploads`, { size: 100, sha256: sha('x') })).json();
-      const del = await raw(srv.port, { method: 'DELETE', path: `${path('abort')}/uploads/${r.uploadId}`, headers: { host: API, authorization: `Bearer ${await tok()}` } });
+      const del = await raw(srv.port, {
+        method: 'DELETE',
+        path: `${path('abort')}/uploads/${r.uploadId}`,
+        headers: { host: API, authorization: `Bearer ${await tok()}` },
+      });
       expect(del.status).toBe(204);
       const res = await post(`${path('abort')}/uploads/${r.uploadId}/commit`, { parts: [{ partNumber: 1, etag: '"x"' }] });
       expect(res.status).toBe(404);

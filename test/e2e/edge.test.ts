@@ -14,7 +14,7 @@ import { API_HOST, ARTIFACT_DOMAIN, startStack, type Stack } from './stack';
 import { COOKIE_TOSSER, HEADING_COLOR, MULTI_FILE_REPORT, STORAGE_READER, STORAGE_WRITER } from './reports';
 
 // functions given to page.evaluate run in the browser; the project compiles without the DOM lib
-declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+declare const document: any;
 declare const location: { origin: string };
 declare function getComputedStyle(element: unknown): { color: string; backgroundImage: string };
 
@@ -104,7 +104,12 @@ describe('isolation in a real browser, through nginx with TLS', () => {
       expect(await page.locator('#suites tr').count()).toBe(3);
       expect(await page.locator('#suites tr').first().textContent()).toBe('storage41 passed');
       const images = await page.evaluate(() =>
-        Array.from(document.images as ArrayLike<{ id: string; complete: boolean; naturalWidth: number; naturalHeight: number }>, (i) => ({ id: i.id, complete: i.complete, width: i.naturalWidth, height: i.naturalHeight })),
+        Array.from(document.images as ArrayLike<{ id: string; complete: boolean; naturalWidth: number; naturalHeight: number }>, (i) => ({
+          id: i.id,
+          complete: i.complete,
+          width: i.naturalWidth,
+          height: i.naturalHeight,
+        })),
       );
       expect(images).toEqual([
         { id: 'logo', complete: true, width: 64, height: 32 },
@@ -233,7 +238,11 @@ describe('isolation in a real browser, through nginx with TLS', () => {
     const requestId = /^x-request-id: ([0-9a-f]{32})\r$/m.exec(ok.stdout)?.[1];
     expect(await stack.accessLog()).toContain(`id=${requestId} `);
 
-    const redirect = await curl('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', ...resolve, `http://${API_HOST}:${stack.httpPort}/healthz?x=1`]);
+    const redirect = await curl('curl', [
+      ...['-sS', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}'],
+      ...resolve,
+      `http://${API_HOST}:${stack.httpPort}/healthz?x=1`,
+    ]);
     expect(redirect.stdout).toBe(`301 ${stack.apiOrigin}/healthz?x=1`);
 
     // the same certificate without the CA: curl refuses it (60), so the check above was real

@@ -70,7 +70,9 @@ fetch('data/results.json')
   'report/data/results.json': JSON.stringify({ suites: [{ name: 'storage', passed: 41 }, { name: 'http', passed: 77 }, { name: 'e2e', passed: 6 }] }),
   'report/img/logo.png': png(64, 32, [30, 120, 200]),
   'report/img/swatch.png': png(24, 24, [200, 60, 30]),
-  'report/img/badge.svg': `<svg xmlns="http://www.w3.org/2000/svg" width="90" height="20"><rect width="90" height="20" fill="#4c1"/><text x="8" y="14" font-size="11" fill="#fff">passing</text></svg>`,
+  'report/img/badge.svg':
+    '<svg xmlns="http://www.w3.org/2000/svg" width="90" height="20">' +
+    '<rect width="90" height="20" fill="#4c1"/><text x="8" y="14" font-size="11" fill="#fff">passing</text></svg>',
   'report/links.html': `<!doctype html><meta charset="utf-8"><title>links</title>
 <a id="chart" href="img/chart.png">the chart</a> <a id="drawing" href="img/drawing.svg">the drawing</a>`,
   'report/img/chart.png': png(120, 80, [20, 160, 90]),

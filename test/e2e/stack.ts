@@ -159,7 +159,13 @@ export async function startStack(): Promise<Stack> {
       SHUTDOWN_TIMEOUT: '10',
     };
     cleanup.push(async () => {
-      const client = createS3Client({ endpoint: s3.S3_ENDPOINT, region: s3.S3_REGION!, forcePathStyle: true, accessKeyId: s3.S3_ACCESS_KEY_ID, secretAccessKey: s3.S3_SECRET_ACCESS_KEY });
+      const client = createS3Client({
+        endpoint: s3.S3_ENDPOINT,
+        region: s3.S3_REGION!,
+        forcePathStyle: true,
+        accessKeyId: s3.S3_ACCESS_KEY_ID,
+        secretAccessKey: s3.S3_SECRET_ACCESS_KEY,
+      });
       try {
         for (const bucket of [gatewayEnv.ARTIFACTS_BUCKET!, gatewayEnv.CACHE_BUCKET!]) {
           await emptyAndDeleteBucket(client, bucket).catch(() => undefined);
@@ -267,8 +273,13 @@ export async function startStack(): Promise<Stack> {
       async upload(project, build, files) {
         const token = await stack.token(project, build);
         for (const [path, content] of Object.entries(files)) {
-          const url = `${apiOrigin}/api/v1/projects/${encodeURIComponent(project)}/builds/${build}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`;
-          const res = await fetchVia(url, { method: 'PUT', body: content, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' } });
+          const encoded = path.split('/').map(encodeURIComponent).join('/');
+          const url = `${apiOrigin}/api/v1/projects/${encodeURIComponent(project)}/builds/${build}/artifacts/${encoded}`;
+          const res = await fetchVia(url, {
+            method: 'PUT',
+            body: content,
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+          });
           if (res.status !== 201 && res.status !== 200) throw new Error(`upload of ${path}: ${res.status} ${res.body.toString()}`);
         }
       },

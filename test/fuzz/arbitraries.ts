@@ -23,7 +23,9 @@ export const CONTROL_CHARS = [
 export const BIDI_CHARS = ['\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u200e', '\u200f', '\u061c'] as const;
 
 /** Things a name is normally made of. */
-export const PLAIN = ['a', 'report', 'index.html', 'x.txt', '...', '.hidden', 'é', '日本', ' ', '+', '#', '[x]', '%', '%zz', '%2', '50%off', '%25', 'e\u0301'] as const;
+export const PLAIN = [
+  'a', 'report', 'index.html', 'x.txt', '...', '.hidden', 'é', '日本', ' ', '+', '#', '[x]', '%', '%zz', '%2', '50%off', '%25', 'e\u0301',
+] as const;
 
 const pct = (c: string) => encodeURIComponent(c);
 
@@ -76,5 +78,8 @@ export function onTheWire(path: string): string {
 /** A header value node will send: tab, printable ASCII and latin-1 only. */
 export const headerValue = (maxLength = 60): fc.Arbitrary<string> =>
   fc
-    .string({ unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0x80, max: 0xff }), fc.constant(9)).map((n) => String.fromCharCode(n)), maxLength })
+    .string({
+      unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0x80, max: 0xff }), fc.constant(9)).map((n) => String.fromCharCode(n)),
+      maxLength,
+    })
     .map((s) => s.trim());

@@ -24,13 +24,22 @@ const TYPES = ['File', 'Directory', 'SymbolicLink', 'Link', 'OldFile', 'Contiguo
 const SEGMENTS = ['node_modules', 'a', 'b', '.bin', 'l', 'm', '..', '.', '', 'x\\..', '..\\..', 'C:', 'é', '...', ' ', 'n'.repeat(120), 'é'.repeat(140)];
 const LINK_SEGMENTS = ['..', '.', '', 'a', 'b', 'l', 'm', 'node_modules', '.bin', '..\\..', 'x\\..'];
 
-const segmentsOf = (pool: string[], max: number) => fc.array(fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...pool.slice(0, 8)) }, { weight: 1, arbitrary: fc.constantFrom(...pool) }), { minLength: 1, maxLength: max });
+const segmentsOf = (pool: string[], max: number) =>
+  fc.array(fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...pool.slice(0, 8)) }, { weight: 1, arbitrary: fc.constantFrom(...pool) }), {
+    minLength: 1,
+    maxLength: max,
+  });
 
 const entryPath = fc
   .tuple(fc.constantFrom('', '', '', './', '/', 'C:/'), segmentsOf(SEGMENTS, 5), fc.constantFrom('', '', '/'))
   .map(([lead, segs, trail]) => `${lead}${segs.join('/')}${trail}`);
 const linkTarget = fc.oneof(
-  { weight: 5, arbitrary: fc.tuple(fc.constantFrom('', '', '/', './'), segmentsOf(LINK_SEGMENTS, 6), fc.constantFrom('/', '\\')).map(([lead, segs, sep]) => lead + segs.join(sep)) },
+  {
+    weight: 5,
+    arbitrary: fc
+      .tuple(fc.constantFrom('', '', '/', './'), segmentsOf(LINK_SEGMENTS, 6), fc.constantFrom('/', '\\'))
+      .map(([lead, segs, sep]) => lead + segs.join(sep)),
+  },
   { weight: 1, arbitrary: fc.constantFrom('', '/etc', '/etc/passwd', 'C:\\Windows', '..', '../..', '.') },
 );
 const rawEntry: fc.Arbitrary<Entry> = fc
@@ -49,11 +58,22 @@ const archive = fc
     fc.array(
       fc.record({
         parent: fc.nat(),
-        name: fc.oneof({ weight: 20, arbitrary: fc.constantFrom('a', 'b', 'l', 'm', '.bin', 'x', 'node_modules') }, { weight: 1, arbitrary: fc.constantFrom('n'.repeat(120), 'é'.repeat(140)) }),
-        type: fc.oneof({ weight: 8, arbitrary: fc.constantFrom('Directory', 'File', 'SymbolicLink', 'SymbolicLink', 'Link') }, { weight: 1, arbitrary: fc.constantFrom(...TYPES) }),
+        name: fc.oneof(
+          { weight: 20, arbitrary: fc.constantFrom('a', 'b', 'l', 'm', '.bin', 'x', 'node_modules') },
+          { weight: 1, arbitrary: fc.constantFrom('n'.repeat(120), 'é'.repeat(140)) },
+        ),
+        type: fc.oneof(
+          { weight: 8, arbitrary: fc.constantFrom('Directory', 'File', 'SymbolicLink', 'SymbolicLink', 'Link') },
+          { weight: 1, arbitrary: fc.constantFrom(...TYPES) },
+        ),
         linkpath: fc.oneof(
           // what save keeps: '../'s, then names (which may themselves be links of the archive)
-          { weight: 4, arbitrary: fc.tuple(fc.nat(3), fc.array(fc.constantFrom('a', 'b', 'l', 'm', '.bin', 'x', 'node_modules'), { maxLength: 3 })).map(([ups, names]) => [...Array(ups).fill('..'), ...names].join('/') || '.') },
+          {
+            weight: 4,
+            arbitrary: fc
+              .tuple(fc.nat(3), fc.array(fc.constantFrom('a', 'b', 'l', 'm', '.bin', 'x', 'node_modules'), { maxLength: 3 }))
+              .map(([ups, names]) => [...Array(ups).fill('..'), ...names].join('/') || '.'),
+          },
           { weight: 1, arbitrary: linkTarget },
         ),
         hardTarget: fc.nat(),
@@ -89,7 +109,16 @@ const archive = fc
 function tarOf(entries: Entry[]): Buffer {
   const blocks: Buffer[] = [];
   for (const e of entries) {
-    const data = { path: e.path, type: e.type, size: 0, mode: e.type === 'Directory' ? 0o755 : 0o644, linkpath: e.linkpath, mtime: new Date(0), uid: 0, gid: 0 };
+    const data = {
+      path: e.path,
+      type: e.type,
+      size: 0,
+      mode: e.type === 'Directory' ? 0o755 : 0o644,
+      linkpath: e.linkpath,
+      mtime: new Date(0),
+      uid: 0,
+      gid: 0,
+    };
     const header = Buffer.alloc(512);
     if (new Header(data as ConstructorParameters<typeof Header>[0]).encode(header, 0)) {
       blocks.push(new Pax({ path: e.path, linkpath: e.linkpath } as ConstructorParameters<typeof Pax>[0]).encode());
@@ -171,11 +200,13 @@ function escapes(paths: string[], entries: Array<{ path: string; type: string; l
     if (e.type === 'SymbolicLink') {
       links.set(at, e.linkpath ?? '');
       const leads = real(at);
-      if (leads !== undefined && !inside(leads)) return `the link ${JSON.stringify(e.path)} -> ${JSON.stringify(e.linkpath)} leads to ${leads}, outside the target`;
+      if (leads !== undefined && !inside(leads))
+        return `the link ${JSON.stringify(e.path)} -> ${JSON.stringify(e.linkpath)} leads to ${leads}, outside the target`;
     }
     if (e.type === 'Link') {
       const target = walk(ROOT, e.linkpath ?? '');
-      if (target !== undefined && !inside(target)) return `the hard link ${JSON.stringify(e.path)} -> ${JSON.stringify(e.linkpath)} names ${target}, outside the target`;
+      if (target !== undefined && !inside(target))
+        return `the hard link ${JSON.stringify(e.path)} -> ${JSON.stringify(e.linkpath)} names ${target}, outside the target`;
     }
   }
   // every link, followed to its end once the whole archive is written, stays inside

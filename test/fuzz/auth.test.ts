@@ -37,7 +37,12 @@ describe('cookie and token parsing on the HTTP app', () => {
     await app.upload(OTHER, '1', 'r/index.html', '<p>other</p>');
     const { viewers } = app.t.auth;
     const secret = app.t.harness.config.signingSecret!;
-    const keys = { session: deriveKey(secret, 'viewer-session'), ticket: deriveKey(secret, 'viewer-ticket'), job: app.t.auth.jobTokenKey, blob: deriveKey(secret, 'blob-url') };
+    const keys = {
+      session: deriveKey(secret, 'viewer-session'),
+      ticket: deriveKey(secret, 'viewer-ticket'),
+      job: app.t.auth.jobTokenKey,
+      blob: deriveKey(secret, 'blob-url'),
+    };
     const grant = { label: LABEL, project: PROJECT, viewer: 'alice' };
     const otherGrant = { label: originLabel(OTHER), project: OTHER, viewer: 'alice' };
     session = await viewers.mintSession(grant, 600);
@@ -50,14 +55,23 @@ describe('cookie and token parsing on the HTTP app', () => {
     // a job token of another project is a real token: it gets 403 there, which is not what these properties are about
     const family = (valid: string, key: Buffer, others: Buffer[], invalidating: Array<Record<string, unknown>>, tampered: Array<Record<string, unknown>>) =>
       fc.oneof(
-        { weight: 2, arbitrary: fc.constantFrom(...forgeriesOf(valid, key, others, invalidating, tampered), ...realOnes.filter((r) => r !== valid && r !== otherJob)) },
+        {
+          weight: 2,
+          arbitrary: fc.constantFrom(...forgeriesOf(valid, key, others, invalidating, tampered), ...realOnes.filter((r) => r !== valid && r !== otherJob)),
+        },
         { weight: 4, arbitrary: mutationsOf(valid, realOnes) },
         { weight: 1, arbitrary: garbageToken },
       );
     const viewerInvalid = [{ project: 7 }, { sub: undefined }, { aud: originLabel(OTHER) }, { iss: 'someone' }];
     sessions = family(session, keys.session, [keys.ticket, keys.job, keys.blob], viewerInvalid, [{ project: OTHER }, { viewer: 'mallory' }]);
     tickets = family(ticket, keys.ticket, [keys.session, keys.job, keys.blob], [...viewerInvalid, { project: OTHER }], [{ sub: 'mallory' }]);
-    jobs = family(job, keys.job, [keys.session, keys.ticket, keys.blob], [{ trusted: 'yes' }, { scope: 7 }, { project: '../x' }, { build: '' }, { aud: 'other' }, { iss: 'other' }], [{ project: OTHER }, { build: '101' }]);
+    jobs = family(
+      job,
+      keys.job,
+      [keys.session, keys.ticket, keys.blob],
+      [{ trusted: 'yes' }, { scope: 7 }, { project: '../x' }, { build: '' }, { aud: 'other' }, { iss: 'other' }],
+      [{ project: OTHER }, { build: '101' }],
+    );
     // typ is checked on viewer tokens: the right key with the other purpose's typ is not enough
     const [, sp] = session.split('.');
     sessions = fc.oneof(sessions, fc.constant(`${Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'agw-ticket' })).toString('base64url')}.${sp}.x`));
@@ -71,28 +85,53 @@ describe('cookie and token parsing on the HTTP app', () => {
   });
 
   it('random Cookie headers and session values get 401 and never the private artifact, unless the value is the real session', async () => {
-    const names = fc.constantFrom(SESSION_COOKIE, SESSION_COOKIE, SESSION_COOKIE, '__host-agw_session', 'agw_session', `${SESSION_COOKIE} `, `__Host-agw_session%00`, 'other');
+    const names = fc.constantFrom(
+      SESSION_COOKIE,
+      SESSION_COOKIE,
+      SESSION_COOKIE,
+      '__host-agw_session',
+      'agw_session',
+      `${SESSION_COOKIE} `,
+      `__Host-agw_session%00`,
+      'other',
+    );
     const cookieHeader = fc.oneof(
-      { weight: 6, arbitrary: fc.array(fc.tuple(names, sessions, fc.boolean()).map(([n, v, enc]) => `${n}=${enc ? encodeURIComponent(v) : v}`), { minLength: 1, maxLength: 3 }).map((c) => c.join('; ')) },
+      {
+        weight: 6,
+        arbitrary: fc
+          .array(
+            fc.tuple(names, sessions, fc.boolean()).map(([n, v, enc]) => `${n}=${enc ? encodeURIComponent(v) : v}`),
+            { minLength: 1, maxLength: 3 },
+          )
+          .map((c) => c.join('; ')),
+      },
       { weight: 1, arbitrary: sessions.map((v) => `${SESSION_COOKIE}="${v}"`) },
       { weight: 1, arbitrary: headerValue(120) },
     );
     await fc.assert(
-      fc.asyncProperty(cookieHeader.filter((c) => /^[\t\x20-\x7e\x80-\xff]*$/.test(c)), fc.constantFrom('/100/r/index.html', '/100/r/', '/100/'), async (cookie, path) => {
-        const res = await app.get(HOST, path, { cookie });
-        expect(res.status).toBeLessThan(500);
-        const seen = parseCookies(cookie)[SESSION_COOKIE];
-        if (!sameToken(session, seen)) {
-          expect(res.status).toBe(401);
-          expect(res.text).not.toContain(SECRET);
-        }
-      }),
+      fc.asyncProperty(
+        cookieHeader.filter((c) => /^[\t\x20-\x7e\x80-\xff]*$/.test(c)),
+        fc.constantFrom('/100/r/index.html', '/100/r/', '/100/'),
+        async (cookie, path) => {
+          const res = await app.get(HOST, path, { cookie });
+          expect(res.status).toBeLessThan(500);
+          const seen = parseCookies(cookie)[SESSION_COOKIE];
+          if (!sameToken(session, seen)) {
+            expect(res.status).toBe(401);
+            expect(res.text).not.toContain(SECRET);
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
   });
 
   it('random tickets on /_auth get 400 or 401 and no session cookie, unless the ticket is the real one', async () => {
-    const next = fc.oneof(fc.constantFrom('/100/', '/', '//evil.example', '/\\evil.example', 'http://evil.example/', '/%0d%0aSet-Cookie:x=y'), headerValue(30), fc.fullUnicodeString({ maxLength: 20 }));
+    const next = fc.oneof(
+      fc.constantFrom('/100/', '/', '//evil.example', '/\\evil.example', 'http://evil.example/', '/%0d%0aSet-Cookie:x=y'),
+      headerValue(30),
+      fc.fullUnicodeString({ maxLength: 20 }),
+    );
     await fc.assert(
       fc.asyncProperty(tickets, fc.option(next, { nil: undefined }), async (t, n) => {
         const query = `ticket=${encodeURIComponent(t)}${n === undefined ? '' : `&next=${encodeURIComponent(wellFormed(n))}`}`;
@@ -129,7 +168,11 @@ describe('cookie and token parsing on the HTTP app', () => {
   });
 
   it('a real ticket with any next (latin-1, unicode) either signs in and redirects to that same path, written in ASCII, or is refused with 400', async () => {
-    const next = fc.oneof(fc.constantFrom('/100/', '/', '//evil.example', '/\\evil.example', 'http://evil.example/', '/a?b=c#d'), headerValue(30).map((s) => `/${s}`), fc.fullUnicodeString({ maxLength: 20 }).map((s) => `/${wellFormed(s)}`));
+    const next = fc.oneof(
+      fc.constantFrom('/100/', '/', '//evil.example', '/\\evil.example', 'http://evil.example/', '/a?b=c#d'),
+      headerValue(30).map((s) => `/${s}`),
+      fc.fullUnicodeString({ maxLength: 20 }).map((s) => `/${wellFormed(s)}`),
+    );
     await fc.assert(
       fc.asyncProperty(next, async (n) => {
         const res = await app.get(HOST, `/_auth?ticket=${ticket}&next=${encodeURIComponent(n)}`);

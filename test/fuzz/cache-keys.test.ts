@@ -20,7 +20,12 @@ describe('cache keys on the HTTP app', () => {
   let forked: string;
 
   const save = (token: string, rawKey: string, body: string) =>
-    raw(app.port, { method: 'PUT', path: `${BASE}/${rawKey}`, headers: { host: API, authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) }, body });
+    raw(app.port, {
+      method: 'PUT',
+      path: `${BASE}/${rawKey}`,
+      headers: { host: API, authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) },
+      body,
+    });
 
   beforeAll(async () => {
     app = await startApp('fs');
@@ -38,7 +43,10 @@ describe('cache keys on the HTTP app', () => {
   afterAll(async () => app?.close());
 
   const key = fc.oneof(
-    { weight: 5, arbitrary: fc.constantFrom(...TRUSTED, 'npm-linux-', 'npm-', 'v1-deps-', 'a/', 'a/b/', 'npm-linux-zzz', 'v1-deps-fork', 'npm-linux-other', 'e\u0301-key') },
+    {
+      weight: 5,
+      arbitrary: fc.constantFrom(...TRUSTED, 'npm-linux-', 'npm-', 'v1-deps-', 'a/', 'a/b/', 'npm-linux-zzz', 'v1-deps-fork', 'npm-linux-other', 'e\u0301-key'),
+    },
     { weight: 3, arbitrary: fc.tuple(fc.constantFrom('npm-', 'v1-', 'a/', ''), piece).map(([a, b]) => a + b) },
     { weight: 2, arbitrary: anyName },
   );

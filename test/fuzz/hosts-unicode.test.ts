@@ -18,10 +18,17 @@ describe('Host header parsing on any unicode string', () => {
 
   it('maps a Host to an artifact origin only when it is exactly <label>.<ARTIFACT_DOMAIN>, in ASCII', () => {
     fc.assert(
-      fc.property(fc.oneof(label.map((l) => `${l}.localhost:8080`), fc.fullUnicodeString({ maxLength: 40 })), (header) => {
-        const m = hosts.resolve(header);
-        if (m.kind === 'artifact') expect(header.toLowerCase() === `${m.label}.localhost:8080` && /^[\x21-\x7e]+$/.test(header) ? 'exact' : header).toBe('exact');
-      }),
+      fc.property(
+        fc.oneof(
+          label.map((l) => `${l}.localhost:8080`),
+          fc.fullUnicodeString({ maxLength: 40 }),
+        ),
+        (header) => {
+          const m = hosts.resolve(header);
+          if (m.kind === 'artifact')
+            expect(header.toLowerCase() === `${m.label}.localhost:8080` && /^[\x21-\x7e]+$/.test(header) ? 'exact' : header).toBe('exact');
+        },
+      ),
       { numRuns: RUNS },
     );
   });

@@ -33,7 +33,16 @@ function hostHeaders(domain: string, apiHost: string, validPorts: string[]): fc.
     { weight: 2, arbitrary: fc.string({ unit: fc.constantFrom(...'abz09-_.*%@[]: \t'.split('')), maxLength: 70 }) },
     { weight: 1, arbitrary: fc.constantFrom('', '-a', 'a-', 'a'.repeat(64), 'xn--bcher-kva', 'a.b', '*', '127.0.0.1', '[::1]', 'user@a', 'a\u0000') },
   );
-  const domainish = mostly(domain, [`${domain}.`, `evil${domain}`, `${domain}.evil`, domain.toUpperCase(), `.${domain}`, `${domain}..`, domain.replace(/o/, '0'), apiHost]);
+  const domainish = mostly(domain, [
+    `${domain}.`,
+    `evil${domain}`,
+    `${domain}.evil`,
+    domain.toUpperCase(),
+    `.${domain}`,
+    `${domain}..`,
+    domain.replace(/o/, '0'),
+    apiHost,
+  ]);
   const port = mostly(validPorts, [':8080', ':443', ':80', ':08080', ':0443', ':', ':99999', ':8080:8080', ':+80', ': 80', ':8080 ', '::8080']);
   const around = mostly([''], [' ', '\t', 'http://', 'a@', '.', '/']);
   const built = fc.tuple(around, labelish, mostly(['.'], ['..', '', '%2e', '。']), domainish, port, around).map(
@@ -59,9 +68,12 @@ describe.each(SETUPS)('Host header parsing in $name', ({ publicUrl, artifactDoma
 
   it('never throws, and answers api, artifact or unknown', () => {
     fc.assert(
-      fc.property(fc.oneof(hostHeaders(artifactDomain, apiHost, ports), fc.fullUnicodeString({ maxLength: 80 }), fc.string({ unit: 'binary', maxLength: 80 })), (header) => {
-        expectKnownKind(hosts.resolve(header));
-      }),
+      fc.property(
+        fc.oneof(hostHeaders(artifactDomain, apiHost, ports), fc.fullUnicodeString({ maxLength: 80 }), fc.string({ unit: 'binary', maxLength: 80 })),
+        (header) => {
+          expectKnownKind(hosts.resolve(header));
+        },
+      ),
       { numRuns: RUNS },
     );
     expectKnownKind(hosts.resolve(undefined));

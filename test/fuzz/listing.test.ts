@@ -72,27 +72,42 @@ describe('artifact listing on the fs and s3 drivers', () => {
     // tokens the drivers handed out (either driver's, on either), mutated ones, and random ones
     const pageToken = fc.oneof(
       { weight: 2, arbitrary: fc.constantFrom(...(tokensSeen.size ? [...tokensSeen] : ['x'])) },
-      { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...(tokensSeen.size ? [...tokensSeen] : ['x'])), fc.nat(40), fc.constantFrom('', 'A', '/', '=', '%', '\u00e9', '..', '\u0000')).map(([t, i, c]) => t.slice(0, i % (t.length + 1)) + c + t.slice((i % (t.length + 1)) + 1)) },
+      {
+        weight: 2,
+        arbitrary: fc
+          .tuple(fc.constantFrom(...(tokensSeen.size ? [...tokensSeen] : ['x'])), fc.nat(40), fc.constantFrom('', 'A', '/', '=', '%', '\u00e9', '..', '\u0000'))
+          .map(([t, i, c]) => t.slice(0, i % (t.length + 1)) + c + t.slice((i % (t.length + 1)) + 1)),
+      },
       { weight: 2, arbitrary: headerValue(60) },
       { weight: 1, arbitrary: fc.fullUnicodeString({ maxLength: 30 }) },
       { weight: 1, arbitrary: fc.constantFrom('a.txt', 'b/', '../101/', 'p/acme%2Fdocs/b/101/f/', '\\', 'x'.repeat(2049)) },
     );
     const answered = { pagesAfterAToken: 0, refused: 0 };
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom('fs' as const, 's3' as const), fc.option(pageSize, { nil: undefined }), fc.option(pageToken, { nil: undefined }), async (driver, size, token) => {
-        const q = [size === undefined ? '' : `pageSize=${encodeURIComponent(size)}`, token === undefined ? '' : `pageToken=${encodeURIComponent(token.replace(/[\ud800-\udfff]/g, '?'))}`].filter(Boolean).join('&');
-        const { status, body } = await list(driver, q ? `?${q}` : '');
-        expect([200, 400]).toContain(status);
-        if (status === 400) answered.refused++;
-        if (body && token !== undefined) answered.pagesAfterAToken++;
-        if (body) {
-          const paths = body.items.map((e) => e.path);
-          for (const p of paths) expect(PATHS).toContain(p);
-          expect(new Set(paths).size).toBe(paths.length);
-          const n = size === undefined ? 100 : Number(size);
-          expect(paths.length).toBeLessThanOrEqual(n);
-        }
-      }),
+      fc.asyncProperty(
+        fc.constantFrom('fs' as const, 's3' as const),
+        fc.option(pageSize, { nil: undefined }),
+        fc.option(pageToken, { nil: undefined }),
+        async (driver, size, token) => {
+          const q = [
+            size === undefined ? '' : `pageSize=${encodeURIComponent(size)}`,
+            token === undefined ? '' : `pageToken=${encodeURIComponent(token.replace(/[\ud800-\udfff]/g, '?'))}`,
+          ]
+            .filter(Boolean)
+            .join('&');
+          const { status, body } = await list(driver, q ? `?${q}` : '');
+          expect([200, 400]).toContain(status);
+          if (status === 400) answered.refused++;
+          if (body && token !== undefined) answered.pagesAfterAToken++;
+          if (body) {
+            const paths = body.items.map((e) => e.path);
+            for (const p of paths) expect(PATHS).toContain(p);
+            expect(new Set(paths).size).toBe(paths.length);
+            const n = size === undefined ? 100 : Number(size);
+            expect(paths.length).toBeLessThanOrEqual(n);
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
     // both answers must be common for the property to say anything

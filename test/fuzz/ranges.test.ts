@@ -16,13 +16,21 @@ const HOST = `${originLabel(PROJECT)}.localhost:8080`;
 
 /** Files of a few sizes, every byte position distinguishable (HTML: streamed by the origin itself). */
 const FILES = new Map<string, Buffer>(
-  [0, 1, 2, 1000].map((size) => [`r/f${size}.html`, Buffer.from(Array.from({ length: size }, (_, i) => 'abcdefghijklmnopqrstuvwxyz0123456789'[(i * 7 + Math.floor(i / 36)) % 36]!).join(''))]),
+  [0, 1, 2, 1000].map((size) => [
+    `r/f${size}.html`,
+    Buffer.from(Array.from({ length: size }, (_, i) => 'abcdefghijklmnopqrstuvwxyz0123456789'[(i * 7 + Math.floor(i / 36)) % 36]!).join('')),
+  ]),
 );
 const etagOf = (b: Buffer) => `"${createHash('sha256').update(b).digest('hex')}"`;
 
 const number = fc.oneof(
   { weight: 6, arbitrary: fc.nat(1010).map(String) },
-  { weight: 1, arbitrary: fc.constantFrom('0', '00', '007', '999999999999999999999', '9007199254740993', '-1', '+1', '1e3', '0x10', ' 5', '5 ', '1.5', '', 'NaN', '\u00b9') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '0', '00', '007', '999999999999999999999', '9007199254740993', '-1', '+1', '1e3', '0x10', ' 5', '5 ', '1.5', '', 'NaN', '\u00b9',
+    ),
+  },
 );
 const spec = fc.oneof(
   { weight: 4, arbitrary: fc.tuple(number, number).map(([a, b]) => `${a}-${b}`) },
@@ -34,7 +42,18 @@ const rangeHeader = fc.oneof(
   {
     weight: 6,
     arbitrary: fc
-      .tuple(fc.oneof({ weight: 8, arbitrary: fc.constant('bytes') }, { weight: 1, arbitrary: fc.constantFrom('Bytes', 'BYTES', 'bytes ', ' bytes', 'items', 'none', '') }), fc.oneof({ weight: 8, arbitrary: fc.constant('=') }, { weight: 1, arbitrary: fc.constantFrom(' = ', ':', '==') }), fc.oneof({ weight: 3, arbitrary: fc.array(spec, { minLength: 1, maxLength: 1 }) }, { weight: 1, arbitrary: fc.array(spec, { minLength: 2, maxLength: 4 }) }), fc.constantFrom(',', ',', ', ', ',,', ' ,'))
+      .tuple(
+        fc.oneof(
+          { weight: 8, arbitrary: fc.constant('bytes') },
+          { weight: 1, arbitrary: fc.constantFrom('Bytes', 'BYTES', 'bytes ', ' bytes', 'items', 'none', '') },
+        ),
+        fc.oneof({ weight: 8, arbitrary: fc.constant('=') }, { weight: 1, arbitrary: fc.constantFrom(' = ', ':', '==') }),
+        fc.oneof(
+          { weight: 3, arbitrary: fc.array(spec, { minLength: 1, maxLength: 1 }) },
+          { weight: 1, arbitrary: fc.array(spec, { minLength: 2, maxLength: 4 }) },
+        ),
+        fc.constantFrom(',', ',', ', ', ',,', ' ,'),
+      )
       .map(([unit, eq, specs, sep]) => `${unit}${eq}${specs.join(sep)}`),
   },
   { weight: 1, arbitrary: headerValue(40) },
@@ -136,7 +155,11 @@ describe('Range requests on an artifact origin, on files stored on the fs and s3
       fc.asyncProperty(request, async (r) => {
         const [fs, s3] = [await send(apps.fs!, r), await send(apps.s3!, r)];
         // error bodies carry each app's own request id: compare what the client acts on
-        const seen = (res: RawResponse) => ({ status: res.status, range: res.headers['content-range'], body: res.status < 300 ? res.body.toString('latin1') : '' });
+        const seen = (res: RawResponse) => ({
+          status: res.status,
+          range: res.headers['content-range'],
+          body: res.status < 300 ? res.body.toString('latin1') : '',
+        });
         expect(seen(s3)).toEqual(seen(fs));
       }),
       { numRuns: RUNS / 2 },

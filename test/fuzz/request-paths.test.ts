@@ -14,7 +14,11 @@ const RUNS = 300;
 
 /** Every stored file's body is a marker naming its project, build and path. */
 const STORED: Array<{ project: string; build: string; path: string }> = [
-  ...['index.html', 'r/a.html', 'r/sub/b.html', 'r/sp ace.html', 'r/é.html', 'r/..a.html', 'r/a.png', 'r/data.json'].map((path) => ({ project: 'acme/web', build: '100', path })),
+  ...['index.html', 'r/a.html', 'r/sub/b.html', 'r/sp ace.html', 'r/é.html', 'r/..a.html', 'r/a.png', 'r/data.json'].map((path) => ({
+    project: 'acme/web',
+    build: '100',
+    path,
+  })),
   ...['zq101.html', 'r/a.html', 'r/zq101/c.html'].map((path) => ({ project: 'acme/web', build: '101', path })),
   ...['index.html', 'r/a.html', 'zqother.html'].map((path) => ({ project: 'acme/other', build: '100', path })),
   ...['r/a.html', 'index.html', 'zqprivate.html'].map((path) => ({ project: 'acme/private', build: '100', path })),
@@ -39,10 +43,25 @@ function forbidden(project: string, build: string | undefined): string[] {
 }
 
 /** Names of the stored files and of the storage layout (p/<project>/b/<build>/f/…, labels/…), for traversals to aim at. */
-const TARGETS = ['r', 'a.html', 'sub', 'b.html', 'index.html', 'c.html', '100', '101', 'p', 'b', 'f', 'o', 'labels', 'acme%2Fother', 'acme%252Fother', 'acme', 'other', 'private', '.signing-secret', 'artifacts', 'cache', 'data'];
-const segment = fc.oneof({ weight: 3, arbitrary: piece }, { weight: 3, arbitrary: fc.constantFrom(...TARGETS) }, { weight: 2, arbitrary: fc.constantFrom('..', '%2e%2e', '%252e%252e', '.%2e', '..%2f', '..%5c', '%c0%ae%c0%ae') });
-const randomRest = fc.array(segment, { maxLength: 10 }).chain((segs) => fc.array(fc.constantFrom('/', '/', '/', '', '%2f', '\\', '//'), { minLength: segs.length, maxLength: segs.length }).map((seps) => segs.map((s, i) => s + seps[i]).join('')));
-const storedPath = fc.constantFrom(...STORED.filter((f) => f.project === 'acme/web' && f.build === '100').map((f) => f.path.split('/').map(encodeURIComponent).join('/')));
+const TARGETS = [
+  'r', 'a.html', 'sub', 'b.html', 'index.html', 'c.html', '100', '101', 'p', 'b', 'f', 'o', 'labels', 'acme%2Fother', 'acme%252Fother', 'acme',
+  'other', 'private', '.signing-secret', 'artifacts', 'cache', 'data',
+];
+const segment = fc.oneof(
+  { weight: 3, arbitrary: piece },
+  { weight: 3, arbitrary: fc.constantFrom(...TARGETS) },
+  { weight: 2, arbitrary: fc.constantFrom('..', '%2e%2e', '%252e%252e', '.%2e', '..%2f', '..%5c', '%c0%ae%c0%ae') },
+);
+const randomRest = fc
+  .array(segment, { maxLength: 10 })
+  .chain((segs) =>
+    fc
+      .array(fc.constantFrom('/', '/', '/', '', '%2f', '\\', '//'), { minLength: segs.length, maxLength: segs.length })
+      .map((seps) => segs.map((s, i) => s + seps[i]).join('')),
+  );
+const storedPath = fc.constantFrom(
+  ...STORED.filter((f) => f.project === 'acme/web' && f.build === '100').map((f) => f.path.split('/').map(encodeURIComponent).join('/')),
+);
 /** The part after the build: random, or a stored file's path with random pieces around it. */
 const rest = fc
   .oneof(
@@ -51,7 +70,11 @@ const rest = fc
     { weight: 1, arbitrary: fc.tuple(randomRest, storedPath, randomRest).map(([a, b, c]) => a + b + c) },
   )
   .filter((s) => !/zq|MARK\[/i.test(s));
-const buildSegment = fc.oneof({ weight: 6, arbitrary: fc.constant('100') }, { weight: 1, arbitrary: fc.constantFrom('101', '%31%30%30', '100%2f..', '..', '%2e%2e', '', '100.', '1%00') }, { weight: 1, arbitrary: piece });
+const buildSegment = fc.oneof(
+  { weight: 6, arbitrary: fc.constant('100') },
+  { weight: 1, arbitrary: fc.constantFrom('101', '%31%30%30', '100%2f..', '..', '%2e%2e', '', '100.', '1%00') },
+  { weight: 1, arbitrary: piece },
+);
 const query = fc.oneof({ weight: 5, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('?x=1', '?', '?%2e%2e', '?path=../../', '#frag') });
 
 function decodeOrUndefined(s: string): string | undefined {

@@ -66,7 +66,8 @@ describe.each(DRIVERS)('protocol edges on the %s driver', (driver) => {
       const body = 'hello, continue';
       const { first, socket, all } = await sendHead(
         srv.port,
-        `PUT ${path.replace('edge.txt', 'continued.txt')} HTTP/1.1\r\nHost: ${API}\r\nAuthorization: Bearer ${token}\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+        `PUT ${path.replace('edge.txt', 'continued.txt')} HTTP/1.1\r\nHost: ${API}\r\nAuthorization: Bearer ${token}\r\n` +
+          `Content-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
       );
       expect(first).toBe('HTTP/1.1 100 Continue\r\n\r\n');
       socket.write(body);
@@ -82,7 +83,8 @@ describe.each(DRIVERS)('protocol edges on the %s driver', (driver) => {
     it('refuses an oversize cache save with 413 without saying 100 Continue', async () => {
       const { first, socket } = await sendHead(
         srv.port,
-        `PUT /api/v1/projects/acme%2Fweb/caches/big-key HTTP/1.1\r\nHost: ${API}\r\nAuthorization: Bearer ${token}\r\nContent-Length: 99999999999999\r\nExpect: 100-continue\r\n\r\n`,
+        `PUT /api/v1/projects/acme%2Fweb/caches/big-key HTTP/1.1\r\nHost: ${API}\r\nAuthorization: Bearer ${token}\r\n` +
+          'Content-Length: 99999999999999\r\nExpect: 100-continue\r\n\r\n',
       );
       socket.destroy();
       expect(first).toMatch(/^HTTP\/1\.1 413 /);

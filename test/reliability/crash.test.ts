@@ -25,7 +25,8 @@ test('a gateway killed mid-upload loses nothing acknowledged, shows nothing part
   expect(rows.map((r) => r.case)).toEqual([expect.stringContaining('(fs)'), expect.stringContaining('(s3)')]);
   const failed = rows.filter((r) => r.outcome !== 'pass');
   if (failed.length) {
-    throw new Error(`${failed.map((r) => `row failed: ${r.case} (${String(r.figures?.failedChecks ?? 'did not complete')})`).join('\n')}\n${JSON.stringify(rows, null, 2)}\nlog:\n${lines.join('\n')}`);
+    const summary = failed.map((r) => `row failed: ${r.case} (${String(r.figures?.failedChecks ?? 'did not complete')})`).join('\n');
+    throw new Error(`${summary}\n${JSON.stringify(rows, null, 2)}\nlog:\n${lines.join('\n')}`);
   }
   for (const row of rows) {
     // what a pass claims must be in its figures: a crash was tested, and what was acked was read back

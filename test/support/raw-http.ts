@@ -32,7 +32,7 @@ export interface RawResponse {
   headers: IncomingHttpHeaders;
   body: Buffer;
   text: string;
-  json: () => any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  json: () => any;
 }
 
 export function raw(
