@@ -145,7 +145,9 @@ export function createHttp(options: HttpOptions): Http {
       const https = req.url.protocol === 'https:';
       const r = (https ? httpsRequest : httpRequest)(req.url, { method: req.method, agent: https ? agents.https : agents.http, headers });
       r.setTimeout(REQUEST_IDLE_MS, () => r.destroy(new Error(`no progress for ${REQUEST_IDLE_MS / 1000} s`)));
-      r.on('error', (err) => settle(err === localError ? { local: err.message } : { retry: describeNetworkError(err) }));
+      // once the body failed on our side, whatever the request then reports (node says "socket hang
+      // up", not our error) is a consequence of it: not a network error, and not worth a retry
+      r.on('error', (err) => settle(localError ? { local: localError.message } : { retry: describeNetworkError(err) }));
       r.on('response', (res) => {
         const status = res.statusCode ?? 0;
         const to = req.saveTo;
@@ -186,7 +188,9 @@ export function createHttp(options: HttpOptions): Http {
         },
       });
       stream.on('error', (err) => (localError = err));
-      pipeline(stream, meter, r).catch(() => undefined); // reported through r's 'error'
+      pipeline(stream, meter, r).catch(() => {
+        if (localError) settle({ local: localError.message }); // a network error is reported through r's 'error'
+      });
     });
   }
 
