@@ -38,7 +38,8 @@ async function scripted(script: Answer[]): Promise<{ seen: Seen[]; server: Liste
 
 function http(url: URL, extra: Partial<HttpOptions> = {}) {
   const retries: { what: string; reason: string; delayMs: number }[] = [];
-  const client = createHttp({ baseUrl: url, token: 'a.b.c', retries: 2, onRetry: (what, reason, delayMs) => retries.push({ what, reason, delayMs }), ...extra });
+  const onRetry = (what: string, reason: string, delayMs: number) => retries.push({ what, reason, delayMs });
+  const client = createHttp({ baseUrl: url, token: 'a.b.c', retries: 2, onRetry, ...extra });
   return { client, retries };
 }
 
@@ -67,7 +68,11 @@ describe('the client HTTP layer', () => {
 
   it('waits at least what Retry-After asks, as seconds or as an HTTP date', async () => {
     const soon = new Date(Date.now() + 4000).toUTCString();
-    const { server, url } = await scripted([{ status: 503, headers: { 'retry-after': '1' } }, { status: 503, headers: { 'retry-after': soon } }, { status: 204, body: '' }]);
+    const { server, url } = await scripted([
+      { status: 503, headers: { 'retry-after': '1' } },
+      { status: 503, headers: { 'retry-after': soon } },
+      { status: 204, body: '' },
+    ]);
     const { client, retries } = http(url);
     try {
       expect((await client.send('x', { method: 'GET', url, auth: false })).status).toBe(204);
@@ -159,7 +164,12 @@ describe('the client HTTP layer', () => {
     const { client, retries } = http(url);
     try {
       const err = await client
-        .send('x', { method: 'PUT', url, auth: false, body: { name: 'report.bin', open: async () => ({ length: 10, stream: Readable.from([Buffer.from('short')]) }) } })
+        .send('x', {
+          method: 'PUT',
+          url,
+          auth: false,
+          body: { name: 'report.bin', open: async () => ({ length: 10, stream: Readable.from([Buffer.from('short')]) }) },
+        })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(HttpFailure);
       expect((err as HttpFailure).local).toBe(true);
