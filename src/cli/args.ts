@@ -1,59 +1,14 @@
 /**
- * What every subcommand shares: strict option parsing (node's util.parseArgs), usage errors that
- * name the option and exit 2, and the gateway's configuration read from the environment exactly
- * as `serve` reads it, so a token or ticket minted here verifies on a server started with the
- * same environment.
+ * Option values the subcommands share, each checked into a UsageError that names the option
+ * (exit 2): whole numbers, ids, the gateway URL and token (never echoed); and the gateway's keys
+ * read from the environment exactly as `serve` reads them, so a token or ticket minted here
+ * verifies on a server started with the same environment.
  */
 import { access } from 'node:fs/promises';
 import { createAuth, type Auth } from '../auth';
 import { resolveSigningSecret } from '../auth/secret-file';
-import { ConfigError, type Config } from '../config';
-
-/** A bad command line: the command prints the message and a pointer to --help, and exits 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-/** Runs util.parseArgs, turning its errors (which name the option) into UsageErrors. */
-export function parseOrUsage<R>(parse: () => R): R {
-  try {
-    return parse();
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) throw new UsageError((err as Error).message);
-    throw err;
-  }
-}
-
-/**
- * Runs a command body: --help prints `help` (exit 0); a UsageError or ConfigError prints its
- * message (exit 2). Anything else propagates to the dispatcher (exit 1 with the stack).
- */
-export async function runCommand(name: string, help: string, args: string[], body: () => Promise<number>): Promise<number> {
-  // checked before parsing, so `--help` works even next to an otherwise bad command line
-  const end = args.indexOf('--');
-  const options = end === -1 ? args : args.slice(0, end);
-  if (options.includes('--help') || options.includes('-h')) {
-    process.stdout.write(help);
-    return 0;
-  }
-  try {
-    return await body();
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`artifact-gateway ${name}: ${err.message}\nRun 'artifact-gateway ${name} --help' for usage.\n`);
-      return 2;
-    }
-    if (err instanceof ConfigError) {
-      process.stderr.write(`artifact-gateway: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-}
+import type { Config } from '../config';
+import { UsageError } from './command';
 
 export function required(value: string | undefined, option: string): string {
   if (value === undefined || value === '') throw new UsageError(`the option '--${option}' is required`);

@@ -1,15 +1,16 @@
 #!/usr/bin/env -S node --max-semi-space-size=16
 /**
- * The `artifact-gateway` command. One file per subcommand; this one only dispatches.
+ * The `artifact-gateway` command. One file per subcommand; this one only dispatches. serve, gc,
+ * token and ticket administer a gateway; upload and cache are thin wrappers around the client
+ * library (src/client), which a program can import instead.
  */
 import { cache } from './cache';
+import type { Command } from './command';
 import { gc } from './gc';
 import { serve } from './serve';
 import { ticket } from './ticket';
 import { token } from './token';
 import { upload } from './upload';
-
-type Command = (args: string[], env: NodeJS.ProcessEnv) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   serve: { run: serve, summary: 'start the gateway (configured by environment variables)' },

@@ -2,24 +2,26 @@
  * `artifact-gateway serve`: reads the environment once, starts the gateway, and stops it cleanly
  * on SIGTERM/SIGINT (exit 0). A bad configuration exits 2 with one message naming every problem.
  */
-import { parseArgs } from 'node:util';
 import { helpLines, loadConfig, type Config } from '../config';
 import { createLogger } from '../http/logger';
 import { startServer } from '../server';
-import { parseOrUsage, runCommand } from './args';
+import { helpOf, OPTIONS, parseCommand, runCommand } from './command';
 
-export const SERVE_HELP = `Usage: artifact-gateway serve
+const SPEC = {
+  name: 'serve',
+  usage: '',
+  about: `Starts the gateway. Configuration comes from environment variables only:
 
-Starts the gateway. Configuration comes from environment variables only:
-
-${helpLines()}
-`;
+${helpLines()}`,
+  options: { help: OPTIONS.help },
+};
+export const SERVE_HELP = helpOf(SPEC);
 
 export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let config: Config | undefined;
   const code = await runCommand('serve', SERVE_HELP, args, async () => {
     // configuration is read from the environment only: no options besides --help
-    parseOrUsage(() => parseArgs({ args, strict: true, allowPositionals: false, options: { help: { type: 'boolean', short: 'h' } } }));
+    parseCommand(SPEC, args);
     config = loadConfig(env);
     return 0;
   });

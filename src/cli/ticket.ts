@@ -4,49 +4,36 @@
  * it sets a session cookie for that one origin and redirects to `next`.
  */
 import { userInfo } from 'node:os';
-import { parseArgs } from 'node:util';
+import { BUILD_ID, PROJECT_ID } from '../ids';
 import { isSameOriginPath } from '../auth/viewer';
 import { originLabel } from '../artifacts/labels';
 import { loadConfig } from '../config';
 import { createHostResolver } from '../hosts';
-import { BUILD_ID, PROJECT_ID } from '../ids';
-import { gatewayAuth, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
+import { gatewayAuth, id, wholeNumber } from './args';
+import { defineCommand, OPTIONS, UsageError } from './command';
 
-export const TICKET_HELP = `Usage: artifact-gateway ticket --project P [options]
-
-Prints the sign-in URL for a viewer of a private project's artifacts. The ticket in it is valid
+export const ticket = defineCommand(
+  {
+    name: 'ticket',
+    usage: '--project P [options]',
+    about: `Prints the sign-in URL for a viewer of a private project's artifacts. The ticket in it is valid
 for --ttl seconds and on that project's origin only (with ISOLATION=build: that build's origin);
 it is exchanged there for a session cookie (SESSION_TTL). Reads the same environment variables as
-'serve'. The origin exists once the project (or build) has at least one artifact.
-
-Options:
-  --project P        project id (required)
-  --build N          build id (required with ISOLATION=build; with ISOLATION=project it sets
-                     the default --next to /N/)
-  --viewer NAME      who is looking, recorded in the gateway's audit log (default: your user name)
-  --next /PATH       where to land after signing in, a path starting with a single /
-                     (default: /N/ when --build is given with ISOLATION=project, else /)
-  --ttl SECONDS      how long the link may be used, 10 to 86400 (default: TICKET_TTL, 300)
-  -h, --help         this help
-`;
-
-export async function ticket(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  return runCommand('ticket', TICKET_HELP, args, async () => {
-    const { values } = parseOrUsage(() =>
-      parseArgs({
-        args,
-        strict: true,
-        allowPositionals: false,
-        options: {
-          project: { type: 'string' },
-          build: { type: 'string' },
-          viewer: { type: 'string' },
-          next: { type: 'string' },
-          ttl: { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }),
-    );
+'serve'. The origin exists once the project (or build) has at least one artifact.`,
+    options: {
+      project: OPTIONS.project,
+      build: { type: 'string', value: 'N', help: 'build id (required with ISOLATION=build; with ISOLATION=project it sets the default --next to /N/)' },
+      viewer: { type: 'string', value: 'NAME', help: "who is looking, recorded in the gateway's audit log (default: your user name)" },
+      next: {
+        type: 'string',
+        value: '/PATH',
+        help: 'where to land after signing in, a path starting with a single / (default: /N/ when --build is given with ISOLATION=project, else /)',
+      },
+      ttl: { type: 'string', value: 'SECONDS', help: 'how long the link may be used, 10 to 86400 (default: TICKET_TTL, 300)' },
+      help: OPTIONS.help,
+    },
+  },
+  async ({ values }, env) => {
     const project = id(values.project, 'project', PROJECT_ID);
     const build = values.build === undefined ? undefined : id(values.build, 'build', BUILD_ID);
     const next = values.next;
@@ -74,8 +61,8 @@ export async function ticket(args: string[], env: NodeJS.ProcessEnv): Promise<nu
     const origin = createHostResolver(config).artifactOrigin(label);
     process.stdout.write(`${origin}/_auth?ticket=${encodeURIComponent(jwt)}&next=${encodeURIComponent(landing)}\n`);
     return 0;
-  });
-}
+  },
+);
 
 function defaultViewer(): string {
   try {

@@ -4,56 +4,37 @@
  * the environment exactly as `serve` reads it, so a token minted with the server's environment
  * verifies on that server.
  */
-import { parseArgs } from 'node:util';
 import { mintJobToken, type JobClaims } from '../auth/job-token';
-import { loadConfig } from '../config';
 import { BUILD_ID, isScope, PROJECT_ID, SCOPES, type Scope } from '../ids';
-import { gatewayAuth, id, parseOrUsage, runCommand, UsageError, wholeNumber } from './args';
+import { loadConfig } from '../config';
+import { gatewayAuth, id, wholeNumber } from './args';
+import { defineCommand, OPTIONS, UsageError } from './command';
 
 export const TOKEN_MAX_TTL = 86400;
 
-export const TOKEN_HELP = `Usage: artifact-gateway token --project P --build N [options]
-
-Prints one job token (an HS256 JWT) that the gateway configured by the same environment accepts.
+export const token = defineCommand(
+  {
+    name: 'token',
+    usage: '--project P --build N [options]',
+    about: `Prints one job token (an HS256 JWT) that the gateway configured by the same environment accepts.
 Reads the same environment variables as 'serve' (SIGNING_SECRET, or DATA_DIR/.signing-secret with
 the fs driver; JWT_ISSUER, JWT_AUDIENCE). Refused when JWT_PUBLIC_KEY or JWT_JWKS_URL is set: then
-an external issuer mints the tokens.
-
-Options:
-  --project P             project id (required)
-  --build N               build id (required); the token writes this build only
-  --branch B              branch the job runs on (default: the default branch)
-  --default-branch B      the project's default branch (default: main)
-  --base-branch B         the branch a pull request targets (omit for pushes)
-  --untrusted             a pull-request or fork job: writes only its own cache scope
-  --scope S1,S2,...       scopes (default: all of ${SCOPES.join(', ')})
-  --ttl SECONDS           lifetime, 1 to ${TOKEN_MAX_TTL} (default: 3600)
-  -h, --help              this help
-
-Example:
-  export ARTIFACT_GATEWAY_TOKEN=$(artifact-gateway token --project acme/web --build 42)
-`;
-
-export async function token(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  return runCommand('token', TOKEN_HELP, args, async () => {
-    const { values } = parseOrUsage(() =>
-      parseArgs({
-        args,
-        strict: true,
-        allowPositionals: false,
-        options: {
-          project: { type: 'string' },
-          build: { type: 'string' },
-          branch: { type: 'string' },
-          'default-branch': { type: 'string' },
-          'base-branch': { type: 'string' },
-          untrusted: { type: 'boolean' },
-          scope: { type: 'string' },
-          ttl: { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }),
-    );
+an external issuer mints the tokens.`,
+    options: {
+      project: OPTIONS.project,
+      build: { type: 'string', value: 'N', help: 'build id (required); the token writes this build only' },
+      branch: { type: 'string', value: 'B', help: 'branch the job runs on (default: the default branch)' },
+      'default-branch': { type: 'string', value: 'B', help: "the project's default branch (default: main)" },
+      'base-branch': { type: 'string', value: 'B', help: 'the branch a pull request targets (omit for pushes)' },
+      untrusted: { type: 'boolean', help: 'a pull-request or fork job: writes only its own cache scope' },
+      scope: { type: 'string', value: 'S1,S2,...', help: `scopes (default: all of ${SCOPES.join(', ')})` },
+      ttl: { type: 'string', value: 'SECONDS', help: `lifetime, 1 to ${TOKEN_MAX_TTL} (default: 3600)` },
+      help: OPTIONS.help,
+    },
+    after: `Example:
+  export ARTIFACT_GATEWAY_TOKEN=$(artifact-gateway token --project acme/web --build 42)`,
+  },
+  async ({ values }, env) => {
     const defaultBranch = branchName(values['default-branch'], 'default-branch') ?? 'main';
     const claims: JobClaims = {
       project: id(values.project, 'project', PROJECT_ID),
@@ -84,8 +65,8 @@ export async function token(args: string[], env: NodeJS.ProcessEnv): Promise<num
     });
     process.stdout.write(`${jwt}\n`);
     return 0;
-  });
-}
+  },
+);
 
 function branchName(value: string | undefined, option: string): string | undefined {
   if (value === undefined) return undefined;

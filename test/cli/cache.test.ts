@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runCli, startGateway, type Gateway } from '../support/cli';
-import { craft, pnpmTree, snapshot } from './cache-support';
+import { craft, pnpmTree, snapshot } from '../support/cache-archives';
 
 const SECRET = 'cache-test-secret-0123456789abcdef0123456789ab';
 const PROJECT = 'acme/web';

@@ -8,7 +8,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { originLabel } from '../../src/artifacts/labels';
-import { Progress } from '../../src/cli/upload-progress';
 import { runCli, startGateway, type Gateway } from '../support/cli';
 import { listen } from '../support/raw-http';
 
@@ -332,34 +331,5 @@ describe('artifact-gateway upload against a flaky server', () => {
     const r = await run(port, ['--retries', '1']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/ECONNREFUSED.*\(gave up after 2 attempts\)/);
-  });
-});
-
-describe('upload progress', () => {
-  function capture(isTTY: boolean) {
-    let text = '';
-    return { out: { isTTY, columns: 200, write: (s: string) => (text += s) }, text: () => text };
-  }
-
-  it('on a terminal, redraws one line in place and prints only what matters above it', () => {
-    const { out, text } = capture(true);
-    const p = new Progress(out, { files: 2, bytes: 2048 }, (s) => s.replace('SECRET', '[redacted]'));
-    p.bytes(1024);
-    p.fileDone('uploaded  a.txt (1.0 KiB)');
-    p.fileDone('FAILED    b.txt: 401 SECRET', true);
-    p.finish();
-    expect(text()).not.toContain('uploaded  a.txt');
-    expect(text()).toContain('FAILED    b.txt: 401 [redacted]\n');
-    expect(text()).toMatch(/\r\x1b\[K0\/2 files, 1\.0 KiB of 2\.0 KiB, /);
-    expect(text().endsWith('\r\x1b[K')).toBe(true); // the line is cleared for the summary
-  });
-
-  it('elsewhere, prints one line per file and no control characters', () => {
-    const { out, text } = capture(false);
-    const p = new Progress(out, { files: 1, bytes: 1 }, (s) => s);
-    p.bytes(1);
-    p.fileDone('uploaded  a.txt (1 B)');
-    p.finish();
-    expect(text()).toBe('uploaded  a.txt (1 B)\n');
   });
 });

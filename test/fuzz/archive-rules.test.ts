@@ -1,5 +1,5 @@
 /**
- * Properties of the cache archive rules (src/cli/cache-archive-rules.ts): random tar headers
+ * Properties of the cache archive rules (src/client/archive/rules.ts): random tar headers
  * (paths, link targets, types), written as a real tar and read back by node-tar's parser as a
  * restore reads them, are either refused or would write nothing outside the restore paths, and
  * leave no symbolic link pointing outside the target directory. "Would write" is worked out by
@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { posix } from 'node:path';
 import { Header, Parser, Pax, type ReadEntry } from 'tar';
-import { ArchiveRefused, ArchiveRules } from '../../src/cli/cache-archive-rules';
+import { ArchiveRefused, ArchiveRules } from '../../src/client/archive/rules';
 
 const RUNS = 1000;
 const ROOT = '/r';

@@ -1,5 +1,5 @@
 /**
- * What `artifact-gateway upload` sends: the files under each argument, and the path each gets in
+ * What an upload sends: the files under each argument, and the path each gets in
  * the build. A directory's files keep their path relative to it; a file argument keeps its base
  * name; both under --prefix. Symbolic links inside a tree are never followed (a link can point
  * anywhere, ~/.ssh included, and could loop), only reported; a link named on the command line is
@@ -7,7 +7,7 @@
  */
 import { lstat, opendir, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { UsageError } from './args';
+import { InvalidInput } from './errors';
 
 export interface LocalFile {
   /** Absolute path to read (command-line links resolved). */
@@ -18,7 +18,7 @@ export interface LocalFile {
   size: number;
 }
 
-export interface Collected {
+export interface CollectedFiles {
   files: LocalFile[];
   /** Links and special files that were left out, with why. */
   skipped: string[];
@@ -29,7 +29,7 @@ export interface Collected {
  * for: `.git/config` with a token in it, `.env`, `.npmrc` have leaked through artifacts this way,
  * and GitHub's upload-artifact excludes them by default since v4.4 for the same reason.
  */
-export async function collectFiles(args: readonly string[], prefix: string, options: { includeHidden?: boolean } = {}): Promise<Collected> {
+export async function collectFiles(args: readonly string[], prefix: string, options: { includeHidden?: boolean } = {}): Promise<CollectedFiles> {
   const files: LocalFile[] = [];
   const skipped: string[] = [];
   const under = (rel: string) => (prefix === '' ? rel : `${prefix}/${rel}`);
@@ -72,16 +72,16 @@ export async function collectFiles(args: readonly string[], prefix: string, opti
   const seen = new Map<string, string>();
   for (const f of files) {
     const other = seen.get(f.path);
-    if (other !== undefined) throw new UsageError(`${other} and ${f.source} would both be uploaded as ${JSON.stringify(f.path)}`);
+    if (other !== undefined) throw new InvalidInput(`${other} and ${f.source} would both be uploaded as ${JSON.stringify(f.path)}`);
     seen.set(f.path, f.source);
   }
   return { files, skipped };
 }
 
 // before anything is sent, an unreadable path is the caller's to fix, like a missing one: exit 2
-function unreadable(path: string, err: unknown): UsageError {
+function unreadable(path: string, err: unknown): InvalidInput {
   const code = (err as NodeJS.ErrnoException).code;
-  return new UsageError(`cannot read ${JSON.stringify(path)}: ${code === 'ENOENT' ? 'no such file or directory' : (code ?? String(err))}`);
+  return new InvalidInput(`cannot read ${JSON.stringify(path)}: ${code === 'ENOENT' ? 'no such file or directory' : (code ?? String(err))}`);
 }
 
 async function sizeOf(source: string, shown: string): Promise<number> {
