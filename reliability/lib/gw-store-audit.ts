@@ -1,6 +1,6 @@
 /**
  * Looks at a gateway's store from outside, without the gateway's storage code: the fs driver's
- * directory tree read as files (layout in src/storage/fs-layout.ts), the s3 buckets through plain
+ * directory tree read as files (layout in src/storage/fs/layout.ts), the s3 buckets through plain
  * S3 calls. What the gateway cases count with it: the committed entries (artifacts and caches),
  * and every kind of leftover a crashed or cut upload can leave, sorted by who removes it.
  *

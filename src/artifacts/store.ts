@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ConflictError, StorageError } from '../errors';
 import { mapLimit } from '../map-limit';
-import { createEntry, readEntry, writeHashed } from '../storage/entries';
+import { createEntry, readEntry, writeHashed } from '../write-once';
 import { joinKey, joinPrefix, toKeyPrefix, toStorageKey, type KeyPrefix, type StorageKey } from '../storage/keys';
 import type { ObjectInfo, Storage } from '../storage/storage';
 import { originLabel } from './labels';

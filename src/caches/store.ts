@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors';
-import { createEntry, hashObject, putJson, readEntry, writeHashed } from '../storage/entries';
+import { createEntry, hashObject, putJson, readEntry, writeHashed } from '../write-once';
 import { mapLimit } from '../map-limit';
 import { joinKey, toKeyPrefix, toStorageKey, type StorageKey } from '../storage/keys';
 import type { Storage, UploadedPart } from '../storage/storage';

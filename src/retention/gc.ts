@@ -15,7 +15,7 @@
  */
 import type { Config } from '../config';
 import type { Logger } from '../http/logger';
-import { readEntry } from '../storage/entries';
+import { readEntry } from '../write-once';
 import { toKeyPrefix, toStorageKey, type StorageKey } from '../storage/keys';
 import type { BucketName, ObjectInfo, Storage } from '../storage/storage';
 import type { ArtifactEntry } from '../artifacts/store';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import type { Config } from '../../src/config';
-import { createS3Client } from '../../src/storage/s3-driver';
+import { createS3Client } from '../../src/storage/s3/client';
 import { runGc } from '../../src/retention/gc';
 import { toKeyPrefix, toStorageKey } from '../../src/storage/keys';
 import { indexName } from '../../src/caches/prefix-index';

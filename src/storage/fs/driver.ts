@@ -1,7 +1,7 @@
 /**
  * The `fs` driver: the embedded default for one machine (what `npm start` runs on). The on-disk
- * format is in fs-layout.ts; the signed blob URLs standing in for S3's presigned ones are in
- * fs-blob-url.ts and served by fs-blob.ts.
+ * format is in layout.ts; the signed blob URLs standing in for S3's presigned ones are in
+ * blob-url.ts and served by the gateway's blob route (src/http/fs-blob-route.ts).
  *
  * - Writes stream into a temp file beside the target, counting and hashing, are fsynced, then
  *   published by rename (or link, which refuses an existing name, for create-only writes), and
@@ -25,10 +25,29 @@ import {
   InvalidKeyError,
   NotFoundError,
   RangeNotSatisfiableError,
-  StorageError,
   StorageUnavailableError,
-} from '../errors';
-import { BlobSigner, type BlobGrant, type BlobMethod } from './fs-blob-url';
+} from '../../errors';
+import { checkByteRange } from '../byte-ranges';
+import type { KeyPrefix, StorageKey } from '../keys';
+import { checkLevel, listLimit, pageStart, pageToken } from '../list-pages';
+import {
+  BUCKETS,
+  type BucketName,
+  type ListOptions,
+  type ListPage,
+  type ObjectInfo,
+  type PrefixPage,
+  type PresignGetOptions,
+  type PresignPutOptions,
+  type ReadOptions,
+  type ReadResult,
+  type Storage,
+  type UploadedPart,
+  type WriteOptions,
+} from '../storage';
+import { BlobSigner, type BlobGrant, type BlobMethod, type SignedBlobs } from './blob-url';
+import { EmulatedMultipart } from './emulated-multipart';
+import { fsError } from './errors';
 import {
   checkCaseSensitive,
   codeOf,
@@ -41,63 +60,24 @@ import {
   readHeader,
   sealHeader,
   syncDir,
+  subdirectories,
   tempFiles,
   walk,
   writeAll,
-} from './fs-layout';
-import type { KeyPrefix, StorageKey } from './keys';
-import {
-  BUCKETS,
-  checkByteRange,
-  listLimit,
-  type BucketName,
-  type ListOptions,
-  type ListPage,
-  type ObjectInfo,
-  type PresignGetOptions,
-  type PresignPutOptions,
-  type ReadOptions,
-  type ReadResult,
-  type Storage,
-  type UploadedPart,
-  type WriteOptions,
-} from './storage';
-import { EmulatedMultipart } from './emulated-multipart';
+} from './layout';
 
 const LENGTH_MISMATCH = 'length_mismatch';
 
-/** fs errors as storage errors; messages name the operation, never a path (the cause keeps it). */
-function fsError(err: unknown, op: string): AppError {
-  if (err instanceof AppError) return err;
-  const code = codeOf(err);
-  const say = (why: string) => `fs storage: ${op} failed: ${why}`;
-  switch (code) {
-    case 'ENOSPC':
-    case 'EDQUOT':
-      return new StorageError(say(`the disk or quota is full (${code})`), { cause: err });
-    case 'EACCES':
-    case 'EPERM':
-      return new StorageError(say(`permission denied (${code}); check who owns the root`), { cause: err });
-    case 'EROFS':
-      return new StorageError(say('the storage root is read-only'), { cause: err });
-    case 'EMFILE':
-    case 'ENFILE':
-      return new StorageUnavailableError(say(`too many open files (${code})`), { cause: err });
-    default:
-      return new StorageError(say(code ?? 'unexpected error'), { cause: err });
-  }
-}
-
 export interface FsStorageOptions {
   root: string;
-  /** Where blobRoute is mounted, as clients reach it, e.g. `https://gw.example/_blob`. */
+  /** Where the blob route is mounted, as clients reach it, e.g. `https://gw.example/_blob`. */
   blobBaseUrl: string;
   signingSecret: Buffer | string;
   /** The clock for URL expiry, in ms. */
   now?: () => number;
 }
 
-export class FsStorage implements Storage {
+export class FsStorage implements Storage, SignedBlobs {
   readonly driver = 'fs' as const;
   private readonly root: string;
   private readonly signer: BlobSigner;
@@ -108,7 +88,7 @@ export class FsStorage implements Storage {
     this.signer = new BlobSigner(opts.signingSecret, opts.blobBaseUrl, opts.now ?? Date.now);
   }
 
-  /** The blob route's base URL, without a trailing '/'. */
+  /** SignedBlobs: the blob route's base URL, without a trailing '/'. */
   get blobBaseUrl(): string {
     return this.signer.baseUrl;
   }
@@ -257,14 +237,7 @@ export class FsStorage implements Storage {
 
   async list(bucket: BucketName, prefix: KeyPrefix, options: ListOptions = {}): Promise<ListPage> {
     const limit = listLimit(options.limit);
-    let after: Buffer | undefined;
-    if (options.pageToken !== undefined) {
-      after = Buffer.from(options.pageToken, 'base64url');
-      // a token is the last key of a page, so it always lies inside the prefix
-      if (after.length === 0 || after.toString('base64url') !== options.pageToken || !after.toString('utf8').startsWith(prefix)) {
-        throw new BadRequestError('the page token is not one this listing gave out', 'invalid_page_token');
-      }
-    }
+    const after = options.pageToken === undefined ? undefined : Buffer.from(pageStart(options.pageToken, prefix));
     const cut = prefix.lastIndexOf('/') + 1;
     const start = dirPath(join(this.root, bucket), prefix.slice(0, cut).split('/').slice(0, -1));
     const keys: StorageKey[] = [];
@@ -289,7 +262,32 @@ export class FsStorage implements Storage {
     }
     const last = page[page.length - 1];
     if (keys.length <= limit || last === undefined) return { items };
-    return { items, nextPageToken: Buffer.from(last).toString('base64url') };
+    return { items, nextPageToken: pageToken(last) };
+  }
+
+  async listPrefixes(bucket: BucketName, prefix: KeyPrefix, options: ListOptions = {}): Promise<PrefixPage> {
+    checkLevel(prefix);
+    const limit = listLimit(options.limit);
+    const after = options.pageToken === undefined ? undefined : Buffer.from(pageStart(options.pageToken, prefix));
+    let names: string[];
+    try {
+      names = await subdirectories(dirPath(join(this.root, bucket), prefix.split('/').slice(0, -1)));
+    } catch (err) {
+      throw fsError(err, 'list');
+    }
+    // a directory left behind with no object below it is no prefix: S3 would not list it
+    const found: KeyPrefix[] = [];
+    const candidates = names
+      .map((name) => Buffer.from(`${prefix}${name}/`))
+      .filter((p) => !after || Buffer.compare(p, after) > 0)
+      .sort(Buffer.compare);
+    for (const candidate of candidates) {
+      const p = candidate.toString() as KeyPrefix;
+      if ((await this.list(bucket, p, { limit: 1 })).items.length === 0) continue;
+      if (found.push(p) > limit) break;
+    }
+    const page = found.slice(0, limit);
+    return found.length > limit ? { prefixes: page, nextPageToken: pageToken(page[page.length - 1]!) } : { prefixes: page };
   }
 
   async presignGet(bucket: BucketName, key: StorageKey, options: PresignGetOptions): Promise<string> {
@@ -302,7 +300,7 @@ export class FsStorage implements Storage {
     return this.signer.sign({ method: 'PUT', bucket, key, ...options });
   }
 
-  /** For the blob route: what the request's URL allows, or ForbiddenError. HEAD uses GET's. */
+  /** SignedBlobs: what the request's URL allows, or ForbiddenError. HEAD uses GET's. */
   verifyBlobRequest(method: BlobMethod, bucket: string, key: string, query: URLSearchParams): BlobGrant {
     return this.signer.verify(method, bucket, key, query);
   }
