@@ -3,30 +3,19 @@
  * format is in layout.ts; the signed blob URLs standing in for S3's presigned ones are in
  * blob-url.ts and served by the gateway's blob route (src/http/fs-blob-route.ts).
  *
- * - Writes stream into a temp file beside the target, counting and hashing, are fsynced, then
- *   published by rename (or link, which refuses an existing name, for create-only writes), and
- *   the directory is fsynced. Any failure removes the temp file; nothing partial is visible.
+ * - Writes (write.ts) go to a temp file, fsynced, then published by rename or link.
  * - Reads use the handle the header was read from, so header and body are always one version.
  * - The root and bucket directories are created on first use, not by the constructor
  *   (constructing a driver has no side effects).
  * - delete() removes directories left empty, so a cache under churn does not pile them up;
  *   writers retry the one window in which a prune can remove their directory.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
-import {
-  AlreadyExistsError,
-  AppError,
-  BadRequestError,
-  InvalidKeyError,
-  NotFoundError,
-  RangeNotSatisfiableError,
-  StorageUnavailableError,
-} from '../../errors';
+import { AppError, NotFoundError, RangeNotSatisfiableError, StorageUnavailableError } from '../../errors';
 import { checkByteRange } from '../byte-ranges';
 import type { KeyPrefix, StorageKey } from '../keys';
 import { checkLevel, listLimit, pageStart, pageToken } from '../list-pages';
@@ -48,25 +37,8 @@ import {
 import { BlobSigner, type BlobGrant, type BlobMethod, type SignedBlobs } from './blob-url';
 import { EmulatedMultipart } from './emulated-multipart';
 import { fsError } from './errors';
-import {
-  checkCaseSensitive,
-  codeOf,
-  createTemp,
-  dirPath,
-  encodeHeader,
-  exists,
-  isMissing,
-  objectPath,
-  readHeader,
-  sealHeader,
-  syncDir,
-  subdirectories,
-  tempFiles,
-  walk,
-  writeAll,
-} from './layout';
-
-const LENGTH_MISMATCH = 'length_mismatch';
+import { checkCaseSensitive, dirPath, isMissing, objectPath, readHeader, subdirectories, tempFiles, walk } from './layout';
+import { writeObject } from './write';
 
 export interface FsStorageOptions {
   root: string;
@@ -143,82 +115,8 @@ export class FsStorage implements Storage, SignedBlobs {
     }
   }
 
-  async write(
-    bucket: BucketName,
-    key: StorageKey,
-    body: Readable,
-    options: WriteOptions = {},
-  ): Promise<ObjectInfo> {
-    const { dir, file } = this.pathOf(bucket, key);
-    const declared = options.contentLength;
-    let tmp: string | undefined;
-    let handle: FileHandle | undefined;
-    let bodyError: unknown;
-    // Stops reading on failure without destroying the body: it is the caller's, and destroying an
-    // HTTP request would cut the socket before the caller could answer 412 or 500.
-    const chunks = body.iterator({ destroyOnReturn: false });
-    try {
-      const { contentType, metadata } = options;
-      const header = encodeHeader(contentType, metadata);
-      await this.init();
-      // cheap refusal before a byte of a possibly large body is read
-      if (options.ifNoneMatch && (await exists(file))) throw new AlreadyExistsError('the key already exists');
-      ({ tmp, handle } = await createTemp(dir));
-      await writeAll(handle, header, 0);
-
-      const md5 = createHash('md5');
-      let size = 0;
-      for (;;) {
-        const next = await chunks.next().catch((err: unknown) => {
-          bodyError = err;
-          throw err;
-        });
-        if (next.done) break;
-        const chunk: Buffer = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as string);
-        if (declared !== undefined && size + chunk.length > declared) {
-          throw new BadRequestError(`the body is longer than ${declared} bytes`, LENGTH_MISMATCH);
-        }
-        md5.update(chunk);
-        await writeAll(handle, chunk, header.length + size);
-        size += chunk.length;
-      }
-      if (declared !== undefined && size !== declared) {
-        throw new BadRequestError(`the body ended after ${size} of ${declared} bytes`, LENGTH_MISMATCH);
-      }
-      const digest = md5.digest();
-      await sealHeader(handle, digest);
-      await handle.sync();
-      const { mtimeMs } = await handle.stat();
-      await handle.close();
-      handle = undefined;
-      if (options.ifNoneMatch) {
-        // link() fails if the name exists where rename() would replace it: of N racing creators,
-        // exactly one wins
-        await fsp.link(tmp, file).catch((err: unknown) => {
-          throw codeOf(err) === 'EEXIST' ? new AlreadyExistsError('the key already exists') : err;
-        });
-        await fsp.unlink(tmp);
-      } else {
-        await fsp.rename(tmp, file);
-      }
-      tmp = undefined;
-      await syncDir(dir);
-      const etag = `"${digest.toString('hex')}"`;
-      const info: ObjectInfo = { key, size, etag, lastModified: new Date(mtimeMs) };
-      if (contentType !== undefined) info.contentType = contentType;
-      if (metadata !== undefined) info.metadata = { ...metadata };
-      return info;
-    } catch (err) {
-      await chunks.return?.();
-      await handle?.close().catch(() => {});
-      if (tmp) await fsp.unlink(tmp).catch(() => {});
-      // the body's own failure (a client that went away) is not a storage failure: pass it on
-      if (err === bodyError) throw err;
-      if (codeOf(err) === 'ENAMETOOLONG') {
-        throw new InvalidKeyError('a directory segment of the key is over 254 bytes, the fs driver limit');
-      }
-      throw fsError(err, 'write');
-    }
+  async write(bucket: BucketName, key: StorageKey, body: Readable, options: WriteOptions = {}): Promise<ObjectInfo> {
+    return writeObject(this.pathOf(bucket, key), key, body, options, () => this.init());
   }
 
   async delete(bucket: BucketName, key: StorageKey): Promise<void> {

@@ -186,7 +186,8 @@ export class S3Storage implements Storage {
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token && found.length <= limit);
     const page = found.slice(0, limit);
-    return found.length > limit || token ? { prefixes: page, nextPageToken: pageToken(page[page.length - 1]!) } : { prefixes: page };
+    // the loop stops early only with more than a page in hand
+    return found.length > limit ? { prefixes: page, nextPageToken: pageToken(page[page.length - 1]!) } : { prefixes: page };
   }
 
   presignGet(bucket: BucketName, key: StorageKey, options: PresignGetOptions): Promise<string> {
