@@ -4,7 +4,7 @@
  * S3 calls. What the gateway cases count with it: the committed entries (artifacts and caches),
  * and every kind of leftover a crashed or cut upload can leave, sorted by who removes it.
  *
- * Object kinds (src/artifacts/store.ts, src/caches/store.ts):
+ * Object kinds (src/artifacts/layout.ts, src/caches/layout.ts):
  *   p/<project>/o/<uuid>                bytes; an orphan when no entry or reservation names it
  *   p/<project>/b/<build>/f/<path>      artifact entry (JSON)
  *   p/<project>/s/<scope>/k/<key>       cache entry (JSON)
