@@ -15,7 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { createS3Client } from '../src/storage/s3-driver';
+import { createS3Client } from '../src/storage/s3/client';
 import { cacheFigure } from './figures/cache-lookup';
 import { inlineFigure } from './figures/inline';
 import { memoryFigure } from './figures/memory';

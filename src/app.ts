@@ -2,15 +2,16 @@
  * createApp: builds the Koa app from its dependencies. No I/O and no process.env here; main/serve
  * owns the process. The middleware order is the whole request path, one step per line below.
  */
-import Koa from 'koa';
+import Koa, { type Middleware } from 'koa';
 import compose from 'koa-compose';
 import Router from '@koa/router';
-import type { Middleware } from 'koa';
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config';
 import { BadRequestError, MethodNotAllowedError, MisdirectedRequestError, NotFoundError } from './errors';
 import { createHostResolver } from './hosts';
 import { errorHandler } from './http/error-handler';
+import { blobRoute } from './http/fs-blob-route';
+import type { BlobStore } from './storage/fs/blob-url';
 import { healthRoutes, type Lifecycle } from './http/health';
 import { API_HELMET, koaHelmet } from './http/helmet';
 import type { Logger } from './http/logger';
@@ -30,8 +31,8 @@ export interface AppDeps {
   config: Config;
   storage: Storage;
   logger: Logger;
-  /** Serves the fs driver's signed blob URLs on the API host; absent on s3. */
-  blobRoute?: Middleware;
+  /** The fs driver, whose signed blob URLs the API host serves; absent on s3 (S3 serves its own). */
+  blobs?: BlobStore;
   /** Origin of presigned URLs (the bucket's, or the API host's for fs): allowed in artifact CSPs. */
   storageOrigin: string;
   auth: Pick<Auth, 'tokens' | 'viewers'>;
@@ -58,6 +59,7 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   // audit lines carry their event as `audit: '<event>'`; a child binding would repeat the key
   const audit = logger;
   const store = new ArtifactStore(storage, config.isolation, now);
+  const blobs = deps.blobs && blobRoute(deps.blobs);
   const caches = new CacheStore(storage, now);
 
   const health = healthRoutes({ storage, metrics, lifecycle });
@@ -112,7 +114,7 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
       case 'api':
         ctx.state.routeClass = 'api';
         // 5a. the fs driver's signed blob URLs, then the JSON API
-        if (deps.blobRoute) await deps.blobRoute(ctx, () => api(ctx, noop));
+        if (blobs) await blobs(ctx, () => api(ctx, noop));
         else await api(ctx, noop);
         // the router answers 405/501 (with Allow) or nothing; both become JSON errors here
         if (ctx.status === 405 || ctx.status === 501) {

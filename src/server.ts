@@ -30,7 +30,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 
   const metrics = createMetrics({ defaultMetrics: true });
   const secret = await resolveSigningSecret(config);
-  const { storage, blobRoute, storageOrigin } = await createStorage(config, metrics, secret, logger);
+  const { storage, blobs, storageOrigin } = await createStorage(config, metrics, secret, logger);
   const auth = await createAuth(config, secret);
   // say at start, not at the first request, when storage is unreachable or a bucket is missing;
   // keep running: storage may come up later, and /readyz reports it meanwhile
@@ -43,7 +43,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     ),
   );
   const lifecycle: Lifecycle = { draining: false };
-  const app = createApp({ config, storage, blobRoute, storageOrigin, auth, logger, metrics, lifecycle });
+  const app = createApp({ config, storage, blobs, storageOrigin, auth, logger, metrics, lifecycle });
 
   const server = createHttpServer(app.callback(), { headersTimeoutMs: config.headersTimeoutMs });
 

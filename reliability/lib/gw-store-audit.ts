@@ -1,10 +1,10 @@
 /**
  * Looks at a gateway's store from outside, without the gateway's storage code: the fs driver's
- * directory tree read as files (layout in src/storage/fs-layout.ts), the s3 buckets through plain
+ * directory tree read as files (layout in src/storage/fs/layout.ts), the s3 buckets through plain
  * S3 calls. What the gateway cases count with it: the committed entries (artifacts and caches),
  * and every kind of leftover a crashed or cut upload can leave, sorted by who removes it.
  *
- * Object kinds (src/artifacts/store.ts, src/caches/store.ts):
+ * Object kinds (src/artifacts/layout.ts, src/caches/layout.ts):
  *   p/<project>/o/<uuid>                bytes; an orphan when no entry or reservation names it
  *   p/<project>/b/<build>/f/<path>      artifact entry (JSON)
  *   p/<project>/s/<scope>/k/<key>       cache entry (JSON)

@@ -1,24 +1,22 @@
 /**
- * Artifacts in the artifacts bucket. Each file is two objects:
- *
- *   p/<project>/o/<uuid>                      the bytes, written first, streamed
- *   p/<project>/b/<build>/f/<path>            the entry: small JSON {size, sha256, type, who…},
- *                                             written create-only AFTER the bytes are complete
- *   labels/<label>                            which project (and build) an origin label serves
+ * Artifacts in the artifacts bucket (where each key lives: layout.ts). Each file is two objects:
+ * the bytes, written first, streamed; then its entry, small JSON {size, sha256, type, who…},
+ * written create-only AFTER the bytes are complete. Labels say which project (and build) an
+ * origin label serves.
  *
  * The entry is the commit point. Until it exists nothing is visible, so an upload cut off halfway
  * leaves only an unreferenced object (removed by gc), never a partial file. Create-only entries
  * make a path write-once per build, and give the sha256 computed while streaming a place to live
  * (S3 metadata must be sent before the body, when the hash is not known yet).
  */
-import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ConflictError, StorageError } from '../errors';
 import { mapLimit } from '../map-limit';
-import { createEntry, readEntry, writeHashed } from '../storage/entries';
-import { joinKey, joinPrefix, toKeyPrefix, toStorageKey, type KeyPrefix, type StorageKey } from '../storage/keys';
+import { createEntry, readEntry, writeHashed } from '../write-once';
+import type { KeyPrefix, StorageKey } from '../storage/keys';
 import type { ObjectInfo, Storage } from '../storage/storage';
 import { originLabel } from './labels';
+import * as layout from './layout';
 
 export interface Uploader {
   subject: string;
@@ -46,7 +44,6 @@ export interface LabelTarget {
 
 export type Isolation = 'project' | 'build';
 
-const enc = (id: string) => encodeURIComponent(id);
 /** Entries are immutable, so caching them is safe; the TTL only bounds how long a deleted one lingers. */
 const ENTRY_CACHE_MS = 60_000;
 const ENTRY_CACHE_MAX = 10_000;
@@ -70,11 +67,11 @@ export class ArtifactStore {
   }
 
   entryKey(project: string, build: string, path: string): StorageKey {
-    return joinKey('p', enc(project), 'b', enc(build), 'f', path);
+    return layout.entryKey(project, build, path);
   }
 
   entryPrefix(project: string, build: string, dir = ''): KeyPrefix {
-    return dir === '' ? joinPrefix('p', enc(project), 'b', enc(build), 'f') : toKeyPrefix(`${joinPrefix('p', enc(project), 'b', enc(build), 'f')}${dir}`);
+    return layout.entryPrefix(project, build, dir);
   }
 
   /**
@@ -90,7 +87,7 @@ export class ArtifactStore {
   ): Promise<{ created: boolean; entry: ArtifactEntry }> {
     await this.ensureLabel(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
     await this.refuseFileDirConflict(project, build, path); // cheap, before a byte is stored
-    const object = joinKey('p', enc(project), 'o', randomUUID());
+    const object = layout.newObjectKey(project);
     const stored = await writeHashed(this.storage, 'artifacts', object, body, {
       contentLength: options.contentLength,
       contentType: options.contentType,
@@ -173,8 +170,8 @@ export class ArtifactStore {
     // once per cached entry, not per request: every redirect asks (bench/, redirect path)
     const known = this.objectKeys.get(entry);
     if (known?.project === project) return known.key;
-    const key = toStorageKey(entry.object);
-    if (!key.startsWith(`p/${enc(project)}/o/`)) throw new StorageError(`entry ${entry.path} points outside its project`);
+    const key = layout.objectKeyIn(project, entry.object);
+    if (!key) throw new StorageError(`entry ${entry.path} points outside its project`);
     this.objectKeys.set(entry, { project, key });
     return key;
   }
@@ -183,7 +180,7 @@ export class ArtifactStore {
   async entry(project: string, build: string, path: string): Promise<ArtifactEntry | null> {
     // the cache is looked up by the plain joined string: only keys that passed validation were
     // ever put in it, so a hit needs no second validation (a measured cost on the redirect path)
-    const cached = this.entries.get(`p/${enc(project)}/b/${enc(build)}/f/${path}`);
+    const cached = this.entries.get(layout.entryId(project, build, path));
     if (cached && cached.until > this.now()) return cached.entry;
     const key = this.entryKey(project, build, path);
     const entry = await this.readJson<ArtifactEntry>(key);
@@ -204,10 +201,9 @@ export class ArtifactStore {
       limit: options.limit,
       pageToken: options.pageToken,
     });
-    const base = this.entryPrefix(project, build).length;
     const items = await mapLimit(page.items, 16, async (item: ObjectInfo) => {
-      const entry = await this.entry(project, build, item.key.slice(base));
-      return entry;
+      const parsed = layout.parseArtifactKey(item.key);
+      return parsed?.kind === 'entry' ? this.entry(project, build, parsed.path) : null;
     });
     return { items: items.filter((e): e is ArtifactEntry => e !== null), nextPageToken: page.nextPageToken };
   }
@@ -221,7 +217,7 @@ export class ArtifactStore {
     // instance is served at most UNKNOWN_LABEL_MS later; one published here, at once.
     const missUntil = this.unknownLabels.get(label);
     if (missUntil !== undefined && missUntil > this.now()) return null;
-    const target = await this.readJson<LabelTarget>(joinKey('labels', label));
+    const target = await this.readJson<LabelTarget>(layout.labelKey(label));
     if (target) {
       this.labels.set(label, target);
       this.unknownLabels.delete(label);
@@ -235,8 +231,8 @@ export class ArtifactStore {
   private async ensureLabel(label: string, target: LabelTarget): Promise<void> {
     const known = this.labels.get(label);
     if (known && sameTarget(known, target)) return;
-    if (!(await createEntry(this.storage, 'artifacts', joinKey('labels', label), target))) {
-      const existing = await this.readJson<LabelTarget>(joinKey('labels', label));
+    if (!(await createEntry(this.storage, 'artifacts', layout.labelKey(label), target))) {
+      const existing = await this.readJson<LabelTarget>(layout.labelKey(label));
       if (!existing || !sameTarget(existing, target)) {
         // 80 bits of SHA-256 collided, or the index was tampered with: never share an origin
         throw new StorageError(`origin label ${label} already belongs to another project`);

@@ -4,29 +4,22 @@
  * A restore key used as a prefix ("npm-linux-") can match thousands of entries, and finding the
  * newest by listing them all costs one S3 LIST per 1,000 matches (bench figure 4: ~250 ms for
  * 9,900). So a save also writes, for each prefix of its key that ends in a delimiter, one empty
- * object whose name sorts newest first:
- *
- *   p/<project>/n/<scope>/<sha256(prefix), 32 hex>/<inverted createdAt ms, 15 digits>/<key>
- *
- * and a lookup of such a prefix lists the first few names under its hash and reads their entries.
- * The index is written before the entry (so every committed entry is indexed), and a name only
- * counts when the entry it names exists with the same createdAt (so names of lost races, of
- * crashed saves and of evicted entries are skipped; gc deletes them). Prefixes that do not end in
+ * object whose name sorts newest first (its layout is in layout.ts), and a lookup of such a
+ * prefix lists the first few names under its hash and reads their entries. The index is written
+ * before the entry (so every committed entry is indexed), and a name only counts when the entry
+ * it names exists with the same createdAt (so names of lost races, of crashed saves and of
+ * evicted entries are skipped; gc deletes them). Prefixes that do not end in
  * a delimiter, and entries saved before the index existed, are found by listing, as before.
  *
  * Restore keys in CI end in a delimiter by convention: GitHub's and CircleCI's documented
  * fallbacks are `npm-linux-`, `v1-deps-`; GitLab's fallback keys are whole keys.
  */
-import { createHash } from 'node:crypto';
-import { joinKey, toKeyPrefix, type KeyPrefix, type StorageKey } from '../storage/keys';
+import type { StorageKey } from '../storage/keys';
+import { indexName } from './layout';
 
 const DELIMITERS = new Set(['-', '_', '.', '/', ':', '@', '+', '=', '~']);
 /** Index names per key at most: a key with more delimiters is indexed by its first 32 prefixes. */
 export const MAX_INDEXED_PREFIXES = 32;
-const TIME_DIGITS = 15;
-const TIME_CEILING = 10 ** TIME_DIGITS - 1; // ms: year 33658
-
-const enc = (s: string) => encodeURIComponent(s);
 
 /** The prefixes of `key` that a save indexes: each ending in a delimiter, the shortest 32. */
 export function indexedPrefixes(key: string): string[] {
@@ -45,29 +38,7 @@ export function isIndexed(prefix: string): boolean {
   return delimiters <= MAX_INDEXED_PREFIXES;
 }
 
-/** Where the names of one prefix live. */
-export function indexPrefix(project: string, scope: string, prefix: string): KeyPrefix {
-  const digest = createHash('sha256').update(prefix, 'utf8').digest('hex').slice(0, 32);
-  return toKeyPrefix(`p/${enc(project)}/n/${enc(scope)}/${digest}/`);
-}
-
-export function indexName(project: string, scope: string, prefix: string, key: string, createdAtMs: number): StorageKey {
-  const inverted = String(TIME_CEILING - createdAtMs).padStart(TIME_DIGITS, '0');
-  return joinKey(indexPrefix(project, scope, prefix).slice(0, -1), inverted, key);
-}
-
 /** Every index name of one entry. */
 export function indexNames(project: string, scope: string, key: string, createdAtMs: number): StorageKey[] {
   return indexedPrefixes(key).map((p) => indexName(project, scope, p, key, createdAtMs));
-}
-
-/** The key and createdAt an index name stands for, or null for a name this module did not write. */
-export function parseIndexName(name: string): { scope: string; key: string; createdAtMs: number } | null {
-  const m = /^p\/[^/]+\/n\/([^/]+)\/[0-9a-f]{32}\/(\d{15})\/(.+)$/.exec(name);
-  if (!m) return null;
-  try {
-    return { scope: decodeURIComponent(m[1]!), key: m[3]!, createdAtMs: TIME_CEILING - Number(m[2]) };
-  } catch {
-    return null; // not percent-encoding
-  }
 }

@@ -1,22 +1,19 @@
 /**
- * Caches in the private cache bucket, per project and scope:
- *
- *   p/<project>/s/<scope>/k/<key>     entry JSON, created create-only: the first writer wins
- *   p/<project>/o/<uuid>              the archive bytes, written before the entry
- *   p/<project>/u/<scope>/k/<key>     last-used marker, rewritten (at most hourly) on restore
- *   p/<project>/r/<uploadId>          a direct upload in progress (reserve -> parts -> commit)
- *   p/<project>/n/<scope>/…           newest-first names for restore-key prefixes (prefix-index.ts)
- *
- * All state is in the bucket, so any number of gateway instances share it.
+ * Caches in the private cache bucket, per project and scope: an entry JSON created create-only
+ * (the first writer wins) names the archive bytes written before it; a last-used marker is
+ * rewritten (at most hourly) on restore; direct uploads are tracked by a reservation from reserve
+ * to commit; restore-key prefixes are answered by an index (prefix-index.ts). Where each lives is
+ * layout.ts. All state is in the bucket, so any number of gateway instances share it.
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors';
-import { createEntry, hashObject, putJson, readEntry, writeHashed } from '../storage/entries';
+import { createEntry, hashObject, putJson, readEntry, writeHashed } from '../write-once';
 import { mapLimit } from '../map-limit';
-import { joinKey, toKeyPrefix, toStorageKey, type StorageKey } from '../storage/keys';
+import { toStorageKey, type StorageKey } from '../storage/keys';
 import type { Storage, UploadedPart } from '../storage/storage';
-import { indexNames, indexPrefix, isIndexed, parseIndexName } from './prefix-index';
+import * as layout from './layout';
+import { indexNames, isIndexed } from './prefix-index';
 
 export interface CacheWriter {
   subject: string;
@@ -43,7 +40,7 @@ export interface CacheEntry {
   expandedSize?: number;
 }
 
-interface Reservation {
+export interface Reservation {
   key: string;
   scope: string;
   object: string;
@@ -56,13 +53,11 @@ interface Reservation {
   expandedSize?: number;
 }
 
-const enc = (s: string) => encodeURIComponent(s);
 const TOUCH_EVERY_MS = 60 * 60 * 1000;
 /** Names written in parallel per save (one per delimiter prefix of the key, at most 32). */
 const INDEX_WRITES_IN_FLIGHT = 8;
 /** Index names listed per page: the first is almost always live. */
 const INDEX_PAGE = 10;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export class CacheStore {
   private readonly touched = new Map<string, number>();
@@ -73,14 +68,7 @@ export class CacheStore {
   ) {}
 
   entryKey(project: string, scope: string, key: string): StorageKey {
-    return joinKey('p', enc(project), 's', enc(scope), 'k', key);
-  }
-  usageKey(project: string, scope: string, key: string): StorageKey {
-    return joinKey('p', enc(project), 'u', enc(scope), 'k', key);
-  }
-  private reservationKey(project: string, uploadId: string): StorageKey {
-    if (!UUID.test(uploadId)) throw new NotFoundError('no such upload');
-    return joinKey('p', enc(project), 'r', uploadId);
+    return layout.entryKey(project, scope, key);
   }
 
   /** Streams an archive in and commits it; ConflictError (with the entry) when the key exists. */
@@ -92,7 +80,7 @@ export class CacheStore {
     options: { contentLength: number; createdBy: CacheWriter; expandedSize?: number },
   ): Promise<CacheEntry> {
     await this.refuseExisting(project, scope, key);
-    const object = joinKey('p', enc(project), 'o', randomUUID());
+    const object = layout.newObjectKey(project);
     const stored = await writeHashed(this.storage, 'cache', object, body, {
       contentLength: options.contentLength,
       contentType: 'application/octet-stream',
@@ -126,14 +114,14 @@ export class CacheStore {
   }
 
   objectKey(project: string, entry: Pick<CacheEntry, 'object'>): StorageKey {
-    const key = toStorageKey(entry.object);
-    if (!key.startsWith(`p/${enc(project)}/o/`)) throw new NotFoundError('cache entry points outside its project');
+    const key = layout.objectKeyIn(project, entry.object);
+    if (!key) throw new NotFoundError('cache entry points outside its project');
     return key;
   }
 
   /** Records a restore, at most once an hour per entry and instance: cheap on the hot path. */
   async touch(project: string, entry: CacheEntry): Promise<void> {
-    const id = this.usageKey(project, entry.scope, entry.key);
+    const id = layout.usageKey(project, entry.scope, entry.key);
     const now = this.now();
     if ((this.touched.get(id) ?? 0) + TOUCH_EVERY_MS > now) return;
     this.touched.set(id, now);
@@ -152,7 +140,7 @@ export class CacheStore {
     const partCount = Math.max(1, Math.ceil(options.size / options.partSize));
     if (partCount > 10_000) throw new BadRequestError('the archive needs more than 10,000 parts; raise CACHE_PART_BYTES');
     const uploadId = randomUUID();
-    const object = joinKey('p', enc(project), 'o', randomUUID());
+    const object = layout.newObjectKey(project);
     const storageUploadId = await this.storage.createMultipartUpload('cache', object);
     const reservation: Reservation = {
       key,
@@ -166,7 +154,7 @@ export class CacheStore {
       createdAt: new Date(this.now()).toISOString(),
       ...(options.expandedSize === undefined ? {} : { expandedSize: options.expandedSize }),
     };
-    await createEntry(this.storage, 'cache', this.reservationKey(project, uploadId), reservation);
+    await createEntry(this.storage, 'cache', layout.reservationKey(project, uploadId), reservation);
     const parts = [];
     for (let partNumber = 1; partNumber <= partCount; partNumber++) {
       const url = await this.storage.presignUploadPart('cache', object, storageUploadId, partNumber, { expiresIn: options.urlTtlSeconds });
@@ -180,7 +168,7 @@ export class CacheStore {
    * is created: an entry's sha256 is always what is really stored, whatever the client declared.
    */
   async commit(project: string, scope: string, key: string, uploadId: string, parts: UploadedPart[]): Promise<CacheEntry> {
-    const rKey = this.reservationKey(project, uploadId);
+    const rKey = layout.reservationKey(project, uploadId);
     const r = await readEntry<Reservation>(this.storage, 'cache', rKey);
     if (!r || r.key !== key || r.scope !== scope) throw new NotFoundError(`no upload ${uploadId} for this key in this job's scope`);
     const object = this.objectKey(project, r);
@@ -216,7 +204,7 @@ export class CacheStore {
   }
 
   async abort(project: string, scope: string, key: string, uploadId: string): Promise<void> {
-    const rKey = this.reservationKey(project, uploadId);
+    const rKey = layout.reservationKey(project, uploadId);
     const r = await readEntry<Reservation>(this.storage, 'cache', rKey);
     if (!r || r.key !== key || r.scope !== scope) throw new NotFoundError(`no upload ${uploadId} for this key in this job's scope`);
     await this.storage.abortMultipartUpload('cache', this.objectKey(project, r), r.storageUploadId);
@@ -258,10 +246,10 @@ export class CacheStore {
   private async newestIndexed(project: string, scope: string, prefix: string): Promise<CacheEntry | null> {
     let pageToken: string | undefined;
     do {
-      const page = await this.storage.list('cache', indexPrefix(project, scope, prefix), { limit: INDEX_PAGE, pageToken });
+      const page = await this.storage.list('cache', layout.indexPrefix(project, scope, prefix), { limit: INDEX_PAGE, pageToken });
       for (const item of page.items) {
-        const name = parseIndexName(item.key);
-        if (!name || name.scope !== scope || !name.key.startsWith(prefix)) continue;
+        const name = layout.parseCacheKey(item.key);
+        if (name?.kind !== 'index' || name.scope !== scope || !name.key.startsWith(prefix)) continue;
         const entry = await this.entry(project, scope, name.key);
         if (entry && Date.parse(entry.createdAt) === name.createdAtMs) return entry;
       }
@@ -271,11 +259,10 @@ export class CacheStore {
   }
 
   private async newestListed(project: string, scope: string, prefix: string): Promise<CacheEntry | null> {
-    const base = `p/${enc(project)}/s/${enc(scope)}/k/`;
     let best: { key: StorageKey; at: number }[] = [];
     let pageToken: string | undefined;
     do {
-      const page = await this.storage.list('cache', toKeyPrefix(base + prefix), { pageToken });
+      const page = await this.storage.list('cache', layout.entryKeyPrefix(project, scope, prefix), { pageToken });
       for (const item of page.items) {
         const at = item.lastModified.getTime();
         if (best.length === 0 || at > best[0]!.at) best = [{ key: item.key, at }];

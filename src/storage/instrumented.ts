@@ -33,6 +33,7 @@ export function instrumentStorage(inner: Storage, metrics: Metrics): Storage {
     write: timed('write', (b, k, body, o) => inner.write(b, k, body, o)),
     delete: timed('delete', (b, k) => inner.delete(b, k)),
     list: timed('list', (b, p, o) => inner.list(b, p, o)),
+    listPrefixes: timed('listPrefixes', (b, p, o) => inner.listPrefixes(b, p, o)),
     presignGet: timed('presignGet', (b, k, o) => inner.presignGet(b, k, o)),
     presignPut: timed('presignPut', (b, k, o) => inner.presignPut(b, k, o)),
     createMultipartUpload: timed('createMultipartUpload', (b, k) => inner.createMultipartUpload(b, k)),

@@ -5,7 +5,6 @@
  * (could not reach storage: 503) or StorageError (storage answered wrongly: 500).
  */
 import type { Readable } from 'node:stream';
-import { BadRequestError } from '../errors';
 import type { KeyPrefix, StorageKey } from './keys';
 
 /** The two buckets: public-facing artifacts, and the private dependency/source cache. */
@@ -67,6 +66,13 @@ export interface ListPage {
   nextPageToken?: string;
 }
 
+export interface PrefixPage {
+  /** Each ends with '/'; sorted as list() sorts. */
+  prefixes: KeyPrefix[];
+  /** Absent on the last page. */
+  nextPageToken?: string;
+}
+
 export interface PresignGetOptions {
   /** Seconds until the URL stops working. */
   expiresIn: number;
@@ -122,6 +128,14 @@ export interface Storage {
   list(bucket: BucketName, prefix: KeyPrefix, options?: ListOptions): Promise<ListPage>;
 
   /**
+   * One page of the level below `prefix` ('' or ending in '/'), as S3 lists with a '/'
+   * delimiter: the distinct `prefix + segment + '/'` that some key below starts with. Keys at
+   * this level itself are not listed. So a walk of a large bucket holds one page of one level
+   * at a time. Throws BadRequestError for a prefix not ending in '/', and as list() does.
+   */
+  listPrefixes(bucket: BucketName, prefix: KeyPrefix, options?: ListOptions): Promise<PrefixPage>;
+
+  /**
    * A URL that GETs the object (with Range support) without credentials until it expires, then
    * answers 403. Does not check that the key exists.
    */
@@ -160,22 +174,4 @@ export interface Storage {
 
   /** Releases sockets and handles. */
   close(): Promise<void>;
-}
-
-/** Both drivers' reading of ReadOptions.range: one rule, checked before storage is asked. */
-export function checkByteRange(range: ByteRange): void {
-  const { start, end } = range;
-  if (!(Number.isSafeInteger(start) && start >= 0 && (end === undefined || (Number.isSafeInteger(end) && end >= start)))) {
-    throw new BadRequestError(`invalid byte range ${JSON.stringify(range)}: start and end are whole numbers, 0 <= start <= end`, 'invalid_range');
-  }
-}
-
-/** S3's largest page, and both drivers' default. */
-export const MAX_LIST_LIMIT = 1000;
-
-/** Both drivers' reading of ListOptions.limit: a positive whole number, clamped to 1000 as S3 does. */
-export function listLimit(limit: number | undefined): number {
-  if (limit === undefined) return MAX_LIST_LIMIT;
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new BadRequestError(`limit must be a positive whole number, got ${limit}`);
-  return Math.min(limit, MAX_LIST_LIMIT);
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { deriveKey } from '../../src/auth/keys';
-import { FsStorage } from '../../src/storage/fs-driver';
+import { FsStorage } from '../../src/storage/fs/driver';
 import { toStorageKey } from '../../src/storage/keys';
 import { spawnCli, waitFor } from '../support/cli';
 import { freePort } from '../support/ports';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { originLabel } from '../../src/artifacts/labels';
-import { createS3Client } from '../../src/storage/s3-driver';
+import { createS3Client } from '../../src/storage/s3/client';
 import { runCli, spawnCli, type Running } from '../support/cli';
 import { emptyAndDeleteBucket, s3Env } from '../support/drivers';
 import { freePort } from '../support/ports';

@@ -365,6 +365,48 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
       });
     });
 
+    describe('listing one level (listPrefixes)', () => {
+      it('lists the distinct prefixes one level below, in UTF-8 byte order, without the keys at that level', async () => {
+        const names = ['a/x', 'a/y/z', 'a-b/1', 'b/1', 'é/1', 'Z/deep/er/still', 'plain'];
+        for (const name of names) await s.write('artifacts', key(`${base}/lv/${name}`), body(name));
+        await s.write('artifacts', key(`${base}/lvx/outside`), body('x'));
+        const page = await s.listPrefixes('artifacts', prefix(`${base}/lv/`));
+        const expected = ['a/', 'a-b/', 'b/', 'é/', 'Z/']
+          .map((p) => `${base}/lv/${p}`)
+          .sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+        expect(page.prefixes).toEqual(expected);
+        expect(page.nextPageToken).toBeUndefined();
+      });
+
+      it('pages with limit and nextPageToken, every prefix exactly once, however many keys lie below each', async () => {
+        const dirs = Array.from({ length: 5 }, (_, i) => `${base}/pg/${String(i).padStart(2, '0')}/`);
+        for (const d of dirs) for (const leaf of ['a', 'b', 'c/d']) await s.write('artifacts', key(`${d}${leaf}`), body(leaf));
+        for (const limit of [1, 2]) {
+          const seen: string[] = [];
+          let pageToken: string | undefined;
+          do {
+            const page = await s.listPrefixes('artifacts', prefix(`${base}/pg/`), { limit, pageToken });
+            expect(page.prefixes.length).toBeLessThanOrEqual(limit);
+            seen.push(...page.prefixes);
+            pageToken = page.nextPageToken;
+          } while (pageToken);
+          expect(seen).toEqual(dirs);
+        }
+      });
+
+      it('lists nothing below a prefix that holds nothing, and no longer lists a level whose keys are all deleted', async () => {
+        expect(await s.listPrefixes('artifacts', prefix(`${base}/none/`))).toEqual({ prefixes: [] });
+        await s.write('artifacts', key(`${base}/gone/a/b`), body('x'));
+        await s.delete('artifacts', key(`${base}/gone/a/b`));
+        expect(await s.listPrefixes('artifacts', prefix(`${base}/gone/`))).toEqual({ prefixes: [] });
+      });
+
+      it('refuses a prefix that does not end in a slash, and a page token it never gave out', async () => {
+        await expect(s.listPrefixes('artifacts', prefix(`${base}/lv`))).rejects.toBeInstanceOf(BadRequestError);
+        await expect(s.listPrefixes('artifacts', prefix(`${base}/lv/`), { pageToken: 'Zm9v' })).rejects.toBeInstanceOf(BadRequestError);
+      });
+    });
+
     describe('presigned URLs', () => {
       it('GET returns the bytes with the content type and disposition overrides', async () => {
         const k = key(`${base}/shot.png`);

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Koa from 'koa';
 import { AppError } from '../../src/errors';
-import { blobRoute } from '../../src/storage/fs-blob';
-import { FsStorage } from '../../src/storage/fs-driver';
+import { blobRoute } from '../../src/http/fs-blob-route';
+import { FsStorage } from '../../src/storage/fs/driver';
 
 export interface FsHarness {
   storage: FsStorage;

@@ -29,10 +29,10 @@ import {
   StorageUnavailableError,
 } from '../../src/errors';
 import { toKeyPrefix, toStorageKey } from '../../src/storage/keys';
-import {
-  createS3Client, ensureBuckets, MAX_PUT_BYTES, S3Storage, STAGING_PREFIX,
-} from '../../src/storage/s3-driver';
-import { multipartEtag } from '../../src/storage/s3-leftovers';
+import { createS3Client, ensureBuckets } from '../../src/storage/s3/client';
+import { S3Storage } from '../../src/storage/s3/driver';
+import { multipartEtag } from '../../src/storage/s3/leftovers';
+import { MAX_PUT_BYTES, STAGING_PREFIX } from '../../src/storage/s3/write';
 import { freePort } from '../support/ports';
 import {
   allKeys, createBuckets, pendingMultipartUploads, quietLogger, removeBuckets, s3ClientFromEnv, uniqueBucketName,
@@ -104,7 +104,7 @@ async function silentServer(timeouts: { socketTimeoutMs?: number; responseTimeou
     endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true,
     accessKeyId: 'k', secretAccessKey: 's', logger: quietLogger, ...timeouts,
   });
-  const storage = new S3Storage({ client, buckets: { artifacts: 'a', cache: 'c' } });
+  const storage = new S3Storage({ client, timeouts, buckets: { artifacts: 'a', cache: 'c' } });
   return {
     storage,
     sockets,
@@ -155,7 +155,7 @@ describe('s3 driver when storage cannot be reached', () => {
       const { ms, error } = await elapsed(() => silent.ping());
       expect(error).toBeInstanceOf(StorageUnavailableError);
       expect(ms).toBeLessThan(5_000);
-      // reads do not go through the SDK (s3-get.ts) but keep the client's socket timeout
+      // reads do not go through the SDK (src/storage/s3/get.ts) but keep the client's socket timeout
       const read = await elapsed(() => silent.read('artifacts', key('x')));
       expect(read.error).toBeInstanceOf(StorageUnavailableError);
       expect((read.error as Error).message).toMatch(/GetObject s3:\/\/a\/x failed: TimeoutError/);
@@ -182,7 +182,7 @@ describe('s3 driver reads from a frozen server (accepts, never answers)', () => 
 });
 
 describe('s3 driver reads from a server that answers errors', () => {
-  // reads fetch a presigned URL with node:http (s3-get.ts): what the SDK did for errors and
+  // reads fetch a presigned URL with node:http (src/storage/s3/get.ts): what the SDK did for errors and
   // retries is checked here against a scripted server
   let server: Server;
   /** `cut`: send the headers and this many bytes of the body, then drop the connection. */

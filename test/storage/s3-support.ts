@@ -11,7 +11,7 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { createS3Client, ensureBuckets } from '../../src/storage/s3-driver';
+import { createS3Client, ensureBuckets } from '../../src/storage/s3/client';
 
 /** Drops the SDK's console warnings (e.g. on every refused conditional PUT with a stream body). */
 export const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };

@@ -2,7 +2,7 @@
  * The storage contract against a REAL S3 server: the Ceph radosgw that global-setup starts for the
  * run (or the one S3_ENDPOINT names). Fresh buckets per run, removed afterwards.
  */
-import { S3Storage } from '../../src/storage/s3-driver';
+import { S3Storage } from '../../src/storage/s3/driver';
 import { describeStorageContract } from './contract';
 import { createBuckets, removeBuckets, s3ClientFromEnv } from './s3-support';
 

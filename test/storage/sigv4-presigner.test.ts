@@ -1,5 +1,5 @@
 /**
- * The s3 driver signs URLs with its own SigV4 presigner (src/storage/sigv4-presigner.ts) because
+ * The s3 driver signs URLs with its own SigV4 presigner (src/storage/s3/sigv4-presigner.ts) because
  * the SDK's getSignedUrl is the redirect path's bottleneck. Its URLs must be the SDK's, byte for
  * byte: same client, credentials, time and expiry in, same string out, for every operation the
  * gateway presigns, awkward keys, response overrides, session tokens, path-style and
@@ -8,8 +8,9 @@
 import { GetObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { dispositionFor } from '../../src/content-policy';
 import { toStorageKey } from '../../src/storage/keys';
-import { createS3Client, S3Storage } from '../../src/storage/s3-driver';
-import { SigV4Presigner, type PresignOperation } from '../../src/storage/sigv4-presigner';
+import { createS3Client } from '../../src/storage/s3/client';
+import { S3Storage } from '../../src/storage/s3/driver';
+import { SigV4Presigner, type PresignOperation } from '../../src/storage/s3/sigv4-presigner';
 import { quietLogger } from './s3-support';
 
 // the real exports object, so a spy sees every call the presigner makes (an `import *` is a copy)

@@ -36,7 +36,7 @@ export async function makeTestApp(driver: DriverName, env: Record<string, string
   const app = createApp({
     config: harness.config,
     storage: harness.storage,
-    blobRoute: harness.blobRoute,
+    blobs: harness.blobs,
     storageOrigin: harness.storageOrigin,
     auth,
     logger: log.logger,

@@ -96,7 +96,7 @@ export async function makeDriver(
     ...bundle,
     config,
     cleanup: async () => {
-      const { createS3Client } = await import('../../src/storage/s3-driver');
+      const { createS3Client } = await import('../../src/storage/s3/client');
       const sc = config.storage as Extract<Config['storage'], { driver: 's3' }>;
       const client = createS3Client(sc);
       try {

@@ -11,8 +11,8 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { codeOf, s3Error, statusOf } from './s3-errors';
-import type { BucketName, UploadedPart } from './storage';
+import { codeOf, s3Error, statusOf } from './errors';
+import type { BucketName, UploadedPart } from '../storage';
 
 /**
  * Deletes the staging objects of create-only writes and aborts the multipart uploads (streamed

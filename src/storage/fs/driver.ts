@@ -1,59 +1,31 @@
 /**
  * The `fs` driver: the embedded default for one machine (what `npm start` runs on). The on-disk
- * format is in fs-layout.ts; the signed blob URLs standing in for S3's presigned ones are in
- * fs-blob-url.ts and served by fs-blob.ts.
+ * format is in layout.ts; the signed blob URLs standing in for S3's presigned ones are in
+ * blob-url.ts and served by the gateway's blob route (src/http/fs-blob-route.ts).
  *
- * - Writes stream into a temp file beside the target, counting and hashing, are fsynced, then
- *   published by rename (or link, which refuses an existing name, for create-only writes), and
- *   the directory is fsynced. Any failure removes the temp file; nothing partial is visible.
+ * - Writes (write.ts) go to a temp file, fsynced, then published by rename or link.
  * - Reads use the handle the header was read from, so header and body are always one version.
  * - The root and bucket directories are created on first use, not by the constructor
  *   (constructing a driver has no side effects).
  * - delete() removes directories left empty, so a cache under churn does not pile them up;
  *   writers retry the one window in which a prune can remove their directory.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
-import {
-  AlreadyExistsError,
-  AppError,
-  BadRequestError,
-  InvalidKeyError,
-  NotFoundError,
-  RangeNotSatisfiableError,
-  StorageError,
-  StorageUnavailableError,
-} from '../errors';
-import { BlobSigner, type BlobGrant, type BlobMethod } from './fs-blob-url';
-import {
-  checkCaseSensitive,
-  codeOf,
-  createTemp,
-  dirPath,
-  encodeHeader,
-  exists,
-  isMissing,
-  objectPath,
-  readHeader,
-  sealHeader,
-  syncDir,
-  tempFiles,
-  walk,
-  writeAll,
-} from './fs-layout';
-import type { KeyPrefix, StorageKey } from './keys';
+import { AppError, NotFoundError, RangeNotSatisfiableError, StorageUnavailableError } from '../../errors';
+import { checkByteRange } from '../byte-ranges';
+import type { KeyPrefix, StorageKey } from '../keys';
+import { checkLevel, listLimit, pageStart, pageToken } from '../list-pages';
 import {
   BUCKETS,
-  checkByteRange,
-  listLimit,
   type BucketName,
   type ListOptions,
   type ListPage,
   type ObjectInfo,
+  type PrefixPage,
   type PresignGetOptions,
   type PresignPutOptions,
   type ReadOptions,
@@ -61,43 +33,23 @@ import {
   type Storage,
   type UploadedPart,
   type WriteOptions,
-} from './storage';
+} from '../storage';
+import { BlobSigner, type BlobGrant, type BlobMethod, type SignedBlobs } from './blob-url';
 import { EmulatedMultipart } from './emulated-multipart';
-
-const LENGTH_MISMATCH = 'length_mismatch';
-
-/** fs errors as storage errors; messages name the operation, never a path (the cause keeps it). */
-function fsError(err: unknown, op: string): AppError {
-  if (err instanceof AppError) return err;
-  const code = codeOf(err);
-  const say = (why: string) => `fs storage: ${op} failed: ${why}`;
-  switch (code) {
-    case 'ENOSPC':
-    case 'EDQUOT':
-      return new StorageError(say(`the disk or quota is full (${code})`), { cause: err });
-    case 'EACCES':
-    case 'EPERM':
-      return new StorageError(say(`permission denied (${code}); check who owns the root`), { cause: err });
-    case 'EROFS':
-      return new StorageError(say('the storage root is read-only'), { cause: err });
-    case 'EMFILE':
-    case 'ENFILE':
-      return new StorageUnavailableError(say(`too many open files (${code})`), { cause: err });
-    default:
-      return new StorageError(say(code ?? 'unexpected error'), { cause: err });
-  }
-}
+import { fsError } from './errors';
+import { checkCaseSensitive, dirPath, isMissing, objectPath, readHeader, subdirectories, tempFiles, walk } from './layout';
+import { writeObject } from './write';
 
 export interface FsStorageOptions {
   root: string;
-  /** Where blobRoute is mounted, as clients reach it, e.g. `https://gw.example/_blob`. */
+  /** Where the blob route is mounted, as clients reach it, e.g. `https://gw.example/_blob`. */
   blobBaseUrl: string;
   signingSecret: Buffer | string;
   /** The clock for URL expiry, in ms. */
   now?: () => number;
 }
 
-export class FsStorage implements Storage {
+export class FsStorage implements Storage, SignedBlobs {
   readonly driver = 'fs' as const;
   private readonly root: string;
   private readonly signer: BlobSigner;
@@ -108,7 +60,7 @@ export class FsStorage implements Storage {
     this.signer = new BlobSigner(opts.signingSecret, opts.blobBaseUrl, opts.now ?? Date.now);
   }
 
-  /** The blob route's base URL, without a trailing '/'. */
+  /** SignedBlobs: the blob route's base URL, without a trailing '/'. */
   get blobBaseUrl(): string {
     return this.signer.baseUrl;
   }
@@ -163,82 +115,8 @@ export class FsStorage implements Storage {
     }
   }
 
-  async write(
-    bucket: BucketName,
-    key: StorageKey,
-    body: Readable,
-    options: WriteOptions = {},
-  ): Promise<ObjectInfo> {
-    const { dir, file } = this.pathOf(bucket, key);
-    const declared = options.contentLength;
-    let tmp: string | undefined;
-    let handle: FileHandle | undefined;
-    let bodyError: unknown;
-    // Stops reading on failure without destroying the body: it is the caller's, and destroying an
-    // HTTP request would cut the socket before the caller could answer 412 or 500.
-    const chunks = body.iterator({ destroyOnReturn: false });
-    try {
-      const { contentType, metadata } = options;
-      const header = encodeHeader(contentType, metadata);
-      await this.init();
-      // cheap refusal before a byte of a possibly large body is read
-      if (options.ifNoneMatch && (await exists(file))) throw new AlreadyExistsError('the key already exists');
-      ({ tmp, handle } = await createTemp(dir));
-      await writeAll(handle, header, 0);
-
-      const md5 = createHash('md5');
-      let size = 0;
-      for (;;) {
-        const next = await chunks.next().catch((err: unknown) => {
-          bodyError = err;
-          throw err;
-        });
-        if (next.done) break;
-        const chunk: Buffer = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as string);
-        if (declared !== undefined && size + chunk.length > declared) {
-          throw new BadRequestError(`the body is longer than ${declared} bytes`, LENGTH_MISMATCH);
-        }
-        md5.update(chunk);
-        await writeAll(handle, chunk, header.length + size);
-        size += chunk.length;
-      }
-      if (declared !== undefined && size !== declared) {
-        throw new BadRequestError(`the body ended after ${size} of ${declared} bytes`, LENGTH_MISMATCH);
-      }
-      const digest = md5.digest();
-      await sealHeader(handle, digest);
-      await handle.sync();
-      const { mtimeMs } = await handle.stat();
-      await handle.close();
-      handle = undefined;
-      if (options.ifNoneMatch) {
-        // link() fails if the name exists where rename() would replace it: of N racing creators,
-        // exactly one wins
-        await fsp.link(tmp, file).catch((err: unknown) => {
-          throw codeOf(err) === 'EEXIST' ? new AlreadyExistsError('the key already exists') : err;
-        });
-        await fsp.unlink(tmp);
-      } else {
-        await fsp.rename(tmp, file);
-      }
-      tmp = undefined;
-      await syncDir(dir);
-      const etag = `"${digest.toString('hex')}"`;
-      const info: ObjectInfo = { key, size, etag, lastModified: new Date(mtimeMs) };
-      if (contentType !== undefined) info.contentType = contentType;
-      if (metadata !== undefined) info.metadata = { ...metadata };
-      return info;
-    } catch (err) {
-      await chunks.return?.();
-      await handle?.close().catch(() => {});
-      if (tmp) await fsp.unlink(tmp).catch(() => {});
-      // the body's own failure (a client that went away) is not a storage failure: pass it on
-      if (err === bodyError) throw err;
-      if (codeOf(err) === 'ENAMETOOLONG') {
-        throw new InvalidKeyError('a directory segment of the key is over 254 bytes, the fs driver limit');
-      }
-      throw fsError(err, 'write');
-    }
+  async write(bucket: BucketName, key: StorageKey, body: Readable, options: WriteOptions = {}): Promise<ObjectInfo> {
+    return writeObject(this.pathOf(bucket, key), key, body, options, () => this.init());
   }
 
   async delete(bucket: BucketName, key: StorageKey): Promise<void> {
@@ -257,14 +135,7 @@ export class FsStorage implements Storage {
 
   async list(bucket: BucketName, prefix: KeyPrefix, options: ListOptions = {}): Promise<ListPage> {
     const limit = listLimit(options.limit);
-    let after: Buffer | undefined;
-    if (options.pageToken !== undefined) {
-      after = Buffer.from(options.pageToken, 'base64url');
-      // a token is the last key of a page, so it always lies inside the prefix
-      if (after.length === 0 || after.toString('base64url') !== options.pageToken || !after.toString('utf8').startsWith(prefix)) {
-        throw new BadRequestError('the page token is not one this listing gave out', 'invalid_page_token');
-      }
-    }
+    const after = options.pageToken === undefined ? undefined : Buffer.from(pageStart(options.pageToken, prefix));
     const cut = prefix.lastIndexOf('/') + 1;
     const start = dirPath(join(this.root, bucket), prefix.slice(0, cut).split('/').slice(0, -1));
     const keys: StorageKey[] = [];
@@ -289,7 +160,32 @@ export class FsStorage implements Storage {
     }
     const last = page[page.length - 1];
     if (keys.length <= limit || last === undefined) return { items };
-    return { items, nextPageToken: Buffer.from(last).toString('base64url') };
+    return { items, nextPageToken: pageToken(last) };
+  }
+
+  async listPrefixes(bucket: BucketName, prefix: KeyPrefix, options: ListOptions = {}): Promise<PrefixPage> {
+    checkLevel(prefix);
+    const limit = listLimit(options.limit);
+    const after = options.pageToken === undefined ? undefined : Buffer.from(pageStart(options.pageToken, prefix));
+    let names: string[];
+    try {
+      names = await subdirectories(dirPath(join(this.root, bucket), prefix.split('/').slice(0, -1)));
+    } catch (err) {
+      throw fsError(err, 'list');
+    }
+    // a directory left behind with no object below it is no prefix: S3 would not list it
+    const found: KeyPrefix[] = [];
+    const candidates = names
+      .map((name) => Buffer.from(`${prefix}${name}/`))
+      .filter((p) => !after || Buffer.compare(p, after) > 0)
+      .sort(Buffer.compare);
+    for (const candidate of candidates) {
+      const p = candidate.toString() as KeyPrefix;
+      if ((await this.list(bucket, p, { limit: 1 })).items.length === 0) continue;
+      if (found.push(p) > limit) break;
+    }
+    const page = found.slice(0, limit);
+    return found.length > limit ? { prefixes: page, nextPageToken: pageToken(page[page.length - 1]!) } : { prefixes: page };
   }
 
   async presignGet(bucket: BucketName, key: StorageKey, options: PresignGetOptions): Promise<string> {
@@ -302,7 +198,7 @@ export class FsStorage implements Storage {
     return this.signer.sign({ method: 'PUT', bucket, key, ...options });
   }
 
-  /** For the blob route: what the request's URL allows, or ForbiddenError. HEAD uses GET's. */
+  /** SignedBlobs: what the request's URL allows, or ForbiddenError. HEAD uses GET's. */
   verifyBlobRequest(method: BlobMethod, bucket: string, key: string, query: URLSearchParams): BlobGrant {
     return this.signer.verify(method, bucket, key, query);
   }

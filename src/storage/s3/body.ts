@@ -3,7 +3,7 @@
  * and looking at its first part before deciding how to upload it.
  */
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { BadRequestError, PayloadTooLargeError } from '../errors';
+import { BadRequestError, PayloadTooLargeError } from '../../errors';
 
 /**
  * Counts bytes: fails when the body runs past `declared` or `max`, or ends short of `declared`.

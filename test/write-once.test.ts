@@ -3,10 +3,10 @@
  * back from S3 after the entry was stored; the SDK's retry then meets the entry it wrote itself.
  */
 import { Readable } from 'node:stream';
-import { createEntry, readEntry } from '../../src/storage/entries';
-import { toStorageKey } from '../../src/storage/keys';
-import { createMetrics } from '../../src/http/metrics';
-import { DRIVERS, makeDriver, type DriverHarness } from '../support/drivers';
+import { createEntry, readEntry } from '../src/write-once';
+import { toStorageKey } from '../src/storage/keys';
+import { createMetrics } from '../src/http/metrics';
+import { DRIVERS, makeDriver, type DriverHarness } from './support/drivers';
 
 describe.each(DRIVERS)('createEntry on the %s driver', (driver) => {
   let h: DriverHarness;

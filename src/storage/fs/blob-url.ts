@@ -1,6 +1,6 @@
 /**
  * The fs driver's stand-in for S3 presigned URLs: expiring, HMAC-signed blob URLs that the gateway
- * serves itself (src/storage/fs-blob.ts), with the same response overrides, so the 302 path
+ * serves itself (src/http/fs-blob-route.ts), with the same response overrides, so the 302 path
  * behaves the same whichever driver runs.
  *
  *   <blobBaseUrl>/<bucket>/<key, each segment percent-encoded>
@@ -14,9 +14,9 @@
  * removed, or shifted into its neighbour (JSON needs no delimiter escaping of its own).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { BadRequestError, ForbiddenError } from '../errors';
-import type { StorageKey } from './keys';
-import type { BucketName } from './storage';
+import { BadRequestError, ForbiddenError } from '../../errors';
+import type { StorageKey } from '../keys';
+import type { BucketName, Storage } from '../storage';
 
 export type BlobMethod = 'GET' | 'PUT';
 
@@ -38,6 +38,20 @@ export interface BlobGrant {
   /** PUT only: the Content-Type the upload must carry. */
   contentType?: string;
 }
+
+/**
+ * What the gateway's blob route needs of the fs driver beyond Storage: where the URLs point, and
+ * what a request's URL grants. The route sees the driver only through this and Storage.
+ */
+export interface SignedBlobs {
+  /** The route's base URL, without a trailing '/'. */
+  readonly blobBaseUrl: string;
+  /** The grant the URL of a request carries; ForbiddenError when it is forged, altered or expired. HEAD uses GET's. */
+  verifyBlobRequest(method: BlobMethod, bucket: string, key: string, query: URLSearchParams): BlobGrant;
+}
+
+/** The fs driver as the blob route sees it: its signed URLs, and the object calls it serves them with. */
+export type BlobStore = SignedBlobs & Pick<Storage, 'stat' | 'read' | 'write'>;
 
 const P = {
   method: 'X-Method',

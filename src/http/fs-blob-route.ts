@@ -1,5 +1,5 @@
 /**
- * Serves the fs driver's signed blob URLs (src/storage/fs-blob-url.ts) on the gateway itself, so
+ * Serves the fs driver's signed blob URLs (src/storage/fs/blob-url.ts) on the gateway itself, so
  * a 302 to one behaves like a 302 to an S3 presigned URL: GET/HEAD with Range, conditional GET,
  * the signed response overrides; PUT of a body with a declared length.
  */
@@ -12,12 +12,11 @@ import {
   NotFoundError,
   PayloadTooLargeError,
 } from '../errors';
-import { acceptBody } from '../http/body';
-import { requestedRange, sendLength } from '../http/ranges';
-import type { BlobMethod } from './fs-blob-url';
-import type { FsStorage } from './fs-driver';
-import { toStorageKey } from './keys';
-import { BUCKETS, type BucketName, type ObjectInfo } from './storage';
+import type { BlobMethod, BlobStore } from '../storage/fs/blob-url';
+import { toStorageKey } from '../storage/keys';
+import { BUCKETS, type BucketName, type ObjectInfo } from '../storage/storage';
+import { acceptBody } from './body';
+import { requestedRange, sendLength } from './ranges';
 
 export interface BlobRouteOptions {
   /** Path the route answers under; defaults to the path of the storage's blobBaseUrl. */
@@ -37,7 +36,7 @@ const SECURITY_HEADERS = {
 
 const METHODS: Record<string, BlobMethod> = { GET: 'GET', HEAD: 'GET', PUT: 'PUT' };
 
-export function blobRoute(storage: FsStorage, opts: BlobRouteOptions = {}): Koa.Middleware {
+export function blobRoute(storage: BlobStore, opts: BlobRouteOptions = {}): Koa.Middleware {
   const prefix = (opts.prefix ?? new URL(storage.blobBaseUrl).pathname).replace(/\/+$/, '');
   const maxPutBytes = opts.maxPutBytes ?? 5 * 1024 ** 3;
 

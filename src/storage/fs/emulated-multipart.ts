@@ -8,9 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
-import { BadRequestError, NotFoundError } from '../errors';
-import { joinKey, toKeyPrefix, type StorageKey } from './keys';
-import type { BucketName, ObjectInfo, Storage, UploadedPart } from './storage';
+import { BadRequestError, NotFoundError } from '../../errors';
+import { joinKey, toKeyPrefix, type StorageKey } from '../keys';
+import type { BucketName, ObjectInfo, Storage, UploadedPart } from '../storage';
 
 export const MULTIPART_PREFIX = '.multipart';
 const UPLOAD_ID = /^[a-f0-9]{32}$/;

@@ -23,8 +23,8 @@ import type { Dirent } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BadRequestError, InvalidKeyError, StorageError } from '../errors';
-import type { StorageKey } from './keys';
+import { BadRequestError, InvalidKeyError, StorageError } from '../../errors';
+import type { StorageKey } from '../keys';
 
 const MARK = '\\';
 const TEMP_PREFIX = `${MARK}tmp-`;
@@ -136,6 +136,20 @@ export async function* walk(
       yield* walk(join(dir, c.name), c.sortKey.toString(), '', after);
     }
   }
+}
+
+/** The key segments of the directories right in `dir`; none when it does not exist. */
+export async function subdirectories(dir: string): Promise<string[]> {
+  let entries: Dirent[];
+  try {
+    entries = await fsp.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (isMissing(err)) return [];
+    throw err;
+  }
+  return entries
+    .filter((e) => e.isDirectory() && e.name.indexOf(MARK) === e.name.length - 1 && !e.name.includes('\uFFFD'))
+    .map((e) => e.name.slice(0, -1));
 }
 
 /** Every temp file below `dir`, at any depth; directories that vanish meanwhile are skipped. */

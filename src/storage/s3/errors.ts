@@ -7,7 +7,7 @@ import {
   NotFoundError,
   StorageError,
   StorageUnavailableError,
-} from '../errors';
+} from '../../errors';
 
 /**
  * Missing -> NotFound (object reads only: a missing bucket is a misconfiguration), 412 ->

@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { AlreadyExistsError, NotFoundError, StorageError } from '../errors';
-import type { StorageKey } from './keys';
-import type { BucketName, Storage } from './storage';
+import { AlreadyExistsError, NotFoundError, StorageError } from './errors';
+import type { StorageKey } from './storage/keys';
+import type { BucketName, Storage } from './storage/storage';
 
 const ENTRY_MAX_BYTES = 64 * 1024;
 

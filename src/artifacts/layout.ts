@@ -1,0 +1,80 @@
+/**
+ * The artifacts bucket's key layout: the one module that builds its keys and reads them back.
+ *
+ *   p/<project>/o/<uuid>                      the bytes of a file, written first, streamed
+ *   p/<project>/b/<build>/f/<path>            its entry (store.ts): the commit point
+ *   labels/<label>                            which project (and build) an origin label serves
+ *
+ * <project> and <build> are percent-encoded into one segment each; <path> is the artifact path as
+ * it is (already a valid key). Changing any of this orphans every stored artifact: it is the
+ * on-bucket format, not a detail.
+ */
+import { randomUUID } from 'node:crypto';
+import { joinKey, joinPrefix, toKeyPrefix, toStorageKey, type KeyPrefix, type StorageKey } from '../storage/keys';
+import { decodeSegment } from '../storage/segments';
+
+const enc = encodeURIComponent;
+
+/** Every project's keys lie below this. */
+export const PROJECTS = toKeyPrefix('p/');
+
+export type ArtifactKey =
+  | { kind: 'object'; project: string; id: string }
+  | { kind: 'entry'; project: string; build: string; path: string }
+  | { kind: 'label'; label: string };
+
+/** The project that a prefix one level below PROJECTS (`p/<project>/`) stands for, or null. */
+export function projectOf(prefix: string): string | null {
+  const m = /^p\/([^/]+)\/$/.exec(prefix);
+  return m ? decodeSegment(m[1]!) : null;
+}
+
+export const projectPrefix = (project: string): KeyPrefix => joinPrefix('p', enc(project));
+export const objectsPrefix = (project: string): KeyPrefix => joinPrefix('p', enc(project), 'o');
+export const buildsPrefix = (project: string): KeyPrefix => joinPrefix('p', enc(project), 'b');
+
+/** A fresh key for the bytes of one upload. */
+export const newObjectKey = (project: string): StorageKey => joinKey('p', enc(project), 'o', randomUUID());
+
+export const entryKey = (project: string, build: string, path: string): StorageKey => joinKey('p', enc(project), 'b', enc(build), 'f', path);
+
+/**
+ * An entry's key as a plain string, not validated: for in-memory look-ups only (the store's entry
+ * cache), where a hit needs no second validation. Never passed to storage.
+ */
+export const entryId = (project: string, build: string, path: string): string => `p/${enc(project)}/b/${enc(build)}/f/${path}`;
+
+/** The entries of a build below `dir` ('' or a directory path ending in '/'). */
+export function entryPrefix(project: string, build: string, dir = ''): KeyPrefix {
+  const files = joinPrefix('p', enc(project), 'b', enc(build), 'f');
+  return dir === '' ? files : toKeyPrefix(`${files}${dir}`);
+}
+
+export const labelKey = (label: string): StorageKey => joinKey('labels', label);
+
+/**
+ * The storage key of the bytes an entry names (`entry.object`), or null unless it is one of
+ * `project`'s objects: an entry, tampered with or not, never leads out of its own project.
+ */
+export function objectKeyIn(project: string, object: string): StorageKey | null {
+  const parsed = parseArtifactKey(object);
+  return parsed?.kind === 'object' && parsed.project === project ? toStorageKey(object) : null;
+}
+
+/** What a key of the artifacts bucket stands for, or null for a key this layout never makes. */
+export function parseArtifactKey(key: string): ArtifactKey | null {
+  const label = /^labels\/([^/]+)$/.exec(key);
+  if (label) return { kind: 'label', label: label[1]! };
+  const object = /^p\/([^/]+)\/o\/([^/]+)$/.exec(key);
+  if (object) {
+    const project = decodeSegment(object[1]!);
+    return project === null ? null : { kind: 'object', project, id: object[2]! };
+  }
+  const entry = /^p\/([^/]+)\/b\/([^/]+)\/f\/(.+)$/.exec(key);
+  if (entry) {
+    const project = decodeSegment(entry[1]!);
+    const build = decodeSegment(entry[2]!);
+    return project === null || build === null ? null : { kind: 'entry', project, build, path: entry[3]! };
+  }
+  return null;
+}

@@ -1,0 +1,27 @@
+/**
+ * Direct cache uploads of one project that were reserved and never committed or aborted: once
+ * older than the longest a direct upload may take (CACHE_UPLOAD_TTL) and a day, the storage
+ * upload is aborted and the reservation deleted. The archives of the others are still being
+ * uploaded: they go to `referenced`, so the orphan sweep leaves them alone.
+ */
+import * as layout from '../caches/layout';
+import type { Reservation } from '../caches/store';
+import { readEntry } from '../write-once';
+import { objectsBelow, ORPHAN_GRACE_MS, type GcPass } from './pass';
+
+export async function abortAbandonedUploads(pass: GcPass, project: string, referenced: Set<string>): Promise<void> {
+  const { storage, config } = pass;
+  for await (const o of objectsBelow(pass, 'cache', layout.reservationsPrefix(project))) {
+    if (layout.parseCacheKey(o.key)?.kind !== 'reservation') continue;
+    const r = await readEntry<Pick<Reservation, 'object' | 'storageUploadId' | 'createdAt'>>(storage, 'cache', o.key);
+    if (!r) continue;
+    if (pass.now - Date.parse(r.createdAt) > config.caches.uploadTtlSeconds * 1000 + ORPHAN_GRACE_MS) {
+      const object = layout.objectKeyIn(project, r.object);
+      if (object) await storage.abortMultipartUpload('cache', object, r.storageUploadId).catch(() => undefined);
+      await storage.delete('cache', o.key);
+      pass.report.uploadsAborted++;
+    } else {
+      referenced.add(r.object);
+    }
+  }
+}
