@@ -11,6 +11,7 @@ import { apiRoutes } from '../src/app';
 import { ArtifactStore } from '../src/artifacts/store';
 import { CacheStore } from '../src/caches/store';
 import { createHostResolver } from '../src/hosts';
+import { readAbout } from '../src/http/home';
 import { createMetrics } from '../src/http/metrics';
 import { makeTestApp, type TestApp } from './support/app';
 import { HTTP_METHODS, spec, SPEC_FILE, validatorAt } from './support/openapi';
@@ -61,8 +62,9 @@ describe('docs/openapi.yaml', () => {
   });
   afterAll(async () => t.cleanup());
 
-  it('is a valid OpenAPI 3.1 document', async () => {
+  it('is a valid OpenAPI 3.1 document, of the version package.json names', async () => {
     expect(spec.openapi).toMatch(/^3\.1\./);
+    expect(spec.info.version).toBe(readAbout().version);
     const result = await validate(SPEC_FILE);
     expect(result.valid ? [] : result.errors).toEqual([]);
     expect(result.warnings).toEqual([]);
