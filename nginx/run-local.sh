@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs nginx for the artifact gateway from a directory of its own, in the foreground (Ctrl-C
 # stops it): renders the templates with the environment into $NGINX_DIR, checks the result with
-# `nginx -t`, then execs nginx, so signals go straight to it. Used by the README's local set-up
+# `nginx -t`, then execs nginx, so signals go straight to it. Used by docs/deployment.md's local set-up
 # and by the end-to-end tests.
 #
 #   NGINX_DIR=.edge/nginx API_HOST=… ARTIFACT_DOMAIN=… … bash nginx/run-local.sh

@@ -8,11 +8,12 @@ import Router from '@koa/router';
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config';
 import { BadRequestError, MethodNotAllowedError, MisdirectedRequestError, NotFoundError } from './errors';
-import { createHostResolver } from './hosts';
+import { createHostResolver, type HostResolver } from './hosts';
 import { errorHandler } from './http/error-handler';
 import { blobRoute } from './http/fs-blob-route';
 import type { BlobStore } from './storage/fs/blob-url';
 import { healthRoutes, type Lifecycle } from './http/health';
+import { homeRoutes, type About } from './http/home';
 import { API_HELMET, koaHelmet } from './http/helmet';
 import type { Logger } from './http/logger';
 import { createMetrics, type Metrics } from './http/metrics';
@@ -42,6 +43,8 @@ export interface AppDeps {
   lifecycle?: Lifecycle;
   /** Request ids; injected so tests can predict them. */
   newId?: () => string;
+  /** What GET / names; read from package.json on the first request when absent. */
+  about?: About;
 }
 
 const noop = async () => undefined;
@@ -62,13 +65,15 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   const blobs = deps.blobs && blobRoute(deps.blobs);
   const caches = new CacheStore(storage, now);
 
-  const health = healthRoutes({ storage, metrics, lifecycle });
-  const artifactsApi = artifactApiRoutes({ config, store, storage, tokens: deps.auth.tokens, hosts, audit });
-  const apiRouter = new Router<RequestState>();
-  apiRouter.use(health.routes());
-  apiRouter.use(artifactsApi.routes());
-  apiRouter.use(cacheApiRoutes({ config, store: caches, storage, tokens: deps.auth.tokens, audit }).routes());
-  const api = compose([koaHelmet(API_HELMET), apiRouter.routes() as Middleware, apiRouter.allowedMethods() as Middleware]);
+  const apiRouter = apiRoutes(deps, { artifacts: store, caches, hosts, metrics, lifecycle, audit });
+  // the API host: JSON for CI jobs and scripts, nothing that renders user content
+  const api = compose([
+    // 5a-i. the API host's headers (default-src 'none': nothing here may render or run)
+    koaHelmet(API_HELMET),
+    // 5a-ii. the routes of apiRoutes() below; a known path with another method gets 405 with Allow
+    apiRouter.routes() as Middleware,
+    apiRouter.allowedMethods() as Middleware,
+  ]);
   // an artifact origin: one project's (or build's) files, isolated from all others
   const artifacts = compose<Koa.ParameterizedContext<OriginState>>([
     // 5b-i. the isolation headers on every answer of the origin, errors and redirects included
@@ -113,7 +118,7 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
     switch (host.kind) {
       case 'api':
         ctx.state.routeClass = 'api';
-        // 5a. the fs driver's signed blob URLs, then the JSON API
+        // 5a. the fs driver's signed blob URLs, then the API host's routes, steps 5a-i and 5a-ii above
         if (blobs) await blobs(ctx, () => api(ctx, noop));
         else await api(ctx, noop);
         // the router answers 405/501 (with Allow) or nothing; both become JSON errors here
@@ -132,6 +137,34 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
     }
   });
   return app;
+}
+
+export interface ApiParts {
+  artifacts: ArtifactStore;
+  caches: CacheStore;
+  hosts: HostResolver;
+  metrics: Metrics;
+  lifecycle: Lifecycle;
+  audit: Logger;
+}
+
+/**
+ * Every route of the API host, in one router, in the order they are tried. docs/openapi.yaml
+ * describes each one; test/openapi.test.ts reads this router's stack to prove it.
+ */
+export function apiRoutes(deps: Pick<AppDeps, 'config' | 'storage' | 'auth' | 'about'>, parts: ApiParts): Router<RequestState> {
+  const { config, storage } = deps;
+  const tokens = deps.auth.tokens;
+  const router = new Router<RequestState>();
+  // GET /: name, version and links, for whoever opens the API host's address; GET /openapi.yaml
+  router.use(homeRoutes({ about: deps.about }).routes());
+  // /healthz, /readyz, /metrics
+  router.use(healthRoutes({ storage, metrics: parts.metrics, lifecycle: parts.lifecycle }).routes());
+  // /api/v1/projects/{project}/builds/{build}/artifacts…: upload, list, download (job token)
+  router.use(artifactApiRoutes({ config, store: parts.artifacts, storage, tokens, hosts: parts.hosts, audit: parts.audit }).routes());
+  // /api/v1/projects/{project}/caches…: restore, save, direct uploads (job token)
+  router.use(cacheApiRoutes({ config, store: parts.caches, storage, tokens, audit: parts.audit }).routes());
+  return router;
 }
 
 function hostHeaderCount(rawHeaders: string[]): number {

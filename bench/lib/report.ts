@@ -1,4 +1,4 @@
-/** The one table the bench prints (markdown, so a run pastes into the README) and its JSON. */
+/** The one table the bench prints (markdown, so a run pastes into docs/performance.md) and its JSON. */
 import type { Row } from './context';
 
 const fmt = (v: number, unit: Row['unit']) => {

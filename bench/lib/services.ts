@@ -156,7 +156,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const log = join(o.dir, `gateway-${port}-${o.logLevel}.log`);
   const fd = openSync(log, 'a');
   const args = o.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${o.dir}`] : [];
-  // as `npm start` and the artifact-gateway command run it (README, "Running in production")
+  // as `npm start` and the artifact-gateway command run it (docs/deployment.md, "Node flags")
   const child = spawn(process.execPath, ['--max-semi-space-size=16', ...args, CLI, 'serve'], { env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

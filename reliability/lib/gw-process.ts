@@ -28,7 +28,7 @@ export const ROOT = (() => {
   }
 })();
 export const CLI = join(ROOT, 'dist/cli/index.js');
-/** How `npm start` and the bench run the gateway (README, "Running against real S3"). */
+/** How `npm start` and the bench run the gateway (docs/deployment.md, "Node flags"). */
 export const NODE_ARGS = ['--max-semi-space-size=16'];
 
 export interface S3Endpoint {

@@ -1,4 +1,4 @@
-/** The one table the campaign prints (markdown, so a run pastes into the README). */
+/** The one table the campaign prints (markdown, so a run pastes into docs/reliability.md). */
 import type { CaseRow } from './types';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');

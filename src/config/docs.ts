@@ -51,6 +51,18 @@ Environment variables only, read once at start by \`loadConfig(env)\`. A bad or 
 logged at start with secrets redacted. Variables of one storage driver are ignored with the other.
 \`artifact-gateway serve --help\` prints the same list.
 
+The commands that sign or check what the gateway signs (\`token\`, \`ticket\`, \`gc\`) read the same
+variables as \`serve\`, and must be given the same values: run them with the server's environment.
+Two of them are easy to get wrong:
+
+- **\`DATA_DIR\` is relative to the current directory** (\`./data\` by default). Run from another
+  directory, \`token\` finds no secret there, makes a new one (with a warning on stderr), and the
+  gateway answers its tokens with \`401\`. Run the commands from the directory \`serve\` runs in, or
+  give every process the same absolute \`DATA_DIR\`.
+- **\`SIGNING_SECRET\` is required with \`STORAGE_DRIVER=s3\`**: without it \`serve\` exits with code 2.
+  Make one with \`openssl rand -hex 32\` and give every instance, and every \`token\`, \`ticket\` and
+  \`gc\` run, the same value.
+
 | variable | default | accepts | meaning |
 | --- | --- | --- | --- |
 ${rows.join('\n')}

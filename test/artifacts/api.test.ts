@@ -2,7 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { toKeyPrefix } from '../../src/storage/keys';
 import { makeTestApp, type TestApp } from '../support/app';
 import { DRIVERS } from '../support/drivers';
-import { listen, raw, rawSocket, type Listening } from '../support/raw-http';
+import { matchingSpec } from '../support/openapi';
+import { listen, raw as rawHttp, rawSocket, type Listening } from '../support/raw-http';
+
+// every answer of the API host in this suite must be one docs/openapi.yaml describes
+const raw = matchingSpec(rawHttp);
 
 const API = 'localhost:8080';
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');

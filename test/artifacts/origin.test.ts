@@ -1,6 +1,6 @@
 /**
  * Browsing on artifact origins, on both drivers: an HTML report with CSS, JS, images and JSON is
- * uploaded through the API and browsed with the codes and headers the README promises.
+ * uploaded through the API and browsed with the codes and headers docs/http-api.md promises.
  */
 import { createHash } from 'node:crypto';
 import { originLabel } from '../../src/artifacts/labels';

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config';
 import { createLogger, type Logger } from '../../src/http/logger';
+import { repeatedKeys } from './json-keys';
 
 /** A config as the defaults give it, with env-style overrides; never touches process.env. */
 export function makeConfig(env: Record<string, string> = {}): Config {
@@ -20,7 +21,16 @@ export function captureLogger(level = 'info'): { logger: Logger; lines: Array<Re
   return {
     logger,
     get lines() {
-      return raw.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      return raw
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => {
+          // every line the tests read is held to one key per name (see json-keys.ts)
+          const repeated = repeatedKeys(l);
+          if (repeated.length > 0) throw new Error(`a log line repeats ${repeated.join(', ')}: ${l}`);
+          return JSON.parse(l) as Record<string, unknown>;
+        });
     },
     text: () => raw.join(''),
   };
