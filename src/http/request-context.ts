@@ -40,8 +40,7 @@ export function requestContext(deps: {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const aborted = !ctx.res.writableFinished;
       const status = aborted ? 499 : ctx.status; // nginx's code for "client closed the request"
-      metrics.httpRequests.inc({ route: ctx.state.routeClass, method: ctx.method, status });
-      metrics.httpDuration.observe({ route: ctx.state.routeClass, method: ctx.method }, seconds);
+      metrics.http.record(ctx.state.routeClass, ctx.method, status, seconds);
       // below info (LOG_LEVEL=warn) pino would drop the line, but only after it was built:
       // redactUrl, the header look-ups and ctx.ip are measurable on the redirect path
       if (!logger.isLevelEnabled('info')) return;
