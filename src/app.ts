@@ -95,9 +95,9 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   // 2. every thrown error becomes {error:{code,message}} with its status, in one place
   app.use(errorHandler(logger));
   // 3. while draining, ask keep-alive clients to reconnect elsewhere
-  app.use(async (ctx, next) => {
+  app.use((ctx, next) => {
     if (lifecycle.draining) ctx.set('Connection', 'close');
-    await next();
+    return next();
   });
   // 4. cheap rejections before anything touches storage: method, request target, then Host
   app.use(async (ctx, next) => {

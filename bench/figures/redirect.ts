@@ -1,9 +1,9 @@
 /**
  * Figure 1, the redirect path: GET of a passive artifact (a PNG, no Sec-Fetch headers) on its
- * project's origin -> 302 to a presigned URL, at 64 connections, against nginx answering
- * `return 302` with the same Location, in the same run. Two floors are measured alongside:
- * the same 302 with exactly the gateway's headers from a bare node:http server and from a
- * one-middleware Koa app, so the report shows how much of the gap is the gateway's own work.
+ * project's origin -> 302 to a presigned URL, at 64 connections, against the same 302 with
+ * exactly the gateway's headers from a one-middleware Koa app in the same run (the target: the
+ * gateway's own work costs at most a fifth of that floor's rate). nginx answering `return 302`
+ * with the same Location and a bare node:http server are measured alongside, for reference.
  * Each run also records the server's CPU time per request (from /proc), which load on the
  * machine disturbs far less than req/s.
  */
@@ -82,21 +82,34 @@ export function measureRedirect(ctx: BenchContext, seconds = ctx.seconds): Promi
 
 const us = (m: Measured) => ({ cpuUsPerRequest: Math.round(m.cpuUsPerRequest * 10) / 10, rps: Math.round(m.rps), p99Ms: m.latencyMs.p99 });
 
+/** The target: the gateway's own work keeps it within 0.8x of the least a Koa app does for the same 302. */
+const FLOOR_TARGET = 0.8;
+
 export function redirectRows(setup: RedirectSetup, gateway: Measured, variant: string, withTargets: boolean): Row[] {
-  const ratio = gateway.rps / setup.nginx.rps;
+  const ratio = gateway.rps / setup.koa.rps;
   const suffix = variant ? ` (${variant})` : '';
   const main: Row = {
     figure: '1',
     what: `redirect path: GET PNG -> 302 presigned, ${CONNECTIONS} conn, req/s${suffix}`,
     value: gateway.rps,
     unit: 'req/s',
-    baseline: { what: 'nginx return 302', value: setup.nginx.rps },
+    baseline: { what: 'one-middleware Koa floor', value: setup.koa.rps },
     ratio,
-    target: '>= 0.25x',
-    met: withTargets ? ratio >= 0.25 : undefined,
+    target: `>= ${FLOOR_TARGET}x`,
+    met: withTargets ? ratio >= FLOOR_TARGET : undefined,
     detail: { gateway: us(gateway), nginx: us(setup.nginx), bareNode: us(setup.bareNode), koa: us(setup.koa), wrk: { gateway, nginx: setup.nginx } },
   };
-  if (!withTargets) return [main];
+  // nginx's ratio stays in the table: what a 302 costs without any Node at all
+  const againstNginx: Row = {
+    figure: '1',
+    what: `redirect path, against nginx, req/s${suffix}`,
+    value: gateway.rps,
+    unit: 'req/s',
+    baseline: { what: 'nginx return 302', value: setup.nginx.rps },
+    ratio: gateway.rps / setup.nginx.rps,
+    target: '—',
+  };
+  if (!withTargets) return [main, againstNginx];
   const floor = (what: string, m: Measured): Row => ({
     figure: '1',
     what: `floor: the same 302 and headers from ${what}, req/s`,
@@ -109,6 +122,7 @@ export function redirectRows(setup: RedirectSetup, gateway: Measured, variant: s
   });
   return [
     main,
+    againstNginx,
     {
       figure: '1',
       what: 'redirect path: p99 latency',

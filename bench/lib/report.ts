@@ -30,7 +30,8 @@ export function notes(rows: Row[]): string {
     const d = redirect.detail as Record<string, { cpuUsPerRequest: number }>;
     out.push(
       `figure 1, server CPU per request (user + system): gateway ${d.gateway!.cpuUsPerRequest} µs, ` +
-        `one-middleware Koa ${d.koa!.cpuUsPerRequest} µs, bare node:http ${d.bareNode!.cpuUsPerRequest} µs, nginx ${d.nginx!.cpuUsPerRequest} µs`,
+        `one-middleware Koa ${d.koa!.cpuUsPerRequest} µs, bare node:http ${d.bareNode!.cpuUsPerRequest} µs, nginx ${d.nginx!.cpuUsPerRequest} µs ` +
+        `(Koa's CPU over the gateway's: ${(d.koa!.cpuUsPerRequest / d.gateway!.cpuUsPerRequest).toFixed(2)}x, the req/s ratio on an idle machine)`,
     );
   }
   for (const r of rows.filter((x) => x.detail?.['s3CallsPerLookup'])) {

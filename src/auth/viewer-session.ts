@@ -5,7 +5,7 @@
  * subdomain, can set or overwrite it; HttpOnly, so a report's own script cannot read it.
  */
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
-import type { Middleware } from 'koa';
+import type { Middleware, ParameterizedContext } from 'koa';
 import type { Config } from '../config';
 import { BadRequestError, UnauthorizedError } from '../errors';
 import { setLocation } from '../http/location';
@@ -32,8 +32,10 @@ interface ViewerDeps {
 
 /** Answers `/_auth`: verifies the ticket for this origin, sets the session cookie, redirects to `next`. */
 export function viewerSignIn({ config, viewers, audit }: ViewerDeps): Middleware<OriginState> {
-  return async (ctx, next) => {
-    if (ctx.path !== '/_auth') return next();
+  // a plain function in front: every other request passes here, and an async one costs a microtask hop
+  return (ctx, next) => (ctx.path === '/_auth' ? signIn(ctx) : next());
+
+  async function signIn(ctx: ParameterizedContext<OriginState>): Promise<void> {
     const ticket = ctx.query.ticket;
     const nextRaw = ctx.query.next ?? '/';
     if (typeof ticket !== 'string' || ticket === '') throw new BadRequestError('the ticket parameter is missing');
@@ -53,22 +55,21 @@ export function viewerSignIn({ config, viewers, audit }: ViewerDeps): Middleware
     );
     ctx.set('Cache-Control', 'no-store');
     setLocation(ctx, nextRaw);
-  };
+  }
 }
 
 /** Public projects pass; private ones need this origin's session cookie (401 with how to get one). */
 export function requireViewer({ viewers }: Pick<ViewerDeps, 'viewers'>): Middleware<OriginState> {
-  return async (ctx, next) => {
-    if (!ctx.state.isPublic) {
-      const token = parseCookies(ctx.get('cookie'))[SESSION_COOKIE];
-      if (!token) {
-        throw new UnauthorizedError(
-          "This project's artifacts are private. Open them from the link on your CI's build page " +
-            '(or mint one with `artifact-gateway ticket`); the link signs you in to this origin only.',
-        );
-      }
-      await viewers.verifySession(token, ctx.state.label);
+  const signedIn = async (ctx: ParameterizedContext<OriginState>): Promise<void> => {
+    const token = parseCookies(ctx.get('cookie'))[SESSION_COOKIE];
+    if (!token) {
+      throw new UnauthorizedError(
+        "This project's artifacts are private. Open them from the link on your CI's build page " +
+          '(or mint one with `artifact-gateway ticket`); the link signs you in to this origin only.',
+      );
     }
-    return next();
+    await viewers.verifySession(token, ctx.state.label);
   };
+  // public projects pass without an await (a microtask hop on every request of the redirect path)
+  return (ctx, next) => (ctx.state.isPublic ? next() : signedIn(ctx).then(() => next()));
 }

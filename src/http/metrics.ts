@@ -3,32 +3,26 @@
  * apps in one process never collide.
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RequestMetrics } from './request-metrics';
 
 export interface Metrics {
   registry: Registry;
-  httpRequests: Counter<'route' | 'method' | 'status'>;
-  httpDuration: Histogram<'route' | 'method'>;
+  /** agw_http_requests_total and agw_http_request_duration_seconds, one record() a request. */
+  http: RequestMetrics;
   storageDuration: Histogram<'driver' | 'operation' | 'outcome'>;
   storageErrors: Counter<'driver' | 'operation' | 'code'>;
 }
+
+export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60];
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
   return {
     registry,
-    httpRequests: new Counter({
-      name: 'agw_http_requests_total',
-      help: 'HTTP requests by route class, method and status',
-      labelNames: ['route', 'method', 'status'],
-      registers: [registry],
-    }),
-    httpDuration: new Histogram({
-      name: 'agw_http_request_duration_seconds',
-      help: 'Time to response headers and body end, by route class',
-      labelNames: ['route', 'method'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
-      registers: [registry],
+    http: new RequestMetrics(registry, {
+      requests: { name: 'agw_http_requests_total', help: 'HTTP requests by route class, method and status' },
+      duration: { name: 'agw_http_request_duration_seconds', help: 'Time to response headers and body end, by route class', buckets: HTTP_DURATION_BUCKETS },
     }),
     storageDuration: new Histogram({
       name: 'agw_storage_operation_duration_seconds',

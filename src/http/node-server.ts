@@ -48,6 +48,8 @@ function answerOnSocket(handler: RequestListener, req: IncomingMessage, socket: 
   res.once('finish', () => {
     res.detachSocket(socket as never);
     socket.end();
+    // as node's server does after every response: the access log waits for 'close'
+    process.nextTick(() => res.emit('close'));
   });
   handler(req, res);
 }

@@ -23,7 +23,9 @@ export function requestContext(deps: {
   newId: () => string;
 }): Middleware<RequestState> {
   const { logger, metrics, trustProxy, newId } = deps;
-  return async (ctx, next) => {
+  // a plain function, not an async one: it only sets up, and an await would cost every request a
+  // microtask hop (bench figure 1)
+  return (ctx, next) => {
     const start = process.hrtime.bigint();
     const incoming = ctx.get('x-request-id');
     // an id from the proxy in front ties its log to ours; from anyone else it is not believed
@@ -32,14 +34,13 @@ export function requestContext(deps: {
     ctx.state.routeClass = 'unknown';
     ctx.set('X-Request-Id', requestId);
 
+    // node emits 'close' on every response, after 'finish' or when the client went away first
+    // (http/node-server.ts does the same for CONNECT): one listener sees both
     const done = () => {
-      ctx.res.off('finish', done);
-      ctx.res.off('close', done);
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const aborted = !ctx.res.writableFinished;
       const status = aborted ? 499 : ctx.status; // nginx's code for "client closed the request"
-      metrics.httpRequests.inc({ route: ctx.state.routeClass, method: ctx.method, status });
-      metrics.httpDuration.observe({ route: ctx.state.routeClass, method: ctx.method }, seconds);
+      metrics.http.record(ctx.state.routeClass, ctx.method, status, seconds);
       // below info (LOG_LEVEL=warn) pino would drop the line, but only after it was built:
       // redactUrl, the header look-ups and ctx.ip are measurable on the redirect path
       if (!logger.isLevelEnabled('info')) return;
@@ -59,8 +60,7 @@ export function requestContext(deps: {
         'request',
       );
     };
-    ctx.res.once('finish', done);
     ctx.res.once('close', done);
-    await next();
+    return next();
   };
 }
