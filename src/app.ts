@@ -25,6 +25,7 @@ import { requireViewer, viewerSignIn, type OriginState } from './auth/viewer-ses
 import { ArtifactStore } from './artifacts/store';
 import { cacheApiRoutes } from './caches/routes';
 import { CacheStore } from './caches/store';
+import { protocolRoutes } from './protocols/routes';
 
 export interface AppDeps {
   config: Config;
@@ -66,6 +67,8 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   apiRouter.use(health.routes());
   apiRouter.use(artifactsApi.routes());
   apiRouter.use(cacheApiRoutes({ config, store: caches, storage, tokens: deps.auth.tokens, audit }).routes());
+  // build tools' own cache protocols (turbo's /v8/…), on the same cache store and job tokens
+  apiRouter.use(protocolRoutes({ config, store: caches, storage, metrics, audit, tokens: deps.auth.tokens }).routes());
   const api = compose([koaHelmet(API_HELMET), apiRouter.routes() as Middleware, apiRouter.allowedMethods() as Middleware]);
   // an artifact origin: one project's (or build's) files, isolated from all others
   const artifacts = compose<Koa.ParameterizedContext<OriginState>>([
@@ -111,7 +114,7 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
     switch (host.kind) {
       case 'api':
         ctx.state.routeClass = 'api';
-        // 5a. the fs driver's signed blob URLs, then the JSON API
+        // 5a. the fs driver's signed blob URLs, then the JSON API and the build tools' cache protocols
         if (deps.blobRoute) await deps.blobRoute(ctx, () => api(ctx, noop));
         else await api(ctx, noop);
         // the router answers 405/501 (with Allow) or nothing; both become JSON errors here

@@ -10,6 +10,9 @@ export interface Metrics {
   httpDuration: Histogram<'route' | 'method'>;
   storageDuration: Histogram<'driver' | 'operation' | 'outcome'>;
   storageErrors: Counter<'driver' | 'operation' | 'code'>;
+  /** Build tools' cache protocols (src/protocols): look-ups by outcome (hit, miss) and saves (stored, duplicate). */
+  protocolRequests: Counter<'protocol' | 'result'>;
+  protocolBytes: Counter<'protocol' | 'direction'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -41,6 +44,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'agw_storage_errors_total',
       help: 'Storage operations that failed (not counting not-found), by error code',
       labelNames: ['driver', 'operation', 'code'],
+      registers: [registry],
+    }),
+    protocolRequests: new Counter({
+      name: 'agw_protocol_cache_requests_total',
+      help: "Build tools' cache protocol look-ups (hit, miss) and saves (stored, duplicate), by protocol",
+      labelNames: ['protocol', 'result'],
+      registers: [registry],
+    }),
+    protocolBytes: new Counter({
+      name: 'agw_protocol_cache_bytes_total',
+      help: "Bytes served (down) and stored (up) through build tools' cache protocols, by protocol",
+      labelNames: ['protocol', 'direction'],
       registers: [registry],
     }),
   };
