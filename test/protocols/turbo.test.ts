@@ -10,6 +10,9 @@ import { promisify } from 'node:util';
 import { DRIVERS } from '../support/drivers';
 import { checkout, MAX_BYTES, PROJECT, scratch, startProtocolGateway, truncatedPut, type ProtocolGateway } from './support';
 
+// a gateway and four token mints, each a node process: slow on a loaded CI machine
+const START_MS = 180_000;
+
 const TURBO = resolve(__dirname, '../../node_modules/.bin/turbo');
 const FIXTURE = resolve(__dirname, 'fixtures/turbo');
 
@@ -20,7 +23,7 @@ describe.each(DRIVERS)('Turborepo remote cache (%s driver)', (driver) => {
   beforeAll(async () => {
     gw = await startProtocolGateway(driver);
     work = await scratch();
-  });
+  }, START_MS);
   afterAll(async () => {
     await gw?.stop();
     await work?.remove();
