@@ -67,7 +67,7 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   apiRouter.use(health.routes());
   apiRouter.use(artifactsApi.routes());
   apiRouter.use(cacheApiRoutes({ config, store: caches, storage, tokens: deps.auth.tokens, audit }).routes());
-  // build tools' own cache protocols (turbo's /v8/…, Bazel's /cache/bazel/…), on the same cache store and job tokens
+  // build tools' own cache protocols (turbo's /v8/…, Bazel's /cache/bazel/…, Nx's /v1/cache/…), on the same cache store and job tokens
   apiRouter.use(protocolRoutes({ config, store: caches, storage, metrics, audit, tokens: deps.auth.tokens }).routes());
   const api = compose([koaHelmet(API_HELMET), apiRouter.routes() as Middleware, apiRouter.allowedMethods() as Middleware]);
   // an artifact origin: one project's (or build's) files, isolated from all others
