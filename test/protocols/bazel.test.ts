@@ -113,7 +113,8 @@ describe.each(DRIVERS)('Bazel HTTP remote cache (%s driver)', (driver) => {
   });
 
   it('refuses an oversize upload before reading it, and a truncated one leaves nothing visible', async () => {
-    const big = await gw.api({ method: 'PUT', path: `/cache/bazel/ac/${sha256('big')}`, headers: { ...auth(gw.tokens.trusted), 'content-length': MAX_BYTES + 1 } });
+    const path = `/cache/bazel/ac/${sha256('big')}`;
+    const big = await gw.api({ method: 'PUT', path, headers: { ...auth(gw.tokens.trusted), 'content-length': MAX_BYTES + 1 } });
     expect(big.status).toBe(413);
     const cut = `/cache/bazel/ac/${sha256('cut')}`;
     await truncatedPut(gw.port, cut, auth(gw.tokens.trusted), 4096);

@@ -81,13 +81,20 @@ describe.each(DRIVERS)('Turborepo remote cache (%s driver)', (driver) => {
     const put = await gw.api({
       method: 'PUT',
       path: `/v8/artifacts/feedc0de?slug=${PROJECT}`,
-      headers: { ...auth(gw.tokens.trusted), 'content-type': 'application/octet-stream', 'content-length': body.length, 'x-artifact-tag': 'tag-1', 'x-artifact-duration': '42' },
+      headers: {
+        ...auth(gw.tokens.trusted),
+        'content-type': 'application/octet-stream',
+        'content-length': body.length,
+        'x-artifact-tag': 'tag-1',
+        'x-artifact-duration': '42',
+      },
       body,
     });
     expect(put.status).toBe(202);
     expect(put.json().urls).toHaveLength(1);
     // write-once: a second save keeps the first artifact and still succeeds for turbo
-    const again = await gw.api({ method: 'PUT', path: '/v8/artifacts/feedc0de', headers: { ...auth(gw.tokens.trusted), 'content-length': 3, 'x-artifact-tag': 'tag-2' }, body: 'new' });
+    const headers = { ...auth(gw.tokens.trusted), 'content-length': 3, 'x-artifact-tag': 'tag-2' };
+    const again = await gw.api({ method: 'PUT', path: '/v8/artifacts/feedc0de', headers, body: 'new' });
     expect(again.status).toBe(202);
 
     const status = await gw.api({ path: '/v8/artifacts/status', headers: auth(gw.tokens.readOnly) });
