@@ -27,6 +27,7 @@ import { requireViewer, viewerSignIn, type OriginState } from './auth/viewer-ses
 import { ArtifactStore } from './artifacts/store';
 import { cacheApiRoutes } from './caches/routes';
 import { CacheStore } from './caches/store';
+import { protocolRoutes } from './protocols/routes';
 
 export interface AppDeps {
   config: Config;
@@ -164,6 +165,9 @@ export function apiRoutes(deps: Pick<AppDeps, 'config' | 'storage' | 'auth' | 'a
   router.use(artifactApiRoutes({ config, store: parts.artifacts, storage, tokens, hosts: parts.hosts, audit: parts.audit }).routes());
   // /api/v1/projects/{project}/caches…: restore, save, direct uploads (job token)
   router.use(cacheApiRoutes({ config, store: parts.caches, storage, tokens, audit: parts.audit }).routes());
+  // build tools' own cache protocols on the same cache store and job tokens: turbo's /v8/…,
+  // Bazel's /cache/bazel/…, Nx's /v1/cache/…
+  router.use(protocolRoutes({ config, store: parts.caches, storage, metrics: parts.metrics, audit: parts.audit, tokens }).routes());
   return router;
 }
 

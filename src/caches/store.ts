@@ -38,6 +38,8 @@ export interface CacheEntry {
    * and by clients that do not send it, have none.
    */
   expandedSize?: number;
+  /** A build tool's own small headers kept with the entry (turbo's x-artifact-tag); set by src/protocols. */
+  meta?: Record<string, string>;
 }
 
 export interface Reservation {
@@ -77,7 +79,7 @@ export class CacheStore {
     scope: string,
     key: string,
     body: Readable,
-    options: { contentLength: number; createdBy: CacheWriter; expandedSize?: number },
+    options: { contentLength: number; createdBy: CacheWriter; expandedSize?: number; sha256?: string; meta?: Record<string, string> },
   ): Promise<CacheEntry> {
     await this.refuseExisting(project, scope, key);
     const object = layout.newObjectKey(project);
@@ -85,6 +87,11 @@ export class CacheStore {
       contentLength: options.contentLength,
       contentType: 'application/octet-stream',
     });
+    // content-addressed saves (Bazel's CAS) name their sha256: bytes that do not match never commit
+    if (options.sha256 !== undefined && stored.sha256 !== options.sha256) {
+      await this.storage.delete('cache', object).catch(() => undefined);
+      throw new BadRequestError(`the body's sha256 is ${stored.sha256}, not the ${options.sha256} it was saved under`, 'digest_mismatch');
+    }
     return this.commitEntry(project, {
       key,
       scope,
@@ -93,6 +100,7 @@ export class CacheStore {
       sha256: stored.sha256,
       createdBy: options.createdBy,
       ...(options.expandedSize === undefined ? {} : { expandedSize: options.expandedSize }),
+      ...(options.meta === undefined ? {} : { meta: options.meta }),
     });
   }
 

@@ -11,6 +11,9 @@ export interface Metrics {
   http: RequestMetrics;
   storageDuration: Histogram<'driver' | 'operation' | 'outcome'>;
   storageErrors: Counter<'driver' | 'operation' | 'code'>;
+  /** Build tools' cache protocols (src/protocols): look-ups by outcome (hit, miss) and saves (stored, duplicate). */
+  protocolRequests: Counter<'protocol' | 'result'>;
+  protocolBytes: Counter<'protocol' | 'direction'>;
 }
 
 export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60];
@@ -35,6 +38,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'agw_storage_errors_total',
       help: 'Storage operations that failed (not counting not-found), by error code',
       labelNames: ['driver', 'operation', 'code'],
+      registers: [registry],
+    }),
+    protocolRequests: new Counter({
+      name: 'agw_protocol_cache_requests_total',
+      help: "Build tools' cache protocol look-ups (hit, miss) and saves (stored, duplicate), by protocol",
+      labelNames: ['protocol', 'result'],
+      registers: [registry],
+    }),
+    protocolBytes: new Counter({
+      name: 'agw_protocol_cache_bytes_total',
+      help: "Bytes served (down) and stored (up) through build tools' cache protocols, by protocol",
+      labelNames: ['protocol', 'direction'],
       registers: [registry],
     }),
   };

@@ -1,0 +1,117 @@
+/**
+ * The one adapter every build tool's protocol goes through: "a blob of protocol P under key K"
+ * onto the cache store (caches/store.ts), so these caches get what the job caches have:
+ * write-once entries, scopes, TTL, quota and gc, audit lines, metrics.
+ *
+ * - Keyed entries (turbo, Nx, Bazel's action cache, ccache, Gradle) are written into the job's
+ *   write scope and read from its read scopes (caches/scopes.ts): a trusted job never restores
+ *   what a pull request wrote, which is the poisoning a single shared token allows (Nx
+ *   CVE-2025-36852).
+ * - Content-addressed entries (Bazel's CAS) are verified against the sha256 that names them
+ *   before they commit, so they cannot be poisoned: they share one project-wide scope.
+ *
+ * Failure behaviour: lookup() resolves null on a miss (a miss is not an error); open() throws
+ * NotFoundError when the entry's bytes vanished under it (gc); save() resolves 'duplicate' when
+ * the key already holds an entry in that scope (the first writer wins) and throws
+ * BadRequestError (digest_mismatch) when content-addressed bytes do not match their name,
+ * PayloadTooLargeError/LengthRequiredError before reading a body it refuses, and whatever the
+ * store throws for a body cut short (nothing becomes visible).
+ */
+import type { Context } from 'koa';
+import type { JobIdentity } from '../auth/job-token';
+import type { Config } from '../config';
+import { ConflictError } from '../errors';
+import { declaredLength } from '../http/body';
+import type { Logger } from '../http/logger';
+import type { Metrics } from '../http/metrics';
+import type { ReadResult, Storage } from '../storage/storage';
+import { readScopes, writeScope } from '../caches/scopes';
+import type { CacheEntry, CacheStore } from '../caches/store';
+
+export type Protocol = 'turbo' | 'nx' | 'bazel-ac' | 'bazel-cas' | 'ccache' | 'gradle';
+
+/** The scope content-addressed entries share: no branch scope is named like this. */
+const CONTENT_ADDRESSED_SCOPE = 'content-addressed';
+
+export interface KeyedCacheDeps {
+  config: Config;
+  store: CacheStore;
+  storage: Storage;
+  metrics: Metrics;
+  audit: Logger;
+}
+
+export class KeyedCache {
+  constructor(private readonly deps: KeyedCacheDeps) {}
+
+  /** The entry `key` names for this job, searched in its read scopes; null on a miss. */
+  async lookup(job: JobIdentity, protocol: Protocol, key: string): Promise<CacheEntry | null> {
+    const { store, metrics } = this.deps;
+    const storeKey = `${protocol}/${key}`;
+    for (const scope of this.readScopes(job, protocol)) {
+      const entry = await store.entry(job.project, scope, storeKey);
+      if (entry) {
+        metrics.protocolRequests.inc({ protocol, result: 'hit' });
+        // last-used is advisory: failing to record it must not fail the hit
+        await store.touch(job.project, entry).catch((err: unknown) => this.deps.audit.warn({ err }, 'could not record cache use'));
+        return entry;
+      }
+    }
+    metrics.protocolRequests.inc({ protocol, result: 'miss' });
+    return null;
+  }
+
+  /** Streams a found entry's bytes; the read is cancelled if the client goes away. */
+  async open(ctx: Context, job: JobIdentity, protocol: Protocol, entry: CacheEntry): Promise<ReadResult> {
+    const controller = new AbortController();
+    ctx.res.once('close', () => ctx.res.writableFinished || controller.abort());
+    const read = await this.deps.storage.read('cache', this.deps.store.objectKey(job.project, entry), { signal: controller.signal });
+    this.deps.metrics.protocolBytes.inc({ protocol, direction: 'down' }, entry.size);
+    return read;
+  }
+
+  /**
+   * Saves the request body under `key` in the job's write scope (the shared one for
+   * content-addressed entries, checked against `sha256`). The body's length is checked against
+   * the cache limit before a byte is read.
+   */
+  async save(
+    ctx: Context,
+    job: JobIdentity,
+    protocol: Protocol,
+    key: string,
+    options: { sha256?: string; meta?: Record<string, string> } = {},
+  ): Promise<'stored' | 'duplicate'> {
+    const { store, config, metrics, audit } = this.deps;
+    const scope = protocol === 'bazel-cas' ? CONTENT_ADDRESSED_SCOPE : writeScope(job);
+    const storeKey = `${protocol}/${key}`;
+    const createdBy = { subject: job.subject, project: job.project, branch: job.branch, build: job.build, trusted: job.trusted };
+    // a duplicate is answered before the body is read; node discards the unread body
+    if (await store.entry(job.project, scope, storeKey)) return this.duplicate(protocol);
+    const length = declaredLength(ctx, config.caches.maxBytes, `${protocol} cache`);
+    let entry: CacheEntry;
+    try {
+      entry = await store.save(job.project, scope, storeKey, ctx.req, { contentLength: length, createdBy, ...options });
+    } catch (err) {
+      // two jobs saving the same key at once: the first wins and the other's bytes are discarded
+      if (err instanceof ConflictError) return this.duplicate(protocol);
+      throw err;
+    }
+    metrics.protocolRequests.inc({ protocol, result: 'stored' });
+    metrics.protocolBytes.inc({ protocol, direction: 'up' }, entry.size);
+    audit.info(
+      { audit: 'cache.save', reqId: ctx.state.requestId, who: createdBy, what: { protocol, key: entry.key, scope, size: entry.size, sha256: entry.sha256 } },
+      'cache entry saved',
+    );
+    return 'stored';
+  }
+
+  private duplicate(protocol: Protocol): 'duplicate' {
+    this.deps.metrics.protocolRequests.inc({ protocol, result: 'duplicate' });
+    return 'duplicate';
+  }
+
+  private readScopes(job: JobIdentity, protocol: Protocol): string[] {
+    return protocol === 'bazel-cas' ? [CONTENT_ADDRESSED_SCOPE] : readScopes(job);
+  }
+}
