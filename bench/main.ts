@@ -46,7 +46,7 @@ function parseArgs(argv: string[]): { figures: Figure[]; seconds: number; profil
 /** First line a command prints on stdout or stderr (nginx -v uses stderr); 'missing' when it cannot run. */
 function version(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  const first = `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0]!.trim();
+  const first = `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim();
   return r.error || first === '' ? 'missing' : first; // wrk --version exits 1
 }
 
@@ -70,13 +70,16 @@ function machine() {
     radosgw: version('radosgw', ['--version']).replace(/ \(.*/, ''),
     commit,
     /** 1-minute load average before the run: other work on the machine skews every figure. */
-    loadBefore: Math.round(loadavg()[0]! * 100) / 100,
+    loadBefore: Math.round(loadavg()[0] * 100) / 100,
   };
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  for (const [cmd, pkg] of [['wrk', 'wrk'], ['radosgw', 'radosgw']] as const) {
+  for (const [cmd, pkg] of [
+    ['wrk', 'wrk'],
+    ['radosgw', 'radosgw'],
+  ] as const) {
     if (spawnSync('which', [cmd]).status !== 0) throw new Error(`${cmd} is not installed (Debian package ${pkg}): run bash scripts/install-deps.sh`);
   }
   const info = machine();
@@ -106,7 +109,13 @@ async function main(): Promise<void> {
     log('starting radosgw (memstore) on loopback');
     const s3 = await startRadosgw(dir);
     stops.push(() => s3.stop());
-    const s3client = createS3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+    const s3client = createS3Client({
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+    });
     stops.push(async () => s3client.destroy());
 
     const base: GatewayOptions = { s3, dir, secret: randomBytes(24).toString('hex'), publicProjects: [SITE], logLevel: 'warn' };

@@ -43,6 +43,8 @@ function parseArgs(argv: string[]): { cases: CaseName[]; soakSeconds: number; sc
 function optionalCase(file: string, exported: string): ReliabilityCase | string {
   const path = join(__dirname, 'cases', `${file}.js`);
   if (!existsSync(path)) return `cases/${file}.ts is not there yet`;
+  // a case module found at run time by name: only require() loads a path computed here
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(path) as Record<string, unknown>;
   const c = mod[exported] as ReliabilityCase | undefined;
   if (!c || typeof c.run !== 'function') return `cases/${file}.ts does not export ${exported}`;
@@ -51,7 +53,7 @@ function optionalCase(file: string, exported: string): ReliabilityCase | string 
 
 function version(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  const first = `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0]!.trim();
+  const first = `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim();
   return r.error || first === '' ? 'missing' : first;
 }
 
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const log = (m: string) => process.stderr.write(`[reliability +${Math.round((Date.now() - started) / 1000)}s] ${m}\n`);
   log(`${info.cores} cores (${info.cpu}), Node ${info.node}, ${info.radosgw}, load ${info.loadBefore.join(' ')}`);
-  if (info.loadBefore[0]! > 1) log(`warning: load average ${info.loadBefore[0]} before the run; latencies will be higher than on an idle machine`);
+  if (info.loadBefore[0] > 1) log(`warning: load average ${info.loadBefore[0]} before the run; latencies will be higher than on an idle machine`);
 
   const dir = mkdtempSync(join(tmpdir(), 'agw-reliability-'));
   const stops: Array<() => Promise<void>> = [];
@@ -109,7 +111,13 @@ async function main(): Promise<void> {
   const rows: CaseRow[] = [];
   const skipped: string[] = [];
   const ctx: CaseContext = { dir, scale: args.scale, log };
-  const shared = createShared(dir, randomBytes(24).toString('hex'), args.soakSeconds, (s) => stops.push(s), () => ctx);
+  const shared = createShared(
+    dir,
+    randomBytes(24).toString('hex'),
+    args.soakSeconds,
+    (s) => stops.push(s),
+    () => ctx,
+  );
   const timings: Record<string, number> = {};
   try {
     for (const name of args.cases) {
@@ -138,7 +146,13 @@ async function main(): Promise<void> {
       } catch (err) {
         // a case that cannot finish is a failed row, not the end of the campaign
         log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
-        rows.push({ case: `${name}: the case itself`, measured: 'did not finish', baseline: '—', outcome: 'fail', detail: (err as Error).message.slice(0, 500) });
+        rows.push({
+          case: `${name}: the case itself`,
+          measured: 'did not finish',
+          baseline: '—',
+          outcome: 'fail',
+          detail: (err as Error).message.slice(0, 500),
+        });
       }
       timings[name] = Math.round((Date.now() - t0) / 1000);
       log(`${name}: ${timings[name]} s`);

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 npx tsc -p tsconfig.json --noEmit   # type-checks src and test; jest's global setup builds dist
+npm run --silent format:check      # Prettier: one format, checked, never argued about
+npm run --silent lint              # typescript-eslint's type-aware rules (eslint.config.mjs)
 
 mkdir -p test-results
 status=0

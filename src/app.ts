@@ -120,7 +120,7 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
       case 'api':
         ctx.state.routeClass = 'api';
         // 5a. the fs driver's signed blob URLs, then the API host's routes, steps 5a-i and 5a-ii above
-        if (blobs) await blobs(ctx, () => api(ctx, noop));
+        if (blobs) await blobs(ctx, () => api(ctx, noop) as Promise<void>);
         else await api(ctx, noop);
         // the router answers 405/501 (with Allow) or nothing; both become JSON errors here
         if (ctx.status === 405 || ctx.status === 501) {
@@ -173,6 +173,6 @@ export function apiRoutes(deps: Pick<AppDeps, 'config' | 'storage' | 'auth' | 'a
 
 function hostHeaderCount(rawHeaders: string[]): number {
   let n = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === 'host') n++;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].length === 4 && rawHeaders[i].toLowerCase() === 'host') n++;
   return n;
 }

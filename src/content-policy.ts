@@ -25,7 +25,7 @@ export function contentTypeFor(path: string): string {
 
 /** The media type without parameters, lower case. */
 export function essence(contentType: string): string {
-  return contentType.split(';', 1)[0]!.trim().toLowerCase();
+  return contentType.split(';', 1)[0].trim().toLowerCase();
 }
 
 const ACTIVE = new Set([
@@ -71,7 +71,5 @@ export function dispositionFor(kind: 'inline' | 'attachment', path: string): str
 export function isSameOriginSubresource(headers: { site?: string; mode?: string; dest?: string }): boolean {
   if (headers.site !== 'same-origin') return false;
   if (headers.mode === 'cors' || headers.mode === 'same-origin') return true;
-  return ['script', 'style', 'font', 'worker', 'sharedworker', 'serviceworker', 'manifest', 'empty', 'xslt'].includes(
-    headers.dest ?? '',
-  );
+  return ['script', 'style', 'font', 'worker', 'sharedworker', 'serviceworker', 'manifest', 'empty', 'xslt'].includes(headers.dest ?? '');
 }

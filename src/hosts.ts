@@ -32,7 +32,7 @@ export function createHostResolver(config: Pick<Config, 'publicUrl' | 'artifactD
     // would map a name that is not <label>.<domain> to a label
     const m = /^([\x21-\x39\x3b-\x7e]+)(?::(\d{1,5}))?$/.exec(hostHeader);
     if (!m) return { kind: 'unknown', reason: 'malformed Host header' };
-    const name = m[1]!.toLowerCase(); // host names are case-insensitive (RFC 9110 4.2.3)
+    const name = m[1].toLowerCase(); // host names are case-insensitive (RFC 9110 4.2.3)
     if (!acceptedPorts.has(m[2] ?? '')) return { kind: 'unknown', reason: 'unexpected port' };
     if (name === apiHost) return { kind: 'api' };
     if (name.endsWith(suffix)) {

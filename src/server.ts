@@ -34,14 +34,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const auth = await createAuth(config, secret);
   // say at start, not at the first request, when storage is unreachable or a bucket is missing;
   // keep running: storage may come up later, and /readyz reports it meanwhile
-  await storage.ping().catch((err: unknown) =>
-    logger.error(
-      { err },
-      config.storage.driver === 's3' && !config.storage.createBuckets
-        ? 'storage does not answer: check S3_ENDPOINT and credentials, and that both buckets exist (S3_CREATE_BUCKETS=true creates them, for development)'
-        : 'storage does not answer',
-    ),
-  );
+  await storage
+    .ping()
+    .catch((err: unknown) =>
+      logger.error(
+        { err },
+        config.storage.driver === 's3' && !config.storage.createBuckets
+          ? 'storage does not answer: check S3_ENDPOINT and credentials, and that both buckets exist (S3_CREATE_BUCKETS=true creates them, for development)'
+          : 'storage does not answer',
+      ),
+    );
   const lifecycle: Lifecycle = { draining: false };
   const app = createApp({ config, storage, blobs, storageOrigin, auth, logger, metrics, lifecycle });
 

@@ -133,9 +133,7 @@ describe('loadConfig', () => {
     ['is contained in the API host', 'https://artifacts.example.com', 'example.com'],
     ['contains the API host', 'https://example.com', 'artifacts.example.com'],
   ])('refuses an ARTIFACT_DOMAIN that %s', (_what, publicUrl, domain) => {
-    expect(problemsOf({ PUBLIC_URL: publicUrl, ARTIFACT_DOMAIN: domain }).join('\n')).toMatch(
-      /ARTIFACT_DOMAIN: .* must be a different registrable domain/,
-    );
+    expect(problemsOf({ PUBLIC_URL: publicUrl, ARTIFACT_DOMAIN: domain }).join('\n')).toMatch(/ARTIFACT_DOMAIN: .* must be a different registrable domain/);
   });
 
   it('accepts an artifact domain that merely ends with the same letters', () => {
@@ -159,7 +157,9 @@ describe('loadConfig', () => {
     expect(text).toContain('AKIDVISIBLE');
   });
 
-  const secrets = Object.entries(VARIABLES).filter(([, v]) => 'secret' in v && v.secret).map(([name]) => name);
+  const secrets = Object.entries(VARIABLES)
+    .filter(([, v]) => 'secret' in v && v.secret)
+    .map(([name]) => name);
 
   it.each(secrets)('keeps %s, marked secret in the variable table, out of the logged configuration', (name) => {
     const marker = `marker-for-${name}-0123456789abcdef0123456789`;

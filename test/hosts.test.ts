@@ -2,9 +2,7 @@ import { createHostResolver } from '../src/hosts';
 import { makeConfig } from './support/make-config';
 
 describe('host resolution', () => {
-  const prod = createHostResolver(
-    makeConfig({ PUBLIC_URL: 'https://artifacts.example.com', ARTIFACT_DOMAIN: 'example-artifacts.net' }),
-  );
+  const prod = createHostResolver(makeConfig({ PUBLIC_URL: 'https://artifacts.example.com', ARTIFACT_DOMAIN: 'example-artifacts.net' }));
   const dev = createHostResolver(makeConfig({}));
 
   it.each([

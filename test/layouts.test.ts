@@ -40,7 +40,7 @@ describe('the artifacts bucket layout', () => {
     },
   );
 
-  it('lets an entry name only its own project\'s bytes', () => {
+  it("lets an entry name only its own project's bytes", () => {
     expect(artifacts.objectKeyIn('acme/web', `p/acme%2Fweb/o/${UUID}`)).toBe(`p/acme%2Fweb/o/${UUID}`);
     expect(artifacts.objectKeyIn('acme/web', `p/acme%2Fapi/o/${UUID}`)).toBeNull();
     expect(artifacts.objectKeyIn('acme/web', 'p/acme%2Fweb/b/1/f/x')).toBeNull();
@@ -62,12 +62,28 @@ describe('the cache bucket layout', () => {
   });
 
   it('reads back what it builds', () => {
-    expect(caches.parseCacheKey(caches.entryKey('acme/web', 'branch:main', 'a/b'))).toEqual({ kind: 'entry', project: 'acme/web', scope: 'branch:main', key: 'a/b' });
-    expect(caches.parseCacheKey(caches.usageKey('acme/web', 'branch:main', 'k'))).toEqual({ kind: 'usage', project: 'acme/web', scope: 'branch:main', key: 'k' });
+    expect(caches.parseCacheKey(caches.entryKey('acme/web', 'branch:main', 'a/b'))).toEqual({
+      kind: 'entry',
+      project: 'acme/web',
+      scope: 'branch:main',
+      key: 'a/b',
+    });
+    expect(caches.parseCacheKey(caches.usageKey('acme/web', 'branch:main', 'k'))).toEqual({
+      kind: 'usage',
+      project: 'acme/web',
+      scope: 'branch:main',
+      key: 'k',
+    });
     expect(caches.parseCacheKey(`p/acme%2Fweb/o/${UUID}`)).toEqual({ kind: 'object', project: 'acme/web', id: UUID });
     expect(caches.parseCacheKey(caches.reservationKey('acme/web', UUID))).toEqual({ kind: 'reservation', project: 'acme/web', uploadId: UUID });
     const [name] = indexNames('acme/web', 'branch:main', 'deps-linux', 1_700_000_000_000);
-    expect(caches.parseCacheKey(name!)).toEqual({ kind: 'index', project: 'acme/web', scope: 'branch:main', key: 'deps-linux', createdAtMs: 1_700_000_000_000 });
+    expect(caches.parseCacheKey(name)).toEqual({
+      kind: 'index',
+      project: 'acme/web',
+      scope: 'branch:main',
+      key: 'deps-linux',
+      createdAtMs: 1_700_000_000_000,
+    });
     expect(caches.projectOf(caches.projectPrefix('acme/web'))).toBe('acme/web');
   });
 

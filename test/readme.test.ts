@@ -5,7 +5,12 @@ const ROOT = resolve(__dirname, '..');
 const read = (file: string) => readFileSync(resolve(ROOT, file), 'utf8');
 const readme = read('README.md');
 const ciRun = read('.ci/run');
-const DOCS = ['README.md', ...readdirSync(resolve(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  ...readdirSync(resolve(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens. */
 const slug = (heading: string) =>
@@ -14,7 +19,7 @@ const slug = (heading: string) =>
     .toLowerCase()
     .replace(/[^\p{L}\p{N}\s_-]/gu, '')
     .replace(/\s/g, '-');
-const anchors = (markdown: string) => new Set([...markdown.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1]!)));
+const anchors = (markdown: string) => new Set([...markdown.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1])));
 
 describe('README and docs/', () => {
   it('give the test command that CI runs, in the README', () => {
@@ -27,17 +32,17 @@ describe('README and docs/', () => {
     const text = read(file).replace(/^```[\s\S]*?^```/gm, '');
     const broken: string[] = [];
     for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-      if (/^[a-z]+:/.test(target!)) continue; // an absolute URL
-      const [path, anchor] = target!.split('#');
+      if (/^[a-z]+:/.test(target)) continue; // an absolute URL
+      const [path, anchor] = target.split('#');
       const linked = path ? resolve(ROOT, dirname(file), path) : resolve(ROOT, file);
       let content: string;
       try {
         content = readFileSync(linked, 'utf8');
       } catch {
-        broken.push(target!);
+        broken.push(target);
         continue;
       }
-      if (anchor && linked.endsWith('.md') && !anchors(content).has(anchor)) broken.push(target!);
+      if (anchor && linked.endsWith('.md') && !anchors(content).has(anchor)) broken.push(target);
     }
     expect(broken).toEqual([]);
   });

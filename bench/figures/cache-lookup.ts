@@ -24,25 +24,28 @@ export async function cacheFigure(ctx: BenchContext): Promise<Row[]> {
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   const body = Buffer.alloc(64, 7);
   const started = Date.now();
-  await mapLimit(keys, 16, (key) =>
-    new Promise<void>((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port: ctx.gateway.port,
-          method: 'PUT',
-          path: `${base}/${encodeURIComponent(key)}`,
-          headers: { host: ctx.gateway.apiHost, authorization: `Bearer ${token}`, 'content-length': body.length },
-          agent,
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`saving ${key}: HTTP ${res.statusCode}`))));
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    }),
+  await mapLimit(
+    keys,
+    16,
+    (key) =>
+      new Promise<void>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: ctx.gateway.port,
+            method: 'PUT',
+            path: `${base}/${encodeURIComponent(key)}`,
+            headers: { host: ctx.gateway.apiHost, authorization: `Bearer ${token}`, 'content-length': body.length },
+            agent,
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`saving ${key}: HTTP ${res.statusCode}`))));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      }),
   );
   agent.destroy();
   ctx.log(`figure 4: saved in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -92,7 +95,7 @@ export async function cacheFigure(ctx: BenchContext): Promise<Row[]> {
     met: r.latencyMs.p50 < 20,
     detail: { lookup: r, exact, s3CallsPerLookup: s3 },
   });
-  return [row(lookups[1]!.name, few, calls[1]!), row(lookups[2]!.name, all, calls[2]!)];
+  return [row(lookups[1].name, few, calls[1]), row(lookups[2].name, all, calls[2])];
 }
 
 /** Storage operations so far, from /metrics: count and total seconds by operation. */
@@ -102,7 +105,7 @@ async function storageOps(ctx: BenchContext): Promise<Record<string, { count: nu
   const ops: Record<string, { count: number; seconds: number }> = {};
   const line = /^agw_storage_operation_duration_seconds_(sum|count)\{([^}]*)\} ([0-9.e+-]+)$/gm;
   for (const m of reply.body.toString('utf8').matchAll(line)) {
-    const op = /operation="([^"]+)"/.exec(m[2]!)?.[1] ?? '?';
+    const op = /operation="([^"]+)"/.exec(m[2])?.[1] ?? '?';
     const entry = (ops[op] ??= { count: 0, seconds: 0 });
     if (m[1] === 'count') entry.count += Number(m[3]);
     else entry.seconds += Number(m[3]);

@@ -16,7 +16,7 @@ const ROUNDS = 3;
 
 /** The round with the median throughput. */
 function median(runs: WrkResult[]): WrkResult {
-  return [...runs].sort((a, b) => a.throughput - b.throughput)[Math.floor(runs.length / 2)]!;
+  return [...runs].sort((a, b) => a.throughput - b.throughput)[Math.floor(runs.length / 2)];
 }
 
 function mbps(rounds: Record<string, WrkResult[]>): Record<string, number[]> {
@@ -63,7 +63,12 @@ export async function inlineFigure(ctx: BenchContext): Promise<Row[]> {
       await proxy.stop();
     }
     const [base, through, floor] = [median(rounds.direct), median(rounds.gateway), median(rounds.floor)];
-    if (Object.values(rounds).flat().some((r) => r.errors > 0)) throw new Error(`figure 2: errors under load`);
+    if (
+      Object.values(rounds)
+        .flat()
+        .some((r) => r.errors > 0)
+    )
+      throw new Error(`figure 2: errors under load`);
     const ratio = through.throughput / base.throughput;
     rows.push({
       figure: '2',

@@ -16,7 +16,7 @@ const SIZE = 256 * MiB;
 const RUNS = 5;
 const BUCKET = 'agw-bench-artifacts';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function uploadFigure(ctx: BenchContext): Promise<Row[]> {
   const chunk = pattern(MiB, 5);
@@ -24,8 +24,7 @@ export async function uploadFigure(ctx: BenchContext): Promise<Row[]> {
   const direct: number[] = [];
   const through: number[] = [];
   const floor: number[] = [];
-  const presignedPut = async (key: string) =>
-    new URL(await getSignedUrl(ctx.s3client, new PutObjectCommand({ Bucket: BUCKET, Key: key }), { expiresIn: 900 }));
+  const presignedPut = async (key: string) => new URL(await getSignedUrl(ctx.s3client, new PutObjectCommand({ Bucket: BUCKET, Key: key }), { expiresIn: 900 }));
   ctx.log(`figure 5: ${RUNS} uploads of 256 MiB each way, and through a bare node:http proxy`);
   const proxy = await startFloor('proxy');
   try {

@@ -15,7 +15,7 @@ import Koa from 'koa';
 
 const [kind, portArg, headersFile] = process.argv.slice(2);
 const port = Number(portArg);
-const headers = (): Array<[string, string]> => JSON.parse(readFileSync(headersFile!, 'utf8')) as Array<[string, string]>;
+const headers = (): Array<[string, string]> => JSON.parse(readFileSync(headersFile, 'utf8')) as Array<[string, string]>;
 
 if (kind === 'node') {
   const fixed = headers();
@@ -38,7 +38,14 @@ if (kind === 'node') {
     const target = new URL(String(req.headers['x-upstream']));
     const length = req.headers['content-length'];
     const upstream = request(
-      { host: target.hostname, port: target.port, method: req.method, path: target.pathname + target.search, agent, headers: length ? { 'content-length': length } : {} },
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: target.pathname + target.search,
+        agent,
+        headers: length ? { 'content-length': length } : {},
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, {
           'content-length': answer.headers['content-length'] ?? '0',

@@ -94,15 +94,12 @@ export function upload(t: Target, size: number, chunk: Buffer): Promise<Reply & 
 export function download(t: Target): Promise<{ status: number; bytes: number; seconds: number }> {
   const start = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port: t.port, method: 'GET', path: t.path, headers: { host: t.host, ...t.headers }, agent: false },
-      (res) => {
-        let bytes = 0;
-        res.on('data', (c: Buffer) => (bytes += c.length));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, seconds: Number(process.hrtime.bigint() - start) / 1e9 }));
-        res.on('error', reject);
-      },
-    );
+    const req = request({ host: '127.0.0.1', port: t.port, method: 'GET', path: t.path, headers: { host: t.host, ...t.headers }, agent: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, seconds: Number(process.hrtime.bigint() - start) / 1e9 }));
+      res.on('error', reject);
+    });
     req.on('error', reject);
     req.end();
   });

@@ -27,7 +27,7 @@ export function sampleRss(pid: number, ms = 100): { stop(): number } {
 
 /** CPU seconds (user, system) a process has used so far. */
 export function cpuSeconds(pid: number): { user: number; system: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name; in clock ticks (100/s)
   return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }

@@ -48,7 +48,7 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
 function packageOf(url: string, fn: string): string {
   if (!url) return fn.startsWith('(') ? fn : '(native)';
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (nm) return nm[1]!;
+  if (nm) return nm[1];
   if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
   const own = /\/dist\/(.+)\.js$/.exec(url);
   if (own) return `gateway ${own[1]}`;

@@ -9,10 +9,7 @@ const fmt = (v: number, unit: Row['unit']) => {
 };
 
 export function table(rows: Row[]): string {
-  const lines = [
-    '| # | figure | gateway | baseline (same run) | ratio | target | met |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
-  ];
+  const lines = ['| # | figure | gateway | baseline (same run) | ratio | target | met |', '| --- | --- | --- | --- | --- | --- | --- |'];
   for (const r of rows) {
     const baseline = r.baseline ? `${r.baseline.what}: ${fmt(r.baseline.value, r.unit)}` : '—';
     const ratio = r.ratio !== undefined ? `${r.ratio.toFixed(2)}x` : r.baseline ? `${(r.value / r.baseline.value).toFixed(2)}x` : '—';
@@ -29,20 +26,22 @@ export function notes(rows: Row[]): string {
   if (redirect) {
     const d = redirect.detail as Record<string, { cpuUsPerRequest: number }>;
     out.push(
-      `figure 1, server CPU per request (user + system): gateway ${d.gateway!.cpuUsPerRequest} µs, ` +
-        `one-middleware Koa ${d.koa!.cpuUsPerRequest} µs, bare node:http ${d.bareNode!.cpuUsPerRequest} µs, nginx ${d.nginx!.cpuUsPerRequest} µs ` +
-        `(Koa's CPU over the gateway's: ${(d.koa!.cpuUsPerRequest / d.gateway!.cpuUsPerRequest).toFixed(2)}x, the req/s ratio on an idle machine)`,
+      `figure 1, server CPU per request (user + system): gateway ${d.gateway.cpuUsPerRequest} µs, ` +
+        `one-middleware Koa ${d.koa.cpuUsPerRequest} µs, bare node:http ${d.bareNode.cpuUsPerRequest} µs, nginx ${d.nginx.cpuUsPerRequest} µs ` +
+        `(Koa's CPU over the gateway's: ${(d.koa.cpuUsPerRequest / d.gateway.cpuUsPerRequest).toFixed(2)}x, the req/s ratio on an idle machine)`,
     );
   }
   for (const r of rows.filter((x) => x.detail?.['s3CallsPerLookup'])) {
     const calls = r.detail!['s3CallsPerLookup'] as Record<string, { count: number; ms: number }>;
-    const list = Object.entries(calls).map(([op, c]) => `${c.count} ${op} of ${c.ms} ms`).join(', ');
+    const list = Object.entries(calls)
+      .map(([op, c]) => `${c.count} ${op} of ${c.ms} ms`)
+      .join(', ');
     out.push(`figure 4, ${r.what.replace(/^.*entries, /, '').replace(/: p50$/, '')}: S3 calls per lookup: ${list}`);
   }
   const memory = rows.find((r) => r.figure === '3');
   if (memory?.detail) {
     const d = memory.detail as Record<string, number>;
-    out.push(`figure 3: 1 GiB out at ${Math.round(d.outMBps!)} MB/s and 1 GiB in at ${Math.round(d.inMBps!)} MB/s, at the same time`);
+    out.push(`figure 3: 1 GiB out at ${Math.round(d.outMBps)} MB/s and 1 GiB in at ${Math.round(d.inMBps)} MB/s, at the same time`);
   }
   return out.map((l) => `- ${l}`).join('\n');
 }

@@ -55,15 +55,15 @@ export function wrk(o: WrkOptions): Promise<WrkResult> {
       const line = stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
       if (!line) return reject(new Error(`wrk printed no summary:\n${stdout}${stderr}`));
       const r = JSON.parse(line.slice('WRK_JSON '.length)) as Record<string, number>;
-      const seconds = r.duration_us! / 1e6;
+      const seconds = r.duration_us / 1e6;
       resolve({
-        requests: r.requests!,
+        requests: r.requests,
         seconds,
-        bytes: r.bytes!,
-        errors: r.errors!,
-        rps: r.requests! / seconds,
-        throughput: r.bytes! / seconds,
-        latencyMs: { p50: r.p50! / 1000, p90: r.p90! / 1000, p99: r.p99! / 1000, max: r.max! / 1000 },
+        bytes: r.bytes,
+        errors: r.errors,
+        rps: r.requests / seconds,
+        throughput: r.bytes / seconds,
+        latencyMs: { p50: r.p50 / 1000, p90: r.p90 / 1000, p99: r.p99 / 1000, max: r.max / 1000 },
       });
     });
   });

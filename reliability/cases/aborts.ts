@@ -42,7 +42,17 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { CaseContext, CaseRow, ReliabilityCase } from '../lib/types';
 import { drained, fetchHash, json, mapLimit, request, sha256, target } from '../lib/gw-http';
-import { gatewayEnv, makeStore, mintToken, resolveS3, sleep, startGatewayProcess, type DriverName, type GatewayProcess, type S3Endpoint } from '../lib/gw-process';
+import {
+  gatewayEnv,
+  makeStore,
+  mintToken,
+  resolveS3,
+  sleep,
+  startGatewayProcess,
+  type DriverName,
+  type GatewayProcess,
+  type S3Endpoint,
+} from '../lib/gw-process';
 import { describeStats, MiB, procStats, type ProcStats } from '../lib/gw-proc-stats';
 import { audit, describeLeftovers } from '../lib/gw-store-audit';
 
@@ -86,16 +96,28 @@ const rand = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - l
 
 /** Closes the connection as a client that went away: FIN (destroy) or RST (resetAndDestroy). */
 function cut(req: http.ClientRequest, reset: boolean): void {
-  const socket = req.socket as (Socket & { resetAndDestroy?: () => Socket }) | null;
+  const socket = req.socket;
   if (reset && socket && !socket.destroyed && socket.resetAndDestroy && !socket.connecting) socket.resetAndDestroy();
   else req.destroy();
 }
 
 /** PUT with a declared length, of which only `send` bytes are sent before the cut. */
-function cutUpload(t: { port: number; host: string; path: string; headers: Record<string, string> }, length: number, send: number, reset: boolean): Promise<Ending> {
+function cutUpload(
+  t: { port: number; host: string; path: string; headers: Record<string, string> },
+  length: number,
+  send: number,
+  reset: boolean,
+): Promise<Ending> {
   return new Promise((resolve) => {
     let ending: Ending = 'cut';
-    const req = http.request({ host: '127.0.0.1', port: t.port, method: 'PUT', path: t.path, agent: false, headers: { host: t.host, 'content-length': length, ...t.headers } });
+    const req = http.request({
+      host: '127.0.0.1',
+      port: t.port,
+      method: 'PUT',
+      path: t.path,
+      agent: false,
+      headers: { host: t.host, 'content-length': length, ...t.headers },
+    });
     req.on('error', () => undefined); // the cut itself, or the gateway answering and closing first
     req.on('response', (res) => {
       ending = 'answered'; // refused before the body was complete (e.g. 4xx): not a cut
@@ -104,14 +126,18 @@ function cutUpload(t: { port: number; host: string; path: string; headers: Recor
     req.on('close', () => resolve(ending));
     void (async () => {
       const body = randomBytes(Math.min(send, 256 * 1024));
-      for (let sent = 0; sent < send && !req.destroyed; ) {
+      for (let sent = 0; sent < send && !req.destroyed;) {
         const n = Math.min(64 * 1024, send - sent);
         const chunk = body.subarray(0, Math.min(n, body.length));
         sent += chunk.length;
         if (!req.write(chunk)) await drained(req);
       }
       if (send === 0) req.flushHeaders();
-      if (!req.socket && !req.destroyed) await once(req, 'socket').then(() => undefined, () => undefined);
+      if (!req.socket && !req.destroyed)
+        await once(req, 'socket').then(
+          () => undefined,
+          () => undefined,
+        );
       // give the gateway a moment to be mid-read: auth done, storage write started
       await sleep(rand(0, 5));
       cut(req, reset);
@@ -167,7 +193,7 @@ async function runOne(kind: Kind, i: number, t: Targets, tag: string): Promise<E
     case 'inline-get':
     case 'blob-get': {
       const urls = kind === 'inline-get' ? t.inline : t.blobs;
-      const url = urls[i % urls.length]!;
+      const url = urls[i % urls.length];
       const early = Math.random() < 0.1;
       return cutDownload(url, early ? 0 : rand(1, Math.floor(t.fileBytes * 0.9)), reset, early && Math.random() < 0.5);
     }
@@ -180,7 +206,7 @@ async function storm(kinds: Kind[], ops: number, concurrency: number, t: Targets
     Array.from({ length: ops }, (_, i) => i),
     concurrency,
     async (i) => {
-      const kind = kinds[i % kinds.length]!;
+      const kind = kinds[i % kinds.length];
       const ending = await runOne(kind, i, t, tag);
       counts[`${kind}:${ending}`] = (counts[`${kind}:${ending}`] ?? 0) + 1;
     },
@@ -253,7 +279,11 @@ async function seed(gw: GatewayProcess, token: string, scale: Scale, driver: Dri
     return json<{ url: string; sha256: string }>(r);
   };
   for (let i = 0; i < scale.files; i++) {
-    const html = Buffer.from(`<!doctype html><title>report ${i}</title><pre>${randomBytes(scale.fileBytes).toString('base64').slice(0, scale.fileBytes - 64)}</pre>`);
+    const html = Buffer.from(
+      `<!doctype html><title>report ${i}</title><pre>${randomBytes(scale.fileBytes)
+        .toString('base64')
+        .slice(0, scale.fileBytes - 64)}</pre>`,
+    );
     inline.push((await put(`report/page-${i}.html`, html, 'text/html')).url);
     if (driver === 'fs') {
       await put(`blobs/data-${i}.bin`, randomBytes(scale.fileBytes), 'application/octet-stream');
@@ -275,10 +305,18 @@ async function seed(gw: GatewayProcess, token: string, scale: Scale, driver: Dri
 async function stillServes(gw: GatewayProcess, token: string): Promise<string | null> {
   const body = randomBytes(300 * 1024);
   const path = `/api/v1/projects/${encodeURIComponent(PROJECT)}/builds/${SEED_BUILD}/artifacts/after/${randomBytes(4).toString('hex')}.html`;
-  const put = await request({ port: gw.port, host: gw.apiHost, method: 'PUT', path, headers: { authorization: `Bearer ${token}`, 'content-type': 'text/html' }, body });
+  const put = await request({
+    port: gw.port,
+    host: gw.apiHost,
+    method: 'PUT',
+    path,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'text/html' },
+    body,
+  });
   if (put.status !== 201) return `upload after the storm: HTTP ${put.status}`;
   const got = await fetchHash(json<{ url: string }>(put).url);
-  if (got.status !== 200 || got.sha256 !== sha256(body)) return `inline download after the storm: HTTP ${got.status}, ${got.size} bytes${got.error ? `, ${got.error}` : ''}`;
+  if (got.status !== 200 || got.sha256 !== sha256(body))
+    return `inline download after the storm: HTTP ${got.status}, ${got.size} bytes${got.error ? `, ${got.error}` : ''}`;
   return null;
 }
 
@@ -328,7 +366,9 @@ async function runDriver(ctx: CaseContext, driver: DriverName, s3: S3Endpoint | 
       settled = procStats(gw.pid, gw.port);
       if (within(settled, limits).length === 0) settledMs = Date.now() - settleStart;
     }
-    ctx.log(`aborts (${driver}): ${stormMs} ms; outbound at half-time ${mid.outbound}; right after ${describeStats(right)}; settled ${settledMs === null ? 'never' : `in ${settledMs} ms`}: ${describeStats(settled)}`);
+    ctx.log(
+      `aborts (${driver}): ${stormMs} ms; outbound at half-time ${mid.outbound}; right after ${describeStats(right)}; settled ${settledMs === null ? 'never' : `in ${settledMs} ms`}: ${describeStats(settled)}`,
+    );
 
     // nothing of a cut upload visible, nothing left behind
     const listing = await request({
@@ -353,7 +393,9 @@ async function runDriver(ctx: CaseContext, driver: DriverName, s3: S3Endpoint | 
     if (found.brokenEntries.length) problems.push(`broken entries: ${found.brokenEntries.slice(0, 3).join('; ')}`);
     if (leftovers > 0) problems.push(`left behind: ${describeLeftovers(left)}`);
     if (serving) problems.push(serving);
-    const cuts = Object.entries(counts).filter(([k]) => k.endsWith(':cut')).reduce((n, [, v]) => n + v, 0);
+    const cuts = Object.entries(counts)
+      .filter(([k]) => k.endsWith(':cut'))
+      .reduce((n, [, v]) => n + v, 0);
     if (cuts < scale.ops * 0.8) problems.push(`only ${cuts} of ${scale.ops} transfers were cut mid-way: ${JSON.stringify(counts)}`);
 
     const mib = (b: number) => `${(b / MiB).toFixed(0)} MiB`;
@@ -400,7 +442,7 @@ async function runDriver(ctx: CaseContext, driver: DriverName, s3: S3Endpoint | 
     };
   } catch (err) {
     // a gateway that died under the cuts shows up first as its /proc entry vanishing
-    const why = gw?.exited() ? 'the gateway process exited during the case; its log ends:' : (err as Error).stack ?? String(err);
+    const why = gw?.exited() ? 'the gateway process exited during the case; its log ends:' : ((err as Error).stack ?? String(err));
     return { case: caseName, measured: 'did not complete', baseline: '-', outcome: 'fail', detail: `${why}\n${gw?.logTail() ?? ''}` };
   } finally {
     await gw?.stop().catch(() => undefined);

@@ -73,8 +73,28 @@ interface Scale {
 }
 
 const SCALES: Record<CaseContext['scale'], Scale> = {
-  full: { artifacts: 50, caches: 35, direct: 15, minBytes: 64 * 1024, maxBytes: 6 * MiB, directExtra: [MiB, 7 * MiB], paceMs: 4000, lagMs: 15_000, maxLagMs: 60_000 },
-  quick: { artifacts: 55, caches: 37, direct: 8, minBytes: 16 * 1024, maxBytes: MiB, directExtra: [64 * 1024, 512 * 1024], paceMs: 2000, lagMs: 6000, maxLagMs: 15_000 },
+  full: {
+    artifacts: 50,
+    caches: 35,
+    direct: 15,
+    minBytes: 64 * 1024,
+    maxBytes: 6 * MiB,
+    directExtra: [MiB, 7 * MiB],
+    paceMs: 4000,
+    lagMs: 15_000,
+    maxLagMs: 60_000,
+  },
+  quick: {
+    artifacts: 55,
+    caches: 37,
+    direct: 8,
+    minBytes: 16 * 1024,
+    maxBytes: MiB,
+    directExtra: [64 * 1024, 512 * 1024],
+    paceMs: 2000,
+    lagMs: 6000,
+    maxLagMs: 15_000,
+  },
 };
 
 type Kind = 'artifact' | 'cache' | 'direct';
@@ -136,7 +156,7 @@ function makeOps(scale: Scale, pool: Buffer, tag: string): Op[] {
     const op: Op = {
       id,
       kind,
-      build: BUILDS[id % BUILDS.length]!,
+      build: BUILDS[id % BUILDS.length],
       name,
       size,
       head,
@@ -153,15 +173,22 @@ function makeOps(scale: Scale, pool: Buffer, tag: string): Op[] {
 }
 
 const encPath = (p: string) => p.split('/').map(encodeURIComponent).join('/');
-const artifactUrl = (build: string, path: string) =>
-  `/api/v1/projects/${encodeURIComponent(PROJECT)}/builds/${build}/artifacts/${encPath(path)}`;
+const artifactUrl = (build: string, path: string) => `/api/v1/projects/${encodeURIComponent(PROJECT)}/builds/${build}/artifacts/${encPath(path)}`;
 const cacheUrl = (key: string) => `/api/v1/projects/${encodeURIComponent(PROJECT)}/caches/${encodeURIComponent(key)}`;
 
 /**
  * PUTs `chunks` paced over `paceMs`, honouring backpressure; resolves with the answer, rejects
  * when the connection fails (the gateway killed) before one arrives.
  */
-function pacedPut(o: { port: number; host: string; path: string; headers: Record<string, string>; chunks: Buffer[]; length: number; paceMs: number }): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+function pacedPut(o: {
+  port: number;
+  host: string;
+  path: string;
+  headers: Record<string, string>;
+  chunks: Buffer[];
+  length: number;
+  paceMs: number;
+}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
     let finished = false;
     const req = http.request({
@@ -314,12 +341,15 @@ async function verify(gw: GatewayProcess, store: Store, tokens: Record<string, s
     const op = artifactOps.get(`${item.build}/${item.path}`);
     const what = `artifact ${item.build}/${item.path}`;
     if (!op) return void v.partial.push(`${what}: listed, but no client uploaded it`);
-    if (item.size !== op.size || item.sha256 !== op.sha256) return void v.partial.push(`${what}: listed as ${item.size} bytes ${item.sha256.slice(0, 12)}, sent ${op.size} bytes ${op.sha256.slice(0, 12)}`);
+    if (item.size !== op.size || item.sha256 !== op.sha256)
+      return void v.partial.push(`${what}: listed as ${item.size} bytes ${item.sha256.slice(0, 12)}, sent ${op.size} bytes ${op.sha256.slice(0, 12)}`);
     const r = await request({ port: gw.port, host: gw.apiHost, method: 'GET', path: artifactUrl(item.build, item.path), headers: auth(item.build) });
     if (r.status !== 302 || typeof r.headers.location !== 'string') return void v.partial.push(`${what}: download answered HTTP ${r.status}`);
     const got = await fetchHash(r.headers.location);
     if (got.status !== 200 || got.size !== op.size || got.sha256 !== op.sha256) {
-      return void v.partial.push(`${what}: read back HTTP ${got.status}, ${got.size} of ${op.size} bytes, sha256 ${got.sha256.slice(0, 12)} (sent ${op.sha256.slice(0, 12)})${got.error ? `, ${got.error}` : ''}`);
+      return void v.partial.push(
+        `${what}: read back HTTP ${got.status}, ${got.size} of ${op.size} bytes, sha256 ${got.sha256.slice(0, 12)} (sent ${op.sha256.slice(0, 12)})${got.error ? `, ${got.error}` : ''}`,
+      );
     }
     v.verified++;
     good.add(op);
@@ -332,22 +362,33 @@ async function verify(gw: GatewayProcess, store: Store, tokens: Record<string, s
     const op = cacheOps.get(entry.key);
     const what = `cache ${entry.key}`;
     if (!op || entry.project !== PROJECT) return void v.partial.push(`${what}: in the bucket, but no client saved it`);
-    const r = await request({ port: gw.port, host: gw.apiHost, method: 'GET', path: `/api/v1/projects/${encodeURIComponent(PROJECT)}/caches?keys=${encodeURIComponent(entry.key)}`, headers: auth(BUILDS[0]!) });
+    const r = await request({
+      port: gw.port,
+      host: gw.apiHost,
+      method: 'GET',
+      path: `/api/v1/projects/${encodeURIComponent(PROJECT)}/caches?keys=${encodeURIComponent(entry.key)}`,
+      headers: auth(BUILDS[0]),
+    });
     if (r.status !== 200) return void v.partial.push(`${what}: restore answered HTTP ${r.status}`);
     const hit = json<{ key: string; exact: boolean; size: number; sha256: string; url: string }>(r);
     if (!hit.exact || hit.key !== entry.key || hit.size !== op.size || hit.sha256 !== op.sha256) {
-      return void v.partial.push(`${what}: restore gave ${hit.key} (exact ${hit.exact}) ${hit.size} bytes ${hit.sha256.slice(0, 12)}, sent ${op.size} bytes ${op.sha256.slice(0, 12)}`);
+      return void v.partial.push(
+        `${what}: restore gave ${hit.key} (exact ${hit.exact}) ${hit.size} bytes ${hit.sha256.slice(0, 12)}, sent ${op.size} bytes ${op.sha256.slice(0, 12)}`,
+      );
     }
     const got = await fetchHash(hit.url);
     if (got.status !== 200 || got.size !== op.size || got.sha256 !== op.sha256) {
-      return void v.partial.push(`${what}: read back HTTP ${got.status}, ${got.size} of ${op.size} bytes, sha256 ${got.sha256.slice(0, 12)} (sent ${op.sha256.slice(0, 12)})${got.error ? `, ${got.error}` : ''}`);
+      return void v.partial.push(
+        `${what}: read back HTTP ${got.status}, ${got.size} of ${op.size} bytes, sha256 ${got.sha256.slice(0, 12)} (sent ${op.sha256.slice(0, 12)})${got.error ? `, ${got.error}` : ''}`,
+      );
     }
     v.verified++;
     good.add(op);
   });
 
   for (const op of ops) {
-    if (op.acked && op.ackedSha256 !== op.sha256) v.lost.push(`${op.kind} ${op.name}: answered 2xx with sha256 ${String(op.ackedSha256).slice(0, 12)}, sent ${op.sha256.slice(0, 12)}`);
+    if (op.acked && op.ackedSha256 !== op.sha256)
+      v.lost.push(`${op.kind} ${op.name}: answered 2xx with sha256 ${String(op.ackedSha256).slice(0, 12)}, sent ${op.sha256.slice(0, 12)}`);
     else if (op.acked && !good.has(op)) v.lost.push(`${op.kind} ${op.name}: answered ${op.status}, but not listed or not read back`);
     if (!op.acked && good.has(op)) v.unacked++;
   }
@@ -358,7 +399,14 @@ interface DriverResult {
   row: CaseRow;
 }
 
-async function runDriver(ctx: CaseContext, driver: DriverName, s3: S3Endpoint | undefined, tokens: Record<string, string>, secret: string, pool: Buffer): Promise<DriverResult> {
+async function runDriver(
+  ctx: CaseContext,
+  driver: DriverName,
+  s3: S3Endpoint | undefined,
+  tokens: Record<string, string>,
+  secret: string,
+  pool: Buffer,
+): Promise<DriverResult> {
   const scale = SCALES[ctx.scale];
   const store = await makeStore(driver, join(ctx.dir, 'crash'), s3);
   const env = gatewayEnv(store, secret, { CACHE_PART_BYTES: String(PART_BYTES) });
@@ -392,13 +440,17 @@ async function runDriver(ctx: CaseContext, driver: DriverName, s3: S3Endpoint | 
       if (acks >= killAfter || (waited > scale.paceMs + scale.lagMs && acks >= ops.length / 10)) kill();
     }, 2);
     const fallback = setTimeout(kill, scale.paceMs + scale.maxLagMs);
-    await Promise.all(ops.map((op) => runOp(op, running, tokens[op.build]!, pool).then(() => (op.acked && ops.filter((o) => o.acked).length >= killAfter ? kill() : undefined))));
+    await Promise.all(
+      ops.map((op) => runOp(op, running, tokens[op.build], pool).then(() => (op.acked && ops.filter((o) => o.acked).length >= killAfter ? kill() : undefined))),
+    );
     clearInterval(watcher);
     clearTimeout(fallback);
     kill();
     await killed;
     const acked = ops.filter((o) => o.acked);
-    ctx.log(`crash (${driver}): killed after ${atKill.acked} acks with ${atKill.inFlight} in flight (${atKill.stages}); ${acked.length} acked in all, ${Date.now() - started} ms`);
+    ctx.log(
+      `crash (${driver}): killed after ${atKill.acked} acks with ${atKill.inFlight} in flight (${atKill.stages}); ${acked.length} acked in all, ${Date.now() - started} ms`,
+    );
 
     // 3: restart on the same store and port, then look
     let t0 = Date.now();
@@ -429,10 +481,14 @@ async function runDriver(ctx: CaseContext, driver: DriverName, s3: S3Endpoint | 
     if (before.lost.length) failed.push(['lost', `lost after the restart: ${before.lost.slice(0, 5).join('; ')}`]);
     if (before.partial.length) failed.push(['partial-visible', `partial visible after the restart: ${before.partial.slice(0, 5).join('; ')}`]);
     if (auditBefore.brokenEntries.length) failed.push(['broken-entries', `broken entries: ${auditBefore.brokenEntries.slice(0, 5).join('; ')}`]);
-    if (gc.code !== 0 || !gc.shifted) failed.push(['gc-failed', `gc exited ${gc.code}${gc.shifted ? '' : ' (the clock shift was not applied)'}: ${gc.stderr.slice(-500)}`]);
+    if (gc.code !== 0 || !gc.shifted)
+      failed.push(['gc-failed', `gc exited ${gc.code}${gc.shifted ? '' : ' (the clock shift was not applied)'}: ${gc.stderr.slice(-500)}`]);
     if (collectable(leftAfter) > 0) failed.push(['gc-left-leftovers', `gc left ${describeLeftovers(leftAfter)}`]);
     if (after.lost.length || after.partial.length || after.verified !== before.verified) {
-      failed.push(['gc-removed-data', `after gc: ${after.verified} of ${before.verified} entries read back; ${[...after.lost, ...after.partial].slice(0, 5).join('; ')}`]);
+      failed.push([
+        'gc-removed-data',
+        `after gc: ${after.verified} of ${before.verified} entries read back; ${[...after.lost, ...after.partial].slice(0, 5).join('; ')}`,
+      ]);
     }
     const problems = failed.map(([, what]) => what);
 
@@ -452,8 +508,8 @@ async function runDriver(ctx: CaseContext, driver: DriverName, s3: S3Endpoint | 
       gcReport: JSON.stringify(gc.report ?? null),
       failedChecks: failed.map(([id]) => id).join(' '),
     };
-    for (const [k, n] of Object.entries(leftBefore)) figures[`before.${k}`] = n;
-    for (const [k, n] of Object.entries(leftAfter)) figures[`after.${k}`] = n;
+    for (const [k, n] of Object.entries(leftBefore as unknown as Record<string, number>)) figures[`before.${k}`] = n;
+    for (const [k, n] of Object.entries(leftAfter as unknown as Record<string, number>)) figures[`after.${k}`] = n;
     const row: CaseRow = {
       case: `gateway SIGKILLed mid-upload, restarted on the same store (${driver})`,
       measured:

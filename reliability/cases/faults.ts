@@ -46,8 +46,8 @@ function startLoad(c: Clients): { stop(): Promise<void> } {
   const workers = [
     loop(() => c.upload(rand(256 * KIB, 1 * MIB), paced)),
     loop(() => c.upload(rand(64 * KIB, 512 * KIB), paced)),
-    loop(() => c.inline(files[rand(0, files.length)]!)),
-    loop(() => c.inline(files[rand(0, files.length)]!)),
+    loop(() => c.inline(files[rand(0, files.length)])),
+    loop(() => c.inline(files[rand(0, files.length)])),
     loop(() => c.save(rand(256 * KIB, 1 * MIB), paced)),
     loop(() => c.save(rand(64 * KIB, 512 * KIB), paced)),
     loop(() => c.direct(rand(1 * MIB, 7 * MIB))),
@@ -98,7 +98,7 @@ async function prepare(shared: Shared, ctx: CaseContext, name: string, s3Endpoin
 async function recovery(s: Scenario, since: number, maxMs = 60_000): Promise<{ readyMs: number; readMs: number }> {
   let readyMs = NaN;
   let readMs = NaN;
-  const file = s.clients.seededFiles()[0]!;
+  const file = s.clients.seededFiles()[0];
   while (Date.now() - since < maxMs && (Number.isNaN(readyMs) || Number.isNaN(readMs))) {
     const [ready, read] = await Promise.all([
       Number.isNaN(readyMs) ? request({ port: s.gw.port, host: s.gw.apiHost, path: '/readyz', timeoutMs: 5000 }) : undefined,
@@ -134,21 +134,37 @@ function opRows(title: string, s: Scenario, fault: Record<OpKind, Tally>, verifi
     if (t.attempts['503-no-retry-after']) bad.push(`${t.attempts['503-no-retry-after']} 503s without Retry-After`);
     if (t.corrupt) bad.push(`${t.corrupt} complete 2xx answers carried other bytes or another sha256 than sent`);
     if (t.gaveUp) bad.push(`${t.gaveUp} operations never succeeded within 90 s of retries`);
-    if (t.attempts['4xx']) bad.push(`unexpected 4xx: ${t.unexpected.filter((u) => /HTTP 4/.test(u)).slice(0, 2).join(' | ')}`);
+    if (t.attempts['4xx'])
+      bad.push(
+        `unexpected 4xx: ${t.unexpected
+          .filter((u) => /HTTP 4/.test(u))
+          .slice(0, 2)
+          .join(' | ')}`,
+      );
     if (v && (v.corrupt || v.missing || v.visibleAfterFailure || v.unreadable)) {
-      bad.push(`read back: ${v.missing} missing, ${v.corrupt} corrupt, ${v.visibleAfterFailure} visible after failure, ${v.unreadable} unreadable: ${v.problems.slice(0, 3).join(' | ')}`);
+      bad.push(
+        `read back: ${v.missing} missing, ${v.corrupt} corrupt, ${v.visibleAfterFailure} visible after failure, ${v.unreadable} unreadable: ${v.problems.slice(0, 3).join(' | ')}`,
+      );
     }
-    const readBack = v ? `; read back ${v.checked}: ${v.intact} intact, ${v.corrupt} corrupt, ${v.missing} missing, ${v.visibleAfterFailure} visible after failure` : `; ${t.corrupt} corrupt bodies`;
+    const readBack = v
+      ? `; read back ${v.checked}: ${v.intact} intact, ${v.corrupt} corrupt, ${v.missing} missing, ${v.visibleAfterFailure} visible after failure`
+      : `; ${t.corrupt} corrupt bodies`;
     return {
       case: `${title}: ${label} (s3)`,
       measured: `${t.succeeded}/${t.ops} ok (${t.retried} after retries); attempts: ${attemptsText(t)}${readBack}`,
       baseline: `no fault, same run: ${b.succeeded}/${b.ops} ok, p50 ${p50(b).toFixed(0)} ms`,
       outcome: bad.length ? 'fail' : 'pass',
       figures: {
-        ops: t.ops, succeeded: t.succeeded, retried: t.retried, gaveUp: t.gaveUp, corrupt: t.corrupt,
+        ops: t.ops,
+        succeeded: t.succeeded,
+        retried: t.retried,
+        gaveUp: t.gaveUp,
+        corrupt: t.corrupt,
         ...Object.fromEntries(Object.entries(t.attempts).map(([k, n]) => [`attempts_${k}`, n])),
-        p50Ms: Math.round(p50(t)), maxMs: Math.round(Math.max(0, ...t.latencies)),
-        baselineOps: b.ops, baselineP50Ms: Math.round(p50(b)),
+        p50Ms: Math.round(p50(t)),
+        maxMs: Math.round(Math.max(0, ...t.latencies)),
+        baselineOps: b.ops,
+        baselineP50Ms: Math.round(p50(b)),
         ...(v ? { verified: v.checked, intact: v.intact, missing: v.missing, verifyCorrupt: v.corrupt, visibleAfterFailure: v.visibleAfterFailure } : {}),
       },
       detail: bad.length ? bad.join('; ') : undefined,
@@ -173,7 +189,11 @@ async function descriptorRow(title: string, s: Scenario, rec?: { readyMs: number
     outcome: bad.length ? 'fail' : 'pass',
     figures: {
       ...(rec ? { readyMs: rec.readyMs, readMs: rec.readMs } : {}),
-      fdsAfter: settle.after.fds, socketsAfter: settle.after.sockets, fdsBefore: s.fds.fds, socketsBefore: s.fds.sockets, settleMs: settle.ms,
+      fdsAfter: settle.after.fds,
+      socketsAfter: settle.after.sockets,
+      fdsBefore: s.fds.fds,
+      socketsBefore: s.fds.sockets,
+      settleMs: settle.ms,
     },
     detail: bad.length ? bad.join('; ') : undefined,
   };
@@ -216,7 +236,7 @@ async function freeze(shared: Shared, ctx: CaseContext): Promise<Result> {
   const s = await prepare(shared, ctx, 'sigstop');
   // what a fresh request costs with S3 healthy: the probes' own baseline
   const healthy: number[] = [];
-  const file = s.clients.seededFiles()[1]!;
+  const file = s.clients.seededFiles()[1];
   for (let i = 0; i < 10; i++) healthy.push((await s.clients.inlineOnce(file, 10_000)).ms);
   const ready0 = await request({ port: s.gw.port, host: s.gw.apiHost, path: '/readyz', timeoutMs: 10_000 });
   ctx.log(`${title}: load on, SIGSTOP in 3 s`);
@@ -230,7 +250,9 @@ async function freeze(shared: Shared, ctx: CaseContext): Promise<Result> {
   try {
     for (let i = 0; i < 28; i++) {
       probes.push(s.clients.inlineOnce(file, 45_000).then((o) => ({ ms: o.ms, status: o.status, what: 'inline' })));
-      probes.push(request({ port: s.gw.port, host: s.gw.apiHost, path: '/readyz', timeoutMs: 45_000 }).then((o) => ({ ms: o.ms, status: o.status, what: 'readyz' })));
+      probes.push(
+        request({ port: s.gw.port, host: s.gw.apiHost, path: '/readyz', timeoutMs: 45_000 }).then((o) => ({ ms: o.ms, status: o.status, what: 'readyz' })),
+      );
       await sleep(1000);
     }
     await sleep(Math.max(0, 30_000 - (Date.now() - frozenAt)));
@@ -268,8 +290,13 @@ async function freeze(shared: Shared, ctx: CaseContext): Promise<Result> {
     baseline: `not frozen: inline read p50 ${percentile(sortNumbers(healthy), 50).toFixed(0)} ms, /readyz ${ready0.status} in ${ready0.ms.toFixed(0)} ms`,
     outcome: quick === inline.length && readyMax <= QUICK_MS ? 'pass' : 'fail',
     figures: {
-      probes: inline.length, answeredQuickly: quick, p50Ms: Math.round(percentile(sortedInline, 50)), maxMs: Math.round(sortedInline.at(-1)!),
-      readyzMaxMs: Math.round(readyMax), slowClientAttempts: slowOps, healthyP50Ms: Math.round(percentile(sortNumbers(healthy), 50)),
+      probes: inline.length,
+      answeredQuickly: quick,
+      p50Ms: Math.round(percentile(sortedInline, 50)),
+      maxMs: Math.round(sortedInline.at(-1)!),
+      readyzMaxMs: Math.round(readyMax),
+      slowClientAttempts: slowOps,
+      healthyP50Ms: Math.round(percentile(sortNumbers(healthy), 50)),
     },
     detail:
       quick === inline.length
@@ -313,12 +340,25 @@ async function proxied(shared: Shared, ctx: CaseContext): Promise<Result> {
     const noRa = sum((t) => t.attempts['503-no-retry-after']);
     const corrupt = sum((t) => t.corrupt);
     const gaveUp = sum((t) => t.gaveUp);
-    if (e5) bad.push(`${e5} answers were 500/5xx instead of 503: ${kinds.flatMap((k) => m.tallies[k].unexpected).slice(0, 3).join(' | ')}`);
+    if (e5)
+      bad.push(
+        `${e5} answers were 500/5xx instead of 503: ${kinds
+          .flatMap((k) => m.tallies[k].unexpected)
+          .slice(0, 3)
+          .join(' | ')}`,
+      );
     if (noRa) bad.push(`${noRa} 503s without Retry-After`);
     if (corrupt) bad.push(`${corrupt} complete 2xx answers with other bytes or sha256`);
     if (gaveUp) bad.push(`${gaveUp} operations never succeeded`);
     const unexpected4xx = sum((t) => t.attempts['4xx']);
-    if (unexpected4xx) bad.push(`unexpected 4xx: ${kinds.flatMap((k) => m.tallies[k].unexpected).filter((u) => /HTTP 4/.test(u)).slice(0, 2).join(' | ')}`);
+    if (unexpected4xx)
+      bad.push(
+        `unexpected 4xx: ${kinds
+          .flatMap((k) => m.tallies[k].unexpected)
+          .filter((u) => /HTTP 4/.test(u))
+          .slice(0, 2)
+          .join(' | ')}`,
+      );
     const per = OPS.map(({ kind }) => `${kind} ${m.tallies[kind].succeeded}/${m.tallies[kind].ops} p50 ${p50(m.tallies[kind]).toFixed(0)} ms`).join(', ');
     const answers = `${sum((t) => t.attempts['503'])} 503+Retry-After, ${sum((t) => t.attempts['no-status'])} no status, ${sum((t) => t.attempts.cut)} cut mid-body, ${e5} 500/5xx`;
     const base = OPS.map(({ kind }) => `${kind} ${s.baseline[kind].succeeded}/${s.baseline[kind].ops} p50 ${p50(s.baseline[kind]).toFixed(0)} ms`).join(', ');
@@ -329,8 +369,12 @@ async function proxied(shared: Shared, ctx: CaseContext): Promise<Result> {
       outcome: bad.length ? 'fail' : 'pass',
       figures: Object.fromEntries(
         OPS.flatMap(({ kind }) => [
-          [`${kind}_ops`, m.tallies[kind].ops], [`${kind}_ok`, m.tallies[kind].succeeded], [`${kind}_p50Ms`, Math.round(p50(m.tallies[kind]))],
-          [`${kind}_503`, m.tallies[kind].attempts['503']], [`${kind}_5xx`, m.tallies[kind].attempts['5xx']], [`${kind}_noStatus`, m.tallies[kind].attempts['no-status']],
+          [`${kind}_ops`, m.tallies[kind].ops],
+          [`${kind}_ok`, m.tallies[kind].succeeded],
+          [`${kind}_p50Ms`, Math.round(p50(m.tallies[kind]))],
+          [`${kind}_503`, m.tallies[kind].attempts['503']],
+          [`${kind}_5xx`, m.tallies[kind].attempts['5xx']],
+          [`${kind}_noStatus`, m.tallies[kind].attempts['no-status']],
           [`${kind}_cut`, m.tallies[kind].attempts.cut],
         ]),
       ),
@@ -346,7 +390,13 @@ async function proxied(shared: Shared, ctx: CaseContext): Promise<Result> {
     measured: `${vsum((x) => x.checked)} checked: ${vsum((x) => x.intact)} intact, ${vsum((x) => x.corrupt)} corrupt, ${vsum((x) => x.missing)} missing, ${vsum((x) => x.visibleAfterFailure)} visible after failure`,
     baseline: `uploads ${verified.upload.checked}, cache saves ${verified.save.checked}, direct uploads ${verified.direct.checked} sent`,
     outcome: vbad ? 'fail' : 'pass',
-    figures: { checked: vsum((x) => x.checked), intact: vsum((x) => x.intact), corrupt: vsum((x) => x.corrupt), missing: vsum((x) => x.missing), visibleAfterFailure: vsum((x) => x.visibleAfterFailure) },
+    figures: {
+      checked: vsum((x) => x.checked),
+      intact: vsum((x) => x.intact),
+      corrupt: vsum((x) => x.corrupt),
+      missing: vsum((x) => x.missing),
+      visibleAfterFailure: vsum((x) => x.visibleAfterFailure),
+    },
     detail: vbad ? problems.slice(0, 5).join(' | ') : undefined,
   });
   return { rows, later: descriptorRow('fault proxy', s) };

@@ -50,14 +50,27 @@ function normalClients(c: Clients, small: string, png: string): { stop(): Promis
         return { ms: o.ms, ok: classify(o, [200]) === 'ok', status: o.status, error: o.error };
       });
       await one('redirect', async () => {
-        const o = await request({ port: c.o.gateway.port, host: c.o.gateway.apiHost, path: c.artifactPath(png), headers: { authorization: `Bearer ${read}` }, timeoutMs: 30_000 });
+        const o = await request({
+          port: c.o.gateway.port,
+          host: c.o.gateway.apiHost,
+          path: c.artifactPath(png),
+          headers: { authorization: `Bearer ${read}` },
+          timeoutMs: 30_000,
+        });
         return { ms: o.ms, ok: o.status === 302, status: o.status, error: o.error };
       });
       if (i % 5 === 4) {
         await one('upload', async () => {
           const n = uploadSeq++;
           const o = await request(
-            { port: c.o.gateway.port, host: c.o.gateway.apiHost, method: 'PUT', path: c.artifactPath(`normal/${n}.bin`), headers: { authorization: `Bearer ${write}` }, timeoutMs: 30_000 },
+            {
+              port: c.o.gateway.port,
+              host: c.o.gateway.apiHost,
+              method: 'PUT',
+              path: c.artifactPath(`normal/${n}.bin`),
+              headers: { authorization: `Bearer ${write}` },
+              timeoutMs: 30_000,
+            },
             { body: Buffer.alloc(16 * KIB, n) },
           );
           return { ms: o.ms, ok: o.status === 201 || o.status === 200, status: o.status, error: o.error };
@@ -160,12 +173,24 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver): Promi
   const quick = ctx.scale === 'quick';
   const project = `rel/slow-${driver}`;
   const gw = await shared.gateway(driver, `slow-${driver}`, { publicProjects: [project] });
-  const c = new Clients({ gateway: gw, secret: shared.secret, project, build: '1', opDeadlineMs: 30_000, attemptTimeoutMs: 30_000, retryWaitMs: 1000, slowMs: 5000 });
+  const c = new Clients({
+    gateway: gw,
+    secret: shared.secret,
+    project,
+    build: '1',
+    opDeadlineMs: 30_000,
+    attemptTimeoutMs: 30_000,
+    retryWaitMs: 1000,
+    slowMs: 5000,
+  });
   await c.seedHtml('small.html', 16 * KIB);
   await c.seedHtml('big.html', 8 * MIB);
   {
     const token = await c.token(['artifacts:write']);
-    const o = await request({ port: gw.port, host: gw.apiHost, method: 'PUT', path: c.artifactPath('pic.png'), headers: { authorization: `Bearer ${token}` } }, { body: Buffer.alloc(4 * KIB, 1) });
+    const o = await request(
+      { port: gw.port, host: gw.apiHost, method: 'PUT', path: c.artifactPath('pic.png'), headers: { authorization: `Bearer ${token}` } },
+      { body: Buffer.alloc(4 * KIB, 1) },
+    );
     if (o.status !== 201) throw new Error(`seeding pic.png: HTTP ${o.status}`);
   }
   const n = quick ? 40 : 150;
@@ -204,7 +229,13 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver): Promi
 
   // the attack's uploads were never finished: nothing of them may be visible
   const readToken = await attackBuild.token(['artifacts:read']);
-  const listing = await request({ port: gw.port, host: gw.apiHost, path: attackBuild.artifactPath('').slice(0, -1), headers: { authorization: `Bearer ${readToken}` }, timeoutMs: 30_000 });
+  const listing = await request({
+    port: gw.port,
+    host: gw.apiHost,
+    path: attackBuild.artifactPath('').slice(0, -1),
+    headers: { authorization: `Bearer ${readToken}` },
+    timeoutMs: 30_000,
+  });
   const visible = listing.status === 200 ? (JSON.parse(listing.body.toString('utf8')) as { items: unknown[] }).items.length : -1;
   const later = (async (): Promise<CaseRow[]> => {
     const settle = await settleTo(gw.pid, idle, 90_000);
@@ -216,7 +247,8 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver): Promi
     const [b50, b99, u50, u99] = [percentile(ws, 50), percentile(ws, 99), percentile(us, 50), percentile(us, 99)];
     const lifetimes = sortNumbers(attack.headerLifetimes);
     const bad: string[] = [];
-    if (withAttack.failures.length) bad.push(`${withAttack.failures.length} normal requests failed under attack: ${withAttack.failures.slice(0, 3).join(', ')}`);
+    if (withAttack.failures.length)
+      bad.push(`${withAttack.failures.length} normal requests failed under attack: ${withAttack.failures.slice(0, 3).join(', ')}`);
     if (without.failures.length) bad.push(`${without.failures.length} normal requests failed without attack`);
     if (u99 > 1000) bad.push(`normal clients' p99 under attack is ${u99.toFixed(0)} ms (over 1 s)`);
     if (!gatewayAlive) bad.push('the gateway exited');
@@ -231,22 +263,43 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver): Promi
         baseline: `same clients without attack: p50 ${b50.toFixed(1)} ms, p99 ${b99.toFixed(1)} ms, ${without.ops} requests, ${without.failures.length} failed`,
         outcome: bad.length ? 'fail' : 'pass',
         figures: {
-          p50Ms: u50, p99Ms: u99, requests: withAttack.ops, failed: withAttack.failures.length,
-          baselineP50Ms: b50, baselineP99Ms: b99, baselineRequests: without.ops,
-          attackConnectionsOpened: attack.opened, attackOpenPeak: peakOpen, openHeaderAtEnd: openAtEnd.header, openBodyAtEnd: openAtEnd.body, openReadAtEnd: openAtEnd.read,
-          slowHeaderLifetimeP50Ms: percentile(lifetimes, 50), slowHeaderCut: lifetimes.length,
+          p50Ms: u50,
+          p99Ms: u99,
+          requests: withAttack.ops,
+          failed: withAttack.failures.length,
+          baselineP50Ms: b50,
+          baselineP99Ms: b99,
+          baselineRequests: without.ops,
+          attackConnectionsOpened: attack.opened,
+          attackOpenPeak: peakOpen,
+          openHeaderAtEnd: openAtEnd.header,
+          openBodyAtEnd: openAtEnd.body,
+          openReadAtEnd: openAtEnd.read,
+          slowHeaderLifetimeP50Ms: percentile(lifetimes, 50),
+          slowHeaderCut: lifetimes.length,
         },
         detail:
           (bad.length ? `${bad.join('; ')}. ` : '') +
           `attack: ${attack.opened} connections opened, ${peakOpen} open at most (at the end: ${openAtEnd.header} header, ${openAtEnd.body} body, ${openAtEnd.read} reading); ` +
-          (lifetimes.length ? `the gateway closed ${lifetimes.length} slow-header connections after p50 ${(percentile(lifetimes, 50) / 1000).toFixed(1)} s` : 'no slow-header connection was closed by the gateway during the attack'),
+          (lifetimes.length
+            ? `the gateway closed ${lifetimes.length} slow-header connections after p50 ${(percentile(lifetimes, 50) / 1000).toFixed(1)} s`
+            : 'no slow-header connection was closed by the gateway during the attack'),
       },
       {
         case: `slow clients: descriptors and memory after the attack (${driver})`,
         measured: `${fdText(settle.after)} ${settle.ms ? `(settled in ${(settle.ms / 1000).toFixed(1)} s)` : ''}; peak during attack ${peakFds} fds, RSS ${MiBs(peakRss)}; ${visible} attack uploads visible`,
         baseline: `before the attack: ${fdText(idle)}, RSS ${MiBs(rssIdle)}`,
         outcome: rsBad.length || !gatewayAlive ? 'fail' : 'pass',
-        figures: { fdsAfter: settle.after.fds, socketsAfter: settle.after.sockets, fdsBefore: idle.fds, socketsBefore: idle.sockets, peakFds, peakRssMiB: Math.round(peakRss / MIB), rssIdleMiB: Math.round(rssIdle / MIB), visibleAttackUploads: visible },
+        figures: {
+          fdsAfter: settle.after.fds,
+          socketsAfter: settle.after.sockets,
+          fdsBefore: idle.fds,
+          socketsBefore: idle.sockets,
+          peakFds,
+          peakRssMiB: Math.round(peakRss / MIB),
+          rssIdleMiB: Math.round(rssIdle / MIB),
+          visibleAttackUploads: visible,
+        },
         detail: rsBad.length ? rsBad.join('; ') : undefined,
       },
     ];

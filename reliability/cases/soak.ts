@@ -43,10 +43,10 @@ async function one(c: Clients, kind: OpKind, savedKeys: string[]): Promise<numbe
   const files = c.seededFiles();
   switch (kind) {
     case 'redirect':
-      await c.redirect(files[rand(0, files.length)]!);
+      await c.redirect(files[rand(0, files.length)]);
       break;
     case 'inline':
-      await c.inline(files[rand(0, files.length)]!);
+      await c.inline(files[rand(0, files.length)]);
       break;
     case 'upload':
       await c.upload(rand(4 * KIB, 32 * KIB));
@@ -55,16 +55,14 @@ async function one(c: Clients, kind: OpKind, savedKeys: string[]): Promise<numbe
       await c.save(rand(16 * KIB, 64 * KIB));
       break;
     case 'restore':
-      await c.restore(savedKeys[rand(0, savedKeys.length)]!);
+      await c.restore(savedKeys[rand(0, savedKeys.length)]);
       break;
   }
   return performance.now() - t0;
 }
 
-const failuresOf = (t: Record<OpKind, Tally>) =>
-  Object.values(t).reduce((a, x) => a + x.gaveUp, 0);
-const fiveXx = (t: Record<OpKind, Tally>) =>
-  Object.values(t).reduce((a, x) => a + x.attempts['5xx'] + x.attempts['503'] + x.attempts['503-no-retry-after'], 0);
+const failuresOf = (t: Record<OpKind, Tally>) => Object.values(t).reduce((a, x) => a + x.gaveUp, 0);
+const fiveXx = (t: Record<OpKind, Tally>) => Object.values(t).reduce((a, x) => a + x.attempts['5xx'] + x.attempts['503'] + x.attempts['503-no-retry-after'], 0);
 
 /** Resolves arrive() for everyone once `parties` have arrived: the drivers start each phase together. */
 function barrier(parties: number): { arrive(): Promise<void> } {
@@ -77,7 +75,9 @@ function barrier(parties: number): { arrive(): Promise<void> } {
       let timer: NodeJS.Timeout | undefined;
       const mine = Promise.race([
         gate,
-        new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error('the other driver did not reach the same phase within 5 minutes')), 300_000))),
+        new Promise<void>(
+          (_, reject) => (timer = setTimeout(() => reject(new Error('the other driver did not reach the same phase within 5 minutes')), 300_000)),
+        ),
       ]).finally(() => clearTimeout(timer));
       if (++waiting === parties) {
         waiting = 0;
@@ -168,7 +168,9 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver, second
       if (Date.now() - lastLog > 60_000) {
         lastLog = Date.now();
         const last = samples.at(-1);
-        ctx.log(`${driver}: soak ${Math.round((Date.now() - t0) / 1000)} s, ${sent} sent, ${inFlight} in flight, RSS ${last ? (last.rss / MIB).toFixed(0) : '?'} MiB, ${last?.fds ?? '?'} fds`);
+        ctx.log(
+          `${driver}: soak ${Math.round((Date.now() - t0) / 1000)} s, ${sent} sent, ${inFlight} in flight, RSS ${last ? (last.rss / MIB).toFixed(0) : '?'} MiB, ${last?.fds ?? '?'} fds`,
+        );
       }
       await sleep(10);
     }
@@ -206,7 +208,13 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver, second
   const rssLast = samples.at(-1)?.rss ?? NaN;
 
   const loadBad: string[] = [];
-  if (errors5xx) loadBad.push(`${errors5xx} 5xx answers: ${Object.values(soakTallies).flatMap((t) => t.unexpected).slice(0, 3).join(' | ')}`);
+  if (errors5xx)
+    loadBad.push(
+      `${errors5xx} 5xx answers: ${Object.values(soakTallies)
+        .flatMap((t) => t.unexpected)
+        .slice(0, 3)
+        .join(' | ')}`,
+    );
   if (failed) loadBad.push(`${failed} requests failed (${noStatus} without a status or cut)`);
   if (corruptAnswers) loadBad.push(`${corruptAnswers} answers carried other bytes or another sha256 than sent`);
   if (vbad) loadBad.push(`read-back: ${[...v.upload.problems, ...v.save.problems].slice(0, 3).join(' | ')}`);
@@ -219,7 +227,17 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver, second
       measured: `${all} requests at ${rate.toFixed(0)} req/s (${mix}): ${errors5xx} 5xx, ${failed} failed; read back ${vchecked} sampled entries: ${vchecked - vbad} intact`,
       baseline: `capacity this run: ${capacity.toFixed(0)} req/s (16 closed-loop clients, ${capSeconds} s, the other driver measured at the same time; ${fiveXx(capTallies)} 5xx)`,
       outcome: loadBad.length ? 'fail' : 'pass',
-      figures: { requests: all, rate: Math.round(rate), capacity: Math.round(capacity), errors5xx, failed, dropped, maxInFlight, verified: vchecked, verifyProblems: vbad },
+      figures: {
+        requests: all,
+        rate: Math.round(rate),
+        capacity: Math.round(capacity),
+        errors5xx,
+        failed,
+        dropped,
+        maxInFlight,
+        verified: vchecked,
+        verifyProblems: vbad,
+      },
       detail: loadBad.length ? loadBad.join('; ') : undefined,
     },
     {
@@ -231,12 +249,21 @@ async function onDriver(shared: Shared, ctx: CaseContext, driver: Driver, second
       baseline: `before the soak (after the capacity run): RSS ${(startRss / MIB).toFixed(0)} MiB, ${startFds.fds} fds`,
       outcome: rssSlope <= 2 && restSlope <= 1 && alive ? 'pass' : 'fail',
       figures: {
-        rssSlopeMiBPerMin: Math.round(rssSlope * 100) / 100, fdSlopePerMin: Math.round(fdSlope * 100) / 100, restSlopePerMin: Math.round(restSlope * 100) / 100,
-        rssStartMiB: Math.round(startRss / MIB), rssEndMiB: Math.round(rssLast / MIB), fdsStart: startFds.fds, fdsEnd: samples.at(-1)?.fds ?? -1, samples: samples.length,
+        rssSlopeMiBPerMin: Math.round(rssSlope * 100) / 100,
+        fdSlopePerMin: Math.round(fdSlope * 100) / 100,
+        restSlopePerMin: Math.round(restSlope * 100) / 100,
+        rssStartMiB: Math.round(startRss / MIB),
+        rssEndMiB: Math.round(rssLast / MIB),
+        fdsStart: startFds.fds,
+        fdsEnd: samples.at(-1)?.fds ?? -1,
+        samples: samples.length,
         // every 2 s: seconds, RSS MiB, all descriptors, descriptors other than client connections
         series: samples.map((x) => `${Math.round(x.s)}:${(x.rss / MIB).toFixed(0)}:${x.fds}:${x.rest}`).join(' '),
       },
-      detail: rssSlope <= 2 && restSlope <= 1 ? undefined : `limits: RSS slope <= 2 MiB/min and slope of descriptors other than client connections <= 1/min, after the first minute`,
+      detail:
+        rssSlope <= 2 && restSlope <= 1
+          ? undefined
+          : `limits: RSS slope <= 2 MiB/min and slope of descriptors other than client connections <= 1/min, after the first minute`,
     },
     {
       case: `soak ${minutes} min: p99 latency, last minute (${driver})`,

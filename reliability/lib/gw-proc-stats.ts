@@ -47,8 +47,8 @@ export function tcpTable(pid: number): Map<string, TcpEntry> {
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
       if (f.length < 10) continue;
-      const localPort = parseInt(f[1]!.split(':')[1]!, 16);
-      table.set(f[9]!, { localPort, state: f[3]!, rxQueue: parseInt(f[4]!.split(':')[1]!, 16) });
+      const localPort = parseInt(f[1].split(':')[1], 16);
+      table.set(f[9], { localPort, state: f[3], rxQueue: parseInt(f[4].split(':')[1], 16) });
     }
   }
   return table;
@@ -76,7 +76,7 @@ export function procStats(pid: number, port: number): ProcStats {
       stats.nonSocketFds++;
       continue;
     }
-    const tcp = table.get(m[1]!);
+    const tcp = table.get(m[1]);
     if (!tcp) stats.otherSockets++;
     else if (tcp.state === LISTEN) stats.listening++;
     else if (tcp.localPort === port) stats.clientSockets++;

@@ -61,7 +61,10 @@ export async function resolveS3(ctx: CaseContext): Promise<S3Handle> {
   if (ctx.s3) return { s3: ctx.s3, stop: async () => undefined };
   const { S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_REGION } = process.env;
   if (S3_ENDPOINT && S3_ACCESS_KEY_ID && S3_SECRET_ACCESS_KEY) {
-    return { s3: { endpoint: S3_ENDPOINT, accessKeyId: S3_ACCESS_KEY_ID, secretAccessKey: S3_SECRET_ACCESS_KEY, region: S3_REGION }, stop: async () => undefined };
+    return {
+      s3: { endpoint: S3_ENDPOINT, accessKeyId: S3_ACCESS_KEY_ID, secretAccessKey: S3_SECRET_ACCESS_KEY, region: S3_REGION },
+      stop: async () => undefined,
+    };
   }
   const rgwPort = await freePort();
   const monPort = await freePort(2);

@@ -78,7 +78,7 @@ async function fsBodyOffset(path: string): Promise<number> {
 
 function fsObjectFile(store: Store, bucket: Bucket, key: string): string {
   const segments = key.split('/');
-  return join(store.dataDir!, bucket, ...segments.slice(0, -1).map((s) => `${s}\\`), segments[segments.length - 1]!);
+  return join(store.dataDir!, bucket, ...segments.slice(0, -1).map((s) => `${s}\\`), segments[segments.length - 1]);
 }
 
 export async function snapshot(store: Store): Promise<StoreSnapshot> {
@@ -204,7 +204,7 @@ export async function audit(store: Store, snap?: StoreSnapshot): Promise<Audit> 
       if (!fm || !e) continue;
       named.add(`artifacts:${e.object}`);
       if (!byKey.has(`artifacts:${e.object}`)) brokenEntries.push(`artifacts/${o.key} names missing bytes ${e.object}`);
-      artifacts.push({ project: dec(project), build: dec(fm[1]!), path: e.path, object: e.object, size: e.size, sha256: e.sha256 });
+      artifacts.push({ project: dec(project), build: dec(fm[1]), path: e.path, object: e.object, size: e.size, sha256: e.sha256 });
     } else if (o.bucket === 'cache' && kind === 's') {
       const e = await readJson<{ key: string; scope: string; object: string; size: number; sha256: string; createdAt: string }>(o);
       if (!e) continue;
@@ -235,7 +235,7 @@ export async function audit(store: Store, snap?: StoreSnapshot): Promise<Audit> 
     }
     const mp = /^\.multipart\/([0-9a-f]{32})\//.exec(o.key);
     if (mp) {
-      if (reservedUploads.has(mp[1]!)) reservedParts++;
+      if (reservedUploads.has(mp[1])) reservedParts++;
       else unreservedParts++;
     }
   }

@@ -132,7 +132,7 @@ export function fetchUrl(url: string, timeoutMs = 30_000): Promise<Outcome> {
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 export function sortNumbers(xs: number[]): number[] {

@@ -47,7 +47,7 @@ export function descriptorsByKind(pid: number, port: number): Descriptors & { cl
     if (!m) continue;
     sockets++;
     // an accepted connection has the listening port as its local port (so has the listener: -1 below)
-    if (local.get(m[1]!) === port) clients++;
+    if (local.get(m[1]) === port) clients++;
   }
   clients = Math.max(0, clients - 1);
   return { fds, sockets, clients, rest: fds - clients };

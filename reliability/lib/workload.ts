@@ -99,7 +99,12 @@ export interface ClientOptions {
 
 export class Clients {
   readonly tallies: Record<OpKind, Tally> = {
-    upload: newTally(), inline: newTally(), save: newTally(), direct: newTally(), redirect: newTally(), restore: newTally(),
+    upload: newTally(),
+    inline: newTally(),
+    save: newTally(),
+    direct: newTally(),
+    redirect: newTally(),
+    restore: newTally(),
   };
   private readonly sent: Sent[] = [];
 
@@ -197,7 +202,14 @@ export class Clients {
   /** Seeds an HTML file for inline reads (retried until stored). */
   async seedHtml(file: string, size: number): Promise<void> {
     const head = Buffer.from('<!doctype html><title>report</title><pre>');
-    const body = Buffer.concat([head, Buffer.from(bytesOf(size - head.length, 7 + this.seeded.size).toString('base64').slice(0, size - head.length))]);
+    const body = Buffer.concat([
+      head,
+      Buffer.from(
+        bytesOf(size - head.length, 7 + this.seeded.size)
+          .toString('base64')
+          .slice(0, size - head.length),
+      ),
+    ]);
     const token = await this.token(['artifacts:write']);
     const o = await request(
       { ...this.api(this.artifactPath(file)), method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/html' } },
@@ -254,7 +266,10 @@ export class Clients {
     this.sent.push(sent);
     const token = await this.token(['cache:write']);
     await this.retrying('save', async () => {
-      const o = await request({ ...this.api(this.cachePath(key)), method: 'PUT', headers: { authorization: `Bearer ${token}` } }, { ...send, body, keepBody: 64 * 1024 });
+      const o = await request(
+        { ...this.api(this.cachePath(key)), method: 'PUT', headers: { authorization: `Bearer ${token}` } },
+        { ...send, body, keepBody: 64 * 1024 },
+      );
       return this.committedAnswer(o, sent);
     });
   }
@@ -296,7 +311,10 @@ export class Clients {
         // straight to storage, as the cache client does; the client retries a failed part
         let put: Outcome | undefined;
         for (let i = 0; i < 5; i++) {
-          put = await request({ port: Number(u.port), host: u.host, method: 'PUT', path: `${u.pathname}${u.search}`, timeoutMs: this.o.attemptTimeoutMs }, { body: part });
+          put = await request(
+            { port: Number(u.port), host: u.host, method: 'PUT', path: `${u.pathname}${u.search}`, timeoutMs: this.o.attemptTimeoutMs },
+            { body: part },
+          );
           if (put.status === 200 && !put.cut) break;
           await sleep(500);
         }
@@ -318,7 +336,10 @@ export class Clients {
   async restore(key: string): Promise<void> {
     const token = await this.token(['cache:read']);
     await this.retrying('restore', async () => {
-      const o = await request({ ...this.api(`/api/v1/projects/${encodeURIComponent(this.o.project)}/caches?keys=${encodeURIComponent(key)}`), headers: { authorization: `Bearer ${token}` } });
+      const o = await request({
+        ...this.api(`/api/v1/projects/${encodeURIComponent(this.o.project)}/caches?keys=${encodeURIComponent(key)}`),
+        headers: { authorization: `Bearer ${token}` },
+      });
       const cls = classify(o, [200]);
       return { o, cls, done: cls === 'ok' };
     });
@@ -346,7 +367,11 @@ export class Clients {
     let pageToken: string | null = null;
     for (let page = 0; page < 1000; page++) {
       const q: string = `?pageSize=1000${pageToken ? `&pageToken=${encodeURIComponent(pageToken)}` : ''}`;
-      const o = await request({ ...this.api(`${this.artifactPath('').slice(0, -1)}${q}`), headers: { authorization: `Bearer ${readToken}` }, timeoutMs: 60_000 });
+      const o = await request({
+        ...this.api(`${this.artifactPath('').slice(0, -1)}${q}`),
+        headers: { authorization: `Bearer ${readToken}` },
+        timeoutMs: 60_000,
+      });
       if (o.status !== 200) throw new Error(`listing artifacts to verify them: HTTP ${o.status} ${o.error ?? ''}`);
       const body = JSON.parse(o.body.toString('utf8')) as { items: Array<{ path: string }>; nextPageToken: string | null };
       for (const it of body.items) listed.add(it.path);
@@ -368,7 +393,11 @@ export class Clients {
         if (listed.has(s.name) !== (status === 200)) problem(v, `${s.name}: listed ${listed.has(s.name)} but download answers ${o.status}`);
         listed.delete(s.name);
       } else {
-        const o = await request({ ...this.api(`/api/v1/projects/${encodeURIComponent(this.o.project)}/caches?keys=${encodeURIComponent(s.name)}`), headers: { authorization: `Bearer ${cacheToken}` }, timeoutMs: 30_000 });
+        const o = await request({
+          ...this.api(`/api/v1/projects/${encodeURIComponent(this.o.project)}/caches?keys=${encodeURIComponent(s.name)}`),
+          headers: { authorization: `Bearer ${cacheToken}` },
+          timeoutMs: 30_000,
+        });
         status = o.status === 204 ? 404 : o.status;
         if (o.status === 200) {
           const hit = JSON.parse(o.body.toString('utf8')) as { key: string; url: string; sha256: string; exact: boolean };

@@ -21,6 +21,7 @@ import { checkId } from '../ids';
 import type { Storage } from '../storage/storage';
 import { decodePath, encodePath } from './paths';
 import type { ArtifactEntry, ArtifactStore } from './store';
+import { pathParam } from '../http/params';
 
 export interface ArtifactApiDeps {
   config: Config;
@@ -39,8 +40,8 @@ const UNCHOSEN = new Set(['application/octet-stream', 'application/x-www-form-ur
 
 function ids(ctx: Context): { project: string; build: string } {
   return {
-    project: checkId('project', ctx.params.project),
-    build: checkId('build', ctx.params.build),
+    project: checkId('project', pathParam(ctx, 'project')),
+    build: checkId('build', pathParam(ctx, 'build')),
   };
 }
 
@@ -80,7 +81,7 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
     if (given !== '' && !MEDIA_TYPE.test(given)) {
       throw new BadRequestError(`Content-Type ${JSON.stringify(given)} is not a media type`);
     }
-    const contentType = given === '' || UNCHOSEN.has(given.split(';')[0]!.trim().toLowerCase()) ? contentTypeFor(path) : given;
+    const contentType = given === '' || UNCHOSEN.has(given.split(';')[0].trim().toLowerCase()) ? contentTypeFor(path) : given;
 
     const { created, entry } = await store.put(project, build, path, ctx.req, {
       contentLength: length,

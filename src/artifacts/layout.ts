@@ -19,14 +19,12 @@ const enc = encodeURIComponent;
 export const PROJECTS = toKeyPrefix('p/');
 
 export type ArtifactKey =
-  | { kind: 'object'; project: string; id: string }
-  | { kind: 'entry'; project: string; build: string; path: string }
-  | { kind: 'label'; label: string };
+  { kind: 'object'; project: string; id: string } | { kind: 'entry'; project: string; build: string; path: string } | { kind: 'label'; label: string };
 
 /** The project that a prefix one level below PROJECTS (`p/<project>/`) stands for, or null. */
 export function projectOf(prefix: string): string | null {
   const m = /^p\/([^/]+)\/$/.exec(prefix);
-  return m ? decodeSegment(m[1]!) : null;
+  return m ? decodeSegment(m[1]) : null;
 }
 
 export const projectPrefix = (project: string): KeyPrefix => joinPrefix('p', enc(project));
@@ -64,17 +62,17 @@ export function objectKeyIn(project: string, object: string): StorageKey | null 
 /** What a key of the artifacts bucket stands for, or null for a key this layout never makes. */
 export function parseArtifactKey(key: string): ArtifactKey | null {
   const label = /^labels\/([^/]+)$/.exec(key);
-  if (label) return { kind: 'label', label: label[1]! };
+  if (label) return { kind: 'label', label: label[1] };
   const object = /^p\/([^/]+)\/o\/([^/]+)$/.exec(key);
   if (object) {
-    const project = decodeSegment(object[1]!);
-    return project === null ? null : { kind: 'object', project, id: object[2]! };
+    const project = decodeSegment(object[1]);
+    return project === null ? null : { kind: 'object', project, id: object[2] };
   }
   const entry = /^p\/([^/]+)\/b\/([^/]+)\/f\/(.+)$/.exec(key);
   if (entry) {
-    const project = decodeSegment(entry[1]!);
-    const build = decodeSegment(entry[2]!);
-    return project === null || build === null ? null : { kind: 'entry', project, build, path: entry[3]! };
+    const project = decodeSegment(entry[1]);
+    const build = decodeSegment(entry[2]);
+    return project === null || build === null ? null : { kind: 'entry', project, build, path: entry[3] };
   }
   return null;
 }

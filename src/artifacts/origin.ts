@@ -186,17 +186,13 @@ export function serveArtifacts(deps: ServeDeps): Middleware<OriginState> {
 }
 
 /** `/<build>/<rest>` (project isolation) or `/<rest>` (build isolation); rest still encoded. */
-function splitPath(
-  rawPath: string,
-  originBuild: string | undefined,
-  isolation: Config['isolation'],
-): { build: string; rest: string; redirectTo?: string } {
+function splitPath(rawPath: string, originBuild: string | undefined, isolation: Config['isolation']): { build: string; rest: string; redirectTo?: string } {
   if (isolation === 'build' || originBuild !== undefined) {
     return { build: originBuild!, rest: rawPath.slice(1) };
   }
   const m = /^\/([^/]*)(\/.*)?$/.exec(rawPath);
   if (!m || m[1] === '') throw new NotFoundError('artifact URLs are /<build>/<path>');
-  const build = checkId('build', safeDecode(m[1]!));
+  const build = checkId('build', safeDecode(m[1]));
   if (m[2] === undefined) return { build, rest: '', redirectTo: `${rawPath}/` };
   return { build, rest: m[2].slice(1) };
 }

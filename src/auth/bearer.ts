@@ -8,12 +8,10 @@ export async function requireJob(ctx: Context, tokens: TokenVerifier): Promise<J
   const m = /^Bearer ([A-Za-z0-9_\-.=]+)$/i.exec(header);
   if (!m) {
     ctx.set('WWW-Authenticate', 'Bearer realm="artifact-gateway"');
-    throw new UnauthorizedError(
-      header ? 'the Authorization header must be "Bearer <job token>"' : 'a job token is required (Authorization: Bearer <token>)',
-    );
+    throw new UnauthorizedError(header ? 'the Authorization header must be "Bearer <job token>"' : 'a job token is required (Authorization: Bearer <token>)');
   }
   try {
-    return await tokens.verify(m[1]!);
+    return await tokens.verify(m[1]);
   } catch (err) {
     ctx.set('WWW-Authenticate', 'Bearer realm="artifact-gateway", error="invalid_token"');
     throw err;

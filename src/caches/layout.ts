@@ -36,7 +36,7 @@ export type CacheKey =
 /** The project that a prefix one level below PROJECTS (`p/<project>/`) stands for, or null. */
 export function projectOf(prefix: string): string | null {
   const m = /^p\/([^/]+)\/$/.exec(prefix);
-  return m ? decodeSegment(m[1]!) : null;
+  return m ? decodeSegment(m[1]) : null;
 }
 
 export const projectPrefix = (project: string): KeyPrefix => joinPrefix('p', enc(project));
@@ -88,16 +88,16 @@ export function objectKeyIn(project: string, object: string): StorageKey | null 
 export function parseCacheKey(name: string): CacheKey | null {
   const m = /^p\/([^/]+)\/([a-z])\/(.+)$/.exec(name);
   if (!m) return null;
-  const project = decodeSegment(m[1]!);
+  const project = decodeSegment(m[1]);
   if (project === null) return null;
-  const rest = m[3]!;
+  const rest = m[3];
   switch (m[2]) {
     case 's':
     case 'u': {
       const k = /^([^/]+)\/k\/(.+)$/.exec(rest);
-      const scope = k && decodeSegment(k[1]!);
+      const scope = k && decodeSegment(k[1]);
       if (!k || scope === null) return null;
-      return { kind: m[2] === 's' ? 'entry' : 'usage', project, scope, key: k[2]! };
+      return { kind: m[2] === 's' ? 'entry' : 'usage', project, scope, key: k[2] };
     }
     case 'o':
       return rest.includes('/') ? null : { kind: 'object', project, id: rest };
@@ -105,9 +105,9 @@ export function parseCacheKey(name: string): CacheKey | null {
       return UUID.test(rest) ? { kind: 'reservation', project, uploadId: rest } : null;
     case 'n': {
       const n = /^([^/]+)\/[0-9a-f]{32}\/(\d{15})\/(.+)$/.exec(rest);
-      const scope = n && decodeSegment(n[1]!);
+      const scope = n && decodeSegment(n[1]);
       if (!n || scope === null) return null;
-      return { kind: 'index', project, scope, key: n[3]!, createdAtMs: TIME_CEILING - Number(n[2]) };
+      return { kind: 'index', project, scope, key: n[3], createdAtMs: TIME_CEILING - Number(n[2]) };
     }
     default:
       return null;

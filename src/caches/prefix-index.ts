@@ -25,14 +25,14 @@ export const MAX_INDEXED_PREFIXES = 32;
 export function indexedPrefixes(key: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < key.length && out.length < MAX_INDEXED_PREFIXES; i++) {
-    if (DELIMITERS.has(key[i]!)) out.push(key.slice(0, i + 1));
+    if (DELIMITERS.has(key[i])) out.push(key.slice(0, i + 1));
   }
   return out;
 }
 
 /** Whether every key starting with `prefix` has an index name under it. */
 export function isIndexed(prefix: string): boolean {
-  if (prefix === '' || !DELIMITERS.has(prefix[prefix.length - 1]!)) return false;
+  if (prefix === '' || !DELIMITERS.has(prefix[prefix.length - 1])) return false;
   let delimiters = 0;
   for (const c of prefix) if (DELIMITERS.has(c)) delimiters++;
   return delimiters <= MAX_INDEXED_PREFIXES;

@@ -22,6 +22,7 @@ import { toCacheKey } from '../storage/keys';
 import type { Storage, UploadedPart } from '../storage/storage';
 import { readScopes, writeScope } from './scopes';
 import { publicEntry, type CacheEntry, type CacheStore, type CacheWriter } from './store';
+import { pathParam } from '../http/params';
 
 export interface CacheApiDeps {
   config: Config;
@@ -79,7 +80,7 @@ export function cacheApiRoutes(deps: CacheApiDeps): Router<RequestState> {
   const router = new Router<RequestState>();
 
   async function job(ctx: Context, scope: 'cache:read' | 'cache:write'): Promise<{ project: string; job: JobIdentity }> {
-    const project = checkId('project', ctx.params.project);
+    const project = checkId('project', pathParam(ctx, 'project'));
     const id = await requireJob(ctx, tokens);
     authorize(id, { project, scope });
     return { project, job: id };

@@ -107,7 +107,7 @@ export class CacheStore {
   /** First of `keys` exactly, then each as a prefix (newest wins); scope by scope. */
   async restore(project: string, scopes: string[], keys: string[]): Promise<{ entry: CacheEntry; exact: boolean } | null> {
     for (const scope of scopes) {
-      const exact = await this.entry(project, scope, keys[0]!);
+      const exact = await this.entry(project, scope, keys[0]);
       if (exact) return { entry: exact, exact: true };
       for (const key of keys) {
         const newest = await this.newestWithPrefix(project, scope, key);
@@ -273,8 +273,8 @@ export class CacheStore {
       const page = await this.storage.list('cache', layout.entryKeyPrefix(project, scope, prefix), { pageToken });
       for (const item of page.items) {
         const at = item.lastModified.getTime();
-        if (best.length === 0 || at > best[0]!.at) best = [{ key: item.key, at }];
-        else if (at === best[0]!.at) best.push({ key: item.key, at });
+        if (best.length === 0 || at > best[0].at) best = [{ key: item.key, at }];
+        else if (at === best[0].at) best.push({ key: item.key, at });
       }
       pageToken = page.nextPageToken;
     } while (pageToken);

@@ -27,7 +27,8 @@ export function wholeNumber(value: string | undefined, option: string, fallback:
 /** A project or build id, checked with the same pattern the gateway checks. */
 export function id(value: string | undefined, option: string, pattern: RegExp): string {
   const v = required(value, option);
-  if (!pattern.test(v)) throw new UsageError(`the option '--${option}' got ${JSON.stringify(v)}, which is not a valid ${option} id (expected ${pattern.source})`);
+  if (!pattern.test(v))
+    throw new UsageError(`the option '--${option}' got ${JSON.stringify(v)}, which is not a valid ${option} id (expected ${pattern.source})`);
   return v;
 }
 
@@ -39,7 +40,12 @@ export function id(value: string | undefined, option: string, pattern: RegExp): 
  */
 export async function gatewayAuth(command: string, config: Config): Promise<Auth> {
   const file = config.signingSecret ? undefined : config.signingSecretFile;
-  const existed = file === undefined || (await access(file).then(() => true, () => false));
+  const existed =
+    file === undefined ||
+    (await access(file).then(
+      () => true,
+      () => false,
+    ));
   const secret = await resolveSigningSecret(config);
   if (!existed) {
     process.stderr.write(

@@ -37,7 +37,7 @@ const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 **
 export function byteSize(value: string | undefined, option: string, fallback: number): number {
   if (value === undefined) return fallback;
   const m = /^(\d+)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
-  const n = m ? Number(m[1]) * UNITS[m[2]!.toLowerCase()]! : NaN;
+  const n = m ? Number(m[1]) * UNITS[m[2].toLowerCase()] : NaN;
   if (!Number.isSafeInteger(n) || n < 1) {
     throw new UsageError(`the option '--${option}' expects a size in bytes, such as 10737418240, 512M or 10GiB, got ${JSON.stringify(value)}`);
   }

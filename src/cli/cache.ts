@@ -25,6 +25,8 @@ export async function cache(args: string[], env: NodeJS.ProcessEnv): Promise<num
     process.stdout.write(CACHE_HELP);
     return 0;
   }
-  process.stderr.write(`${sub === undefined ? 'artifact-gateway cache: name a subcommand' : `artifact-gateway cache: unknown subcommand ${JSON.stringify(sub)}`}\n\n${CACHE_HELP}`);
+  process.stderr.write(
+    `${sub === undefined ? 'artifact-gateway cache: name a subcommand' : `artifact-gateway cache: unknown subcommand ${JSON.stringify(sub)}`}\n\n${CACHE_HELP}`,
+  );
   return 2;
 }

@@ -61,7 +61,7 @@ export function helpOf(spec: CommandSpec<OptionSpecs>): string {
   const flags = Object.entries(spec.options).map(([name, o]) => `${o.short ? `-${o.short}, ` : ''}--${name}${o.value ? ` ${o.value}` : ''}`);
   const column = Math.max(...flags.map((f) => f.length)) + 4;
   const lines = Object.values(spec.options).map((o, i) =>
-    wrap(o.help, WIDTH - column - 2).map((l, j) => `  ${(j === 0 ? flags[i]! : '').padEnd(column - 1)} ${l}`),
+    wrap(o.help, WIDTH - column - 2).map((l, j) => `  ${(j === 0 ? flags[i] : '').padEnd(column - 1)} ${l}`),
   );
   const options = lines.length > 0 ? `\nOptions:\n${lines.flat().join('\n')}\n` : '';
   const usage = `Usage: artifact-gateway ${spec.name}${spec.usage ? ` ${spec.usage}` : ''}`;

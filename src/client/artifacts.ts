@@ -113,7 +113,7 @@ export async function uploadFiles(files: readonly LocalFile[], options: UploadOp
   let next = 0;
   const worker = async () => {
     while (next < files.length) {
-      const file = files[next++]!;
+      const file = files[next++];
       if (stop) {
         summary.notAttempted++;
         continue;
@@ -152,7 +152,7 @@ async function openFile(source: string) {
     // O_NOFOLLOW: a file swapped for a link since it was listed is not followed either
     handle = await open(source, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
-    throw new Error(`cannot read ${source}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new Error(`cannot read ${source}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
   // the length declared is the file's when opened: a file that changes after that fails the upload
   const { size } = await handle.stat().catch(async (err: Error) => {

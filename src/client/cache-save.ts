@@ -117,7 +117,7 @@ async function directUpload(client: CacheClient, key: string, file: string, arch
         const start = i * partSize;
         const length = Math.min(partSize, archive.size - start);
         try {
-          etags[i] = { partNumber: i + 1, etag: await client.putPart(parts[i]!.url, i + 1, file, start, length, (d) => step.add(d)) };
+          etags[i] = { partNumber: i + 1, etag: await client.putPart(parts[i].url, i + 1, file, start, length, (d) => step.add(d)) };
         } catch (err) {
           failed = true;
           throw err;

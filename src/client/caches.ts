@@ -117,13 +117,20 @@ export function createCacheClient(options: CacheClientOptions) {
     },
 
     async commit(key: string, uploadId: string, parts: { partNumber: number; etag: string }[], sha256: string): Promise<Saved> {
-      const r = await call('committing the upload', { method: 'POST', url: keyUrl(key, `/uploads/${encodeURIComponent(uploadId)}/commit`), auth: true, json: { parts } });
+      const r = await call('committing the upload', {
+        method: 'POST',
+        url: keyUrl(key, `/uploads/${encodeURIComponent(uploadId)}/commit`),
+        auth: true,
+        json: { parts },
+      });
       return saved('committing the upload', r, sha256);
     },
 
     /** Best effort: the gateway's garbage collection removes what this does not. */
     async abort(key: string, uploadId: string): Promise<void> {
-      await call('aborting the upload', { method: 'DELETE', url: keyUrl(key, `/uploads/${encodeURIComponent(uploadId)}`), auth: true }, 0).catch(() => undefined);
+      await call('aborting the upload', { method: 'DELETE', url: keyUrl(key, `/uploads/${encodeURIComponent(uploadId)}`), auth: true }, 0).catch(
+        () => undefined,
+      );
     },
 
     /** Downloads a presigned URL (without the token) to `file`, which must get exactly `size` bytes. */

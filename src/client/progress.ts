@@ -120,7 +120,6 @@ export class Progress {
   }
 }
 
-
 export class Steps {
   private drawn = false;
 

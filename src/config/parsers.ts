@@ -104,7 +104,10 @@ export function listOf<T>(accepts: string, separator: RegExp, item: (value: stri
   return parser(accepts, (raw) => {
     const items: T[] = [];
     const problems: string[] = [];
-    for (const value of raw.split(separator).map((s) => s.trim()).filter(Boolean)) {
+    for (const value of raw
+      .split(separator)
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       try {
         items.push(item(value));
       } catch (err) {

@@ -4,14 +4,7 @@
  * the signed response overrides; PUT of a body with a declared length.
  */
 import type Koa from 'koa';
-import {
-  BadRequestError,
-  ForbiddenError,
-  LengthRequiredError,
-  MethodNotAllowedError,
-  NotFoundError,
-  PayloadTooLargeError,
-} from '../errors';
+import { BadRequestError, ForbiddenError, LengthRequiredError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError } from '../errors';
 import type { BlobMethod, BlobStore } from '../storage/fs/blob-url';
 import { toStorageKey } from '../storage/keys';
 import { BUCKETS, type BucketName, type ObjectInfo } from '../storage/storage';
@@ -41,7 +34,7 @@ export function blobRoute(storage: BlobStore, opts: BlobRouteOptions = {}): Koa.
   const maxPutBytes = opts.maxPutBytes ?? 5 * 1024 ** 3;
 
   return async function blob(ctx, next) {
-    if (ctx.path !== prefix && !ctx.path.startsWith(`${prefix}/`)) return next();
+    if (ctx.path !== prefix && !ctx.path.startsWith(`${prefix}/`)) return next() as Promise<void>;
     ctx.set(SECURITY_HEADERS);
     const signedFor = METHODS[ctx.method];
     if (!signedFor) {

@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
 export function koaHelmet(options: Readonly<HelmetOptions>): Middleware {
-  const h = helmet(options) as Handler;
+  const h = helmet(options);
   // Every artifact request runs this, the 302s included: replaying helmet's answer costs one
   // setHeader per header, where running its dozen middlewares per request cost ~4% of the redirect
   // path (bench/, --profile). Only a configuration with a function (a per-request CSP nonce) needs
@@ -23,7 +23,9 @@ export function koaHelmet(options: Readonly<HelmetOptions>): Middleware {
     };
   }
   return (ctx, next) =>
-    new Promise<void>((resolve, reject) => h(ctx.req, ctx.res, (err) => (err ? reject(err) : resolve()))).then(next);
+    new Promise<void>((resolve, reject) =>
+      h(ctx.req, ctx.res, (err?: unknown) => (err ? reject(err instanceof Error ? err : new Error('helmet failed')) : resolve())),
+    ).then(next);
 }
 
 /** What helmet sets and removes, run once against a stand-in response. */

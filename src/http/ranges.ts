@@ -33,7 +33,7 @@ export function requestedRange(ctx: Context, rep: Representation): ByteRange | u
     throw new RangeNotSatisfiableError(`range ${header} is outside the ${rep.size}-byte file`, rep.size);
   }
   if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return undefined;
-  return { start: ranges[0]!.start, end: ranges[0]!.end };
+  return { start: ranges[0].start, end: ranges[0].end };
 }
 
 function validatorMatches(ifRange: string, rep: Representation): boolean {

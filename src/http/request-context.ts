@@ -16,12 +16,7 @@ export interface RequestState {
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function requestContext(deps: {
-  logger: Logger;
-  metrics: Metrics;
-  trustProxy: boolean;
-  newId: () => string;
-}): Middleware<RequestState> {
+export function requestContext(deps: { logger: Logger; metrics: Metrics; trustProxy: boolean; newId: () => string }): Middleware<RequestState> {
   const { logger, metrics, trustProxy, newId } = deps;
   // a plain function, not an async one: it only sets up, and an await would cost every request a
   // microtask hop (bench figure 1)

@@ -46,13 +46,17 @@ export class RequestMetrics {
 
   record(route: string, method: string, status: number, seconds: number): void {
     let byMethod = this.sets.get(route);
-    if (!byMethod) this.sets.set(route, (byMethod = new Map()));
+    if (!byMethod) this.sets.set(route, (byMethod = new Map<string, LabelSet>()));
     let set = byMethod.get(method);
-    if (!set) byMethod.set(method, (set = { labels: { route, method }, pending: new Map(), buckets: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 }));
+    if (!set)
+      byMethod.set(
+        method,
+        (set = { labels: { route, method }, pending: new Map(), buckets: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 }),
+      );
     set.pending.set(status, (set.pending.get(status) ?? 0) + 1);
     let i = 0;
-    while (i < this.bounds.length && seconds > this.bounds[i]!) i++;
-    set.buckets[i]!++;
+    while (i < this.bounds.length && seconds > this.bounds[i]) i++;
+    set.buckets[i]++;
     set.sum += seconds;
     set.count++;
   }
@@ -80,7 +84,7 @@ class DurationHistogram {
     for (const set of this.sets()) {
       let cumulative = 0;
       this.bounds.forEach((le, i) => {
-        cumulative += set.buckets[i]!;
+        cumulative += set.buckets[i];
         values.push({ labels: { le }, sharedLabels: set.labels, value: cumulative, metricName: `${this.name}_bucket`, exemplar: null });
       });
       values.push({ labels: { le: '+Inf' }, sharedLabels: set.labels, value: set.count, metricName: `${this.name}_bucket`, exemplar: null });

@@ -15,6 +15,7 @@ import { BadRequestError, NotFoundError } from '../errors';
 import type { RequestState } from '../http/request-context';
 import { protocolJob } from './job';
 import type { KeyedCache, Protocol } from './keyed-cache';
+import { pathParam } from '../http/params';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -23,9 +24,9 @@ export function bazelRoutes(deps: { tokens: TokenVerifier; cache: KeyedCache }):
   const router = new Router<RequestState>({ prefix: '/cache/bazel' });
 
   const target = (ctx: Context): { protocol: Protocol; digest: string } => {
-    const kind = ctx.params.kind;
+    const kind = pathParam(ctx, 'kind');
     if (kind !== 'ac' && kind !== 'cas') throw new NotFoundError('Bazel caches are /cache/bazel/ac/{sha256} and /cache/bazel/cas/{sha256}');
-    const digest = ctx.params.digest ?? '';
+    const digest = pathParam(ctx, 'digest');
     if (!SHA256.test(digest)) throw new BadRequestError('Bazel cache keys are sha256 digests: 64 lower-case hex digits', 'invalid_key');
     return { protocol: kind === 'cas' ? 'bazel-cas' : 'bazel-ac', digest };
   };

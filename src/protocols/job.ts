@@ -15,7 +15,7 @@ export async function protocolJob(ctx: Context, tokens: TokenVerifier, access: C
   const basic = /^Basic ([A-Za-z0-9+/=]{1,8192})$/i.exec(ctx.get('authorization'));
   let job: JobIdentity;
   if (basic) {
-    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon < 0) throw basicRefused(ctx, 'Basic credentials must be "<any user>:<job token>"');
     try {

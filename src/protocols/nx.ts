@@ -15,6 +15,7 @@ import { BadRequestError, ConflictError, NotFoundError } from '../errors';
 import type { RequestState } from '../http/request-context';
 import { protocolJob } from './job';
 import type { KeyedCache } from './keyed-cache';
+import { pathParam } from '../http/params';
 
 const HASH = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -23,7 +24,7 @@ export function nxRoutes(deps: { tokens: TokenVerifier; cache: KeyedCache }): Ro
   const router = new Router<RequestState>({ prefix: '/v1/cache' });
 
   const hashOf = (ctx: Context): string => {
-    const hash = ctx.params.hash ?? '';
+    const hash = pathParam(ctx, 'hash');
     if (!HASH.test(hash)) throw new BadRequestError('the task hash must be 1-128 letters, digits, "-" or "_"', 'invalid_key');
     return hash;
   };

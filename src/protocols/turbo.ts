@@ -20,6 +20,7 @@ import { acceptBody, readJson } from '../http/body';
 import type { RequestState } from '../http/request-context';
 import { protocolJob, type CacheAccess } from './job';
 import type { KeyedCache } from './keyed-cache';
+import { pathParam } from '../http/params';
 
 const HASH = /^[A-Za-z0-9_-]{1,128}$/;
 const MAX_QUERY_HASHES = 1000;
@@ -46,7 +47,7 @@ export function turboRoutes(deps: { tokens: TokenVerifier; cache: KeyedCache }):
   }
 
   const hashOf = (ctx: Context): string => {
-    const hash = ctx.params.hash ?? '';
+    const hash = pathParam(ctx, 'hash');
     if (!HASH.test(hash)) throw new BadRequestError('the artifact hash must be 1-128 letters, digits, "-" or "_"', 'invalid_key');
     return hash;
   };

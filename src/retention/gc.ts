@@ -37,7 +37,15 @@ export interface GcDeps {
 }
 
 export async function runGc(deps: GcDeps): Promise<GcReport> {
-  const report: GcReport = { cacheExpired: 0, cacheEvicted: 0, artifactsExpired: 0, orphansRemoved: 0, uploadsAborted: 0, abandonedWritesRemoved: 0, bytesFreed: 0 };
+  const report: GcReport = {
+    cacheExpired: 0,
+    cacheEvicted: 0,
+    artifactsExpired: 0,
+    orphansRemoved: 0,
+    uploadsAborted: 0,
+    abandonedWritesRemoved: 0,
+    bytesFreed: 0,
+  };
   const pass: GcPass = {
     storage: deps.storage,
     config: deps.config,

@@ -121,5 +121,5 @@ export function toCacheKey(raw: string, options: { prefix?: boolean } = {}): str
     throw new InvalidKeyError(`${what} is ${[...key].length} characters long; the limit is ${MAX_CACHE_KEY_CHARS}`);
   }
   if (key.includes(',')) throw new InvalidKeyError(`${what} contains a comma (commas separate restore keys)`);
-  return options.prefix ? check(key, what, true) : (toStorageKey(key, what) as string);
+  return options.prefix ? check(key, what, true) : toStorageKey(key, what);
 }

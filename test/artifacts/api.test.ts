@@ -80,7 +80,10 @@ describe.each(DRIVERS)('artifacts API on the %s driver', (driver) => {
       });
       expect(t.log.text()).not.toContain(token);
       // one "audit" key per line: JSON with a repeated key reads differently in every log tool
-      const rawLine = t.log.text().split('\n').find((l) => l.includes('"audit/a.txt"'))!;
+      const rawLine = t.log
+        .text()
+        .split('\n')
+        .find((l) => l.includes('"audit/a.txt"'))!;
       expect(rawLine.match(/"audit":/g)).toHaveLength(1);
     });
 
@@ -125,7 +128,10 @@ describe.each(DRIVERS)('artifacts API on the %s driver', (driver) => {
         const dir = `fd-race-${round}`;
         const results = await Promise.all([put(`${dir}/r`, 'file'), put(`${dir}/r/x.txt`, 'below'), put(`${dir}/r/y.txt`, 'below')]);
         for (const r of results) expect([201, 409]).toContain(r.status);
-        const paths = (await list('?pageSize=1000')).json().items.map((i: { path: string }) => i.path).filter((p: string) => p.startsWith(`${dir}/`));
+        const paths = (await list('?pageSize=1000'))
+          .json()
+          .items.map((i: { path: string }) => i.path)
+          .filter((p: string) => p.startsWith(`${dir}/`));
         const file = paths.includes(`${dir}/r`);
         const below = paths.some((p: string) => p.startsWith(`${dir}/r/`));
         expect(file && below).toBe(false);

@@ -61,11 +61,11 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
 
   /** A session cookie for the private project's origin, through the real ticket exchange. */
   async function signIn(host = privateHost, project = 'acme/web'): Promise<string> {
-    const label = host.split('.')[0]!;
+    const label = host.split('.')[0];
     const ticket = await t.auth.viewers.mintTicket({ label, project, viewer: 'alice' }, 60);
     const res = await get(host, `/_auth?ticket=${ticket}&next=${encodeURIComponent('/100/report/')}`);
     expect(res.status).toBe(302);
-    return (res.headers['set-cookie']![0]!).split(';')[0]!;
+    return res.headers['set-cookie']![0].split(';')[0];
   }
 
   function expectIsolationHeaders(res: RawResponse): void {
@@ -87,7 +87,7 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
       expect(res.text).toBe(REPORT['index.html']);
-      expect(res.headers.etag).toBe(`"${sha(REPORT['index.html']!)}"`);
+      expect(res.headers.etag).toBe(`"${sha(REPORT['index.html'])}"`);
       expect(res.headers['last-modified']).toBeDefined();
       expect(res.headers['cache-control']).toBe('public, max-age=300');
       expectIsolationHeaders(res);
@@ -175,21 +175,21 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
     it('answers HEAD with the headers and no body', async () => {
       const res = await get(publicHost, '/7/report/index.html', {}, 'HEAD');
       expect(res.status).toBe(200);
-      expect(res.headers['content-length']).toBe(String(Buffer.byteLength(REPORT['index.html']!)));
+      expect(res.headers['content-length']).toBe(String(Buffer.byteLength(REPORT['index.html'])));
       expect(res.body.length).toBe(0);
     });
 
     it('answers a Range request with 206 and the bytes asked for', async () => {
       const res = await get(publicHost, '/7/report/index.html', { range: 'bytes=2-8' });
       expect(res.status).toBe(206);
-      expect(res.headers['content-range']).toBe(`bytes 2-8/${Buffer.byteLength(REPORT['index.html']!)}`);
+      expect(res.headers['content-range']).toBe(`bytes 2-8/${Buffer.byteLength(REPORT['index.html'])}`);
       expect(res.text).toBe((REPORT['index.html'] as string).slice(2, 9));
     });
 
     it('answers an unsatisfiable range with 416', async () => {
       const res = await get(publicHost, '/7/report/index.html', { range: 'bytes=99999-' });
       expect(res.status).toBe(416);
-      expect(res.headers['content-range']).toBe(`bytes */${Buffer.byteLength(REPORT['index.html']!)}`);
+      expect(res.headers['content-range']).toBe(`bytes */${Buffer.byteLength(REPORT['index.html'])}`);
     });
 
     it('honours If-Range by the strong ETag or the exact Last-Modified, and serves it all otherwise', async () => {
@@ -328,7 +328,7 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
       expect(res.status).toBe(302);
       expect(res.headers.location).toBe('/100/report/');
       expect(res.headers['cache-control']).toBe('no-store');
-      const cookie = res.headers['set-cookie']![0]!;
+      const cookie = res.headers['set-cookie']![0];
       expect(cookie).toMatch(new RegExp(`^${SESSION_COOKIE}=`));
       expect(cookie).toMatch(/; Max-Age=28800/);
       expect(cookie).toMatch(/; Path=\//);
@@ -346,7 +346,7 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
       const res = await get(privateHost, `/_auth?ticket=${ticket}&next=${encodeURIComponent('/100/报告 ü/')}`);
       expect(res.status).toBe(302);
       expect(res.headers.location).toBe('/100/%E6%8A%A5%E5%91%8A%20%C3%BC/');
-      const cookie = res.headers['set-cookie']![0]!.split(';')[0]!;
+      const cookie = res.headers['set-cookie']![0].split(';')[0];
       const page = await get(privateHost, res.headers.location!, { cookie });
       expect(page.status).toBe(200);
       expect(page.text).toBe('<h1>unicode report</h1>');

@@ -32,7 +32,7 @@ describe.each(DRIVERS)('caches API on the %s driver', (driver) => {
     project = `acme/cache-${++n}`;
   });
 
-  const tok = (claims: Record<string, unknown> = {}) => t.token({ project, ...TRUSTED_MAIN, ...claims } as never);
+  const tok = (claims: Record<string, unknown> = {}) => t.token({ project, ...TRUSTED_MAIN, ...claims });
   const path = (key: string) => `/api/v1/projects/${encodeURIComponent(project)}/caches/${encodeURIComponent(key)}`;
   async function save(key: string, body: Buffer | string, claims: Record<string, unknown> = {}) {
     return raw(srv.port, {
@@ -211,8 +211,8 @@ describe.each(DRIVERS)('caches API on the %s driver', (driver) => {
       expect(won).toHaveLength(1);
       expect(results.filter((r) => r.status === 409)).toHaveLength(7);
       const hit = await restore(['race']);
-      expect(hit.json().sha256).toBe(sha(bodies[won[0]!]!));
-      expect(await restoredBytes(hit)).toBe(bodies[won[0]!]);
+      expect(hit.json().sha256).toBe(sha(bodies[won[0]]));
+      expect(await restoredBytes(hit)).toBe(bodies[won[0]]);
       const objects = await t.harness.storage.list('cache', toKeyPrefix(`p/${encodeURIComponent(project)}/o/`));
       expect(objects.items).toHaveLength(1);
     });
@@ -311,7 +311,7 @@ describe.each(DRIVERS)('caches API on the %s driver', (driver) => {
         const chunk = data.subarray((p.partNumber - 1) * partSize, p.partNumber * partSize);
         const res = await fetchPresigned(driver, srv.port, p.url, { method: 'PUT', body: chunk });
         expect(res.status).toBe(200);
-        done.push({ partNumber: p.partNumber, etag: res.headers.etag! });
+        done.push({ partNumber: p.partNumber, etag: res.headers.etag });
       }
       return done;
     }
@@ -362,14 +362,22 @@ describe.each(DRIVERS)('caches API on the %s driver', (driver) => {
     it.each([
       ['an upload that never happened', async () => ({ id: '00000000-0000-4000-8000-000000000000', parts: [{ partNumber: 1, etag: '"x"' }] }), 404],
       ['an upload id that is not one', async () => ({ id: '..%2F..', parts: [{ partNumber: 1, etag: '"x"' }] }), 404],
-      ['missing parts', async () => {
-        const r = (await post(`${path('gap')}/uploads`, { size: 11 * 1024 * 1024, sha256: sha('x') })).json();
-        return { id: r.uploadId, parts: [{ partNumber: 2, etag: '"x"' }] };
-      }, 400],
-      ['parts that were never uploaded', async () => {
-        const r = (await post(`${path('gap')}/uploads`, { size: 100, sha256: sha('x') })).json();
-        return { id: r.uploadId, parts: [{ partNumber: 1, etag: '"0123456789abcdef0123456789abcdef"' }] };
-      }, 400],
+      [
+        'missing parts',
+        async () => {
+          const r = (await post(`${path('gap')}/uploads`, { size: 11 * 1024 * 1024, sha256: sha('x') })).json();
+          return { id: r.uploadId, parts: [{ partNumber: 2, etag: '"x"' }] };
+        },
+        400,
+      ],
+      [
+        'parts that were never uploaded',
+        async () => {
+          const r = (await post(`${path('gap')}/uploads`, { size: 100, sha256: sha('x') })).json();
+          return { id: r.uploadId, parts: [{ partNumber: 1, etag: '"0123456789abcdef0123456789abcdef"' }] };
+        },
+        400,
+      ],
     ])('refuses to commit %s', async (_what, make, status) => {
       const { id, parts } = await make();
       const res = await post(`${path('gap')}/uploads/${id}/commit`, { parts });

@@ -22,8 +22,7 @@ describe.each(DRIVERS)('two gateway instances on one %s store', (driver) => {
     harness = await makeDriver(driver, createMetrics());
     const auth = await createAuth(harness.config, harness.config.signingSecret!);
     // two apps, each with its own in-memory caches, sharing only the store
-    const instance = () =>
-      listen(createApp({ ...harness, auth, logger: captureLogger().logger, metrics: createMetrics() }).callback());
+    const instance = () => listen(createApp({ ...harness, auth, logger: captureLogger().logger, metrics: createMetrics() }).callback());
     a = await instance();
     b = await instance();
     token = await mintJobToken(

@@ -6,7 +6,7 @@ import { UsageError } from '../../src/cli/command';
 import { byteSize, cacheKey } from '../../src/cli/cache-options';
 
 describe('cache command options', () => {
-  it('checks keys with the gateway\'s rules, naming the option', () => {
+  it("checks keys with the gateway's rules, naming the option", () => {
     expect(cacheKey('npm-e\u0301', 'key')).toBe('npm-\u00e9'); // NFC, as the gateway stores it
     expect(() => cacheKey('a,b', 'key')).toThrow(/'--key': cache key contains a comma/);
     expect(() => cacheKey('x'.repeat(513), 'key')).toThrow(/limit is 512/);

@@ -22,14 +22,14 @@ describe('artifact-gateway cache against a real gateway', () => {
   let work: string;
   let ws: string;
   const tokens: Record<string, string> = {};
-  const env = (token = tokens.main!) => ({ ARTIFACT_GATEWAY_URL: gw.url, ARTIFACT_GATEWAY_TOKEN: token });
+  const env = (token = tokens.main) => ({ ARTIFACT_GATEWAY_URL: gw.url, ARTIFACT_GATEWAY_TOKEN: token });
   const save = (key: string, paths: string[], cwd = ws, extra: string[] = [], token?: string) =>
     runCli(['cache', 'save', '--project', PROJECT, '--key', key, ...extra, ...paths], env(token), cwd);
   const restore = (cwd: string, key: string, paths: string[], extra: string[] = [], token?: string) =>
     runCli(['cache', 'restore', '--project', PROJECT, '--key', key, ...extra, ...paths], env(token), cwd);
   /** Nothing any command printed may hold the token (or its signature, which is the secret part). */
-  const expectNoToken = (r: { stdout: string; stderr: string }, token = tokens.main!) => {
-    for (const secret of [token, token.split('.')[2]!]) {
+  const expectNoToken = (r: { stdout: string; stderr: string }, token = tokens.main) => {
+    for (const secret of [token, token.split('.')[2]]) {
       expect(r.stdout).not.toContain(secret);
       expect(r.stderr).not.toContain(secret);
     }
@@ -94,7 +94,9 @@ describe('artifact-gateway cache against a real gateway', () => {
   it('reports a key that already exists as saved (exit 0), and keeps the first entry (write-once)', async () => {
     await writeFile(join(ws, 'node_modules', 'added-later.js'), 'new');
     const r = await save('npm-linux-abc', ['node_modules']);
-    expect(r.stderr).toMatch(/cache "npm-linux-abc" already exists in scope branch:main \(saved .* by acme\/web branch main build 1, trusted\): not saved again/);
+    expect(r.stderr).toMatch(
+      /cache "npm-linux-abc" already exists in scope branch:main \(saved .* by acme\/web branch main build 1, trusted\): not saved again/,
+    );
     expect(r.code).toBe(0);
     await rm(join(ws, 'node_modules', 'added-later.js'));
   });
@@ -154,12 +156,12 @@ describe('artifact-gateway cache against a real gateway', () => {
     await writeFile(join(tampered, 'node_modules', 'x', 'index.js'), 'x');
     expect((await save('tampered', ['node_modules'], tampered)).code).toBe(0);
     // the fs driver keeps an object's body at the end of its file: flip the last byte
-    const object = await newestObject(join(gw.env.DATA_DIR!));
+    const object = await newestObject(join(gw.env.DATA_DIR));
     const handle = await open(object, 'r+');
     const { size } = await handle.stat();
     const last = Buffer.alloc(1);
     await handle.read(last, 0, 1, size - 1);
-    await handle.write(Buffer.from([last[0]! ^ 0xff]), 0, 1, size - 1);
+    await handle.write(Buffer.from([last[0] ^ 0xff]), 0, 1, size - 1);
     await handle.close();
 
     const target = await mkdtemp(join(work, 'tampered-'));
@@ -242,7 +244,10 @@ describe('artifact-gateway cache against a real gateway', () => {
 
   it('refuses an archive that expands past the size its saver recorded: exit 1, nothing written', async () => {
     // a small gzip of 32 MiB of zeros, recorded as expanding to 1 MiB
-    const body = craft([{ path: 'node_modules/', type: 'Directory' }, { path: 'node_modules/zeros', body: Buffer.alloc(32 * MiB) }]);
+    const body = craft([
+      { path: 'node_modules/', type: 'Directory' },
+      { path: 'node_modules/zeros', body: Buffer.alloc(32 * MiB) },
+    ]);
     const res = await fetch(`${gw.url}/api/v1/projects/${encodeURIComponent(PROJECT)}/caches/bomb?expandedSize=${MiB}`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${tokens.main}` },
@@ -251,7 +256,9 @@ describe('artifact-gateway cache against a real gateway', () => {
     expect(res.status).toBe(201);
     const target = await mkdtemp(join(work, 'bomb-'));
     const r = await restore(target, 'bomb', ['node_modules']);
-    expect(r.stderr).toMatch(/refused the archive, nothing was restored: the archive expands past 1\.0 MiB \(1048576 bytes\), the size recorded when it was saved/);
+    expect(r.stderr).toMatch(
+      /refused the archive, nothing was restored: the archive expands past 1\.0 MiB \(1048576 bytes\), the size recorded when it was saved/,
+    );
     expect(r.code).toBe(1);
     expect(await readdir(target)).toEqual([]);
   });
@@ -282,9 +289,13 @@ describe('artifact-gateway cache against a real gateway', () => {
     const name = 'd'.repeat(250);
     execFileSync('bash', ['-c', `cd node_modules && for i in $(seq 17); do mkdir ${name} && cd ${name}; done && echo x > x.js`], { cwd: deep });
     const r = await save('deep', ['node_modules'], deep);
-    expect(r.stderr).toMatch(/artifact-gateway cache save: cannot cache "node_modules\/d{250}\/[^"]*": a path of \d+ bytes, \d+ with the directory it goes in, over the 4095 bytes a path may have; nothing was saved/);
+    expect(r.stderr).toMatch(
+      /artifact-gateway cache save: cannot cache "node_modules\/d{250}\/[^"]*": a path of \d+ bytes, \d+ with the directory it goes in, over the 4095 bytes a path may have; nothing was saved/,
+    );
     expect(r.code).toBe(1);
-    const lookup = await fetch(`${gw.url}/api/v1/projects/${encodeURIComponent(PROJECT)}/caches?keys=deep`, { headers: { authorization: `Bearer ${tokens.main}` } });
+    const lookup = await fetch(`${gw.url}/api/v1/projects/${encodeURIComponent(PROJECT)}/caches?keys=deep`, {
+      headers: { authorization: `Bearer ${tokens.main}` },
+    });
     expect(lookup.status).toBe(204);
     // rm -r of node:fs cannot remove it either (ENAMETOOLONG); rm(1) works from inside
     execFileSync('rm', ['-rf', 'deep'], { cwd: work });
@@ -298,8 +309,8 @@ describe('artifact-gateway cache against a real gateway', () => {
   });
 
   it('exits 1 with the 401 message for a forged token, and never prints it', async () => {
-    const [head, payload, signature] = tokens.main!.split('.');
-    const forged = `${head}.${payload}.${signature!.slice(0, -4)}AAAA`;
+    const [head, payload, signature] = tokens.main.split('.');
+    const forged = `${head}.${payload}.${signature.slice(0, -4)}AAAA`;
     const target = await mkdtemp(join(work, 'forged-'));
     for (const r of [
       await restore(target, 'npm-linux-abc', ['node_modules'], [], forged),
@@ -326,7 +337,10 @@ describe('artifact-gateway cache against a real gateway', () => {
     [['restore', '--project', PROJECT, '--key', 'k', '--restore-keys', 'a/../b', 'node_modules'], /'--restore-keys': restore key contains a '\.\.' segment/],
     [['restore', '--project', PROJECT, '--key', 'k', '--url', 'ftp://x', 'node_modules'], /'--url' must be an http\(s\) URL/],
     [['restore', '--project', PROJECT, '--key', 'k', '--restore-keys', 'a,b,c,d,e,f,g,h,i,j', 'node_modules'], /at most 9 restore keys/],
-    [['restore', '--project', PROJECT, '--key', 'k', '--max-expanded-size', '10X', 'node_modules'], /'--max-expanded-size' expects a size in bytes, such as 10737418240, 512M or 10GiB, got "10X"/],
+    [
+      ['restore', '--project', PROJECT, '--key', 'k', '--max-expanded-size', '10X', 'node_modules'],
+      /'--max-expanded-size' expects a size in bytes, such as 10737418240, 512M or 10GiB, got "10X"/,
+    ],
     [['frobnicate'], /unknown subcommand "frobnicate"/],
     [[], /name a subcommand/],
   ])('exits 2 naming the problem for cache %j', async (args, message) => {
@@ -340,7 +354,11 @@ describe('artifact-gateway cache against a real gateway', () => {
     const none = await runCli(['cache', 'save', '--project', PROJECT, '--key', 'k', 'node_modules'], { ARTIFACT_GATEWAY_URL: gw.url }, ws);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/a job token is required/);
-    const bad = await runCli(['cache', 'restore', '--project', PROJECT, '--key', 'k', 'node_modules'], { ARTIFACT_GATEWAY_URL: gw.url, ARTIFACT_GATEWAY_TOKEN: 'not a "secret"' }, ws);
+    const bad = await runCli(
+      ['cache', 'restore', '--project', PROJECT, '--key', 'k', 'node_modules'],
+      { ARTIFACT_GATEWAY_URL: gw.url, ARTIFACT_GATEWAY_TOKEN: 'not a "secret"' },
+      ws,
+    );
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/the job token is malformed/);
     expect(bad.stderr).not.toContain('secret');
@@ -354,7 +372,8 @@ describe('artifact-gateway cache against a real gateway', () => {
 
   it('documents the exit statuses of restore in its help', async () => {
     const r = await runCli(['cache', 'restore', '--help']);
-    for (const line of [/0 {2}exact hit/, /1 {2}error/, /2 {2}bad command line/, /3 {2}miss/, /4 {2}prefix hit/, /--max-expanded-size N/]) expect(r.stdout).toMatch(line);
+    for (const line of [/0 {2}exact hit/, /1 {2}error/, /2 {2}bad command line/, /3 {2}miss/, /4 {2}prefix hit/, /--max-expanded-size N/])
+      expect(r.stdout).toMatch(line);
   });
 });
 

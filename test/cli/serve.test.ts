@@ -59,25 +59,22 @@ describe('artifact-gateway serve', () => {
       const url = new URL(await fs.presignGet('artifacts', key, { expiresIn: 60 }));
 
       const received = await new Promise<number>((resolvePromise, reject) => {
-        const req = httpRequest(
-          { host: '127.0.0.1', port, path: url.pathname + url.search, headers: { host: url.host } },
-          (res) => {
-            expect(res.statusCode).toBe(200);
-            let n = 0;
-            res.once('data', (chunk: Buffer) => {
-              n += chunk.length;
-              // the download is under way: now ask the server to stop, then read the rest slowly
-              res.pause();
-              gw.child.kill('SIGTERM');
-              setTimeout(() => {
-                res.on('data', (c: Buffer) => (n += c.length));
-                res.resume();
-              }, 500);
-            });
-            res.on('end', () => resolvePromise(n));
-            res.on('error', reject);
-          },
-        );
+        const req = httpRequest({ host: '127.0.0.1', port, path: url.pathname + url.search, headers: { host: url.host } }, (res) => {
+          expect(res.statusCode).toBe(200);
+          let n = 0;
+          res.once('data', (chunk: Buffer) => {
+            n += chunk.length;
+            // the download is under way: now ask the server to stop, then read the rest slowly
+            res.pause();
+            gw.child.kill('SIGTERM');
+            setTimeout(() => {
+              res.on('data', (c: Buffer) => (n += c.length));
+              res.resume();
+            }, 500);
+          });
+          res.on('end', () => resolvePromise(n));
+          res.on('error', reject);
+        });
         req.on('error', reject);
         req.end();
       });

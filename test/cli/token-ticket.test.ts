@@ -73,8 +73,21 @@ describe('artifact-gateway token', () => {
   it('puts a pull request job in the claims: its branch, base branch, untrusted, the scopes and lifetime asked for', async () => {
     const claims = jwtPayload(
       await mint(gw, [
-        '--project', 'acme/web', '--build', 'pr-12.3', '--branch', 'feature/x', '--default-branch', 'trunk',
-        '--base-branch', 'trunk', '--untrusted', '--scope', 'cache:read,cache:write', '--ttl', '86400',
+        '--project',
+        'acme/web',
+        '--build',
+        'pr-12.3',
+        '--branch',
+        'feature/x',
+        '--default-branch',
+        'trunk',
+        '--base-branch',
+        'trunk',
+        '--untrusted',
+        '--scope',
+        'cache:read,cache:write',
+        '--ttl',
+        '86400',
       ]),
     );
     expect(claims).toMatchObject({ branch: 'feature/x', default_branch: 'trunk', base_branch: 'trunk', trusted: false, scope: 'cache:read cache:write' });
@@ -186,7 +199,7 @@ describe('artifact-gateway ticket', () => {
     expect(cookie).toMatch(/; HttpOnly/i);
 
     // and the cookie opens the private report, which stays closed without it
-    const session = cookie!.split(';')[0]!;
+    const session = cookie!.split(';')[0];
     const page = await raw(gw.port, { path: '/7/', headers: { host: url.host, cookie: session } });
     expect(page.status).toBe(200);
     expect(page.text).toContain('<title>report</title>');
@@ -209,7 +222,7 @@ describe('artifact-gateway ticket', () => {
     const signIn = await raw(gw.port, { path: url.pathname + url.search, headers: { host: url.host } });
     expect(signIn.status).toBe(302);
     expect(signIn.headers.location).toBe('/7/%E6%8A%A5%E5%91%8A/');
-    const session = (signIn.headers['set-cookie'] ?? [])[0]!.split(';')[0]!;
+    const session = (signIn.headers['set-cookie'] ?? [])[0].split(';')[0];
     const page = await raw(gw.port, { path: signIn.headers.location!, headers: { host: url.host, cookie: session } });
     expect(page.status).toBe(200);
     expect(page.text).toContain('<title>unicode report</title>');

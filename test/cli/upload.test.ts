@@ -51,7 +51,7 @@ describe('artifact-gateway upload', () => {
   const tokens: Record<string, string> = {};
   const env = (build: string, extra: Record<string, string> = {}) => ({
     ARTIFACT_GATEWAY_URL: gw.url,
-    ARTIFACT_GATEWAY_TOKEN: tokens[build]!,
+    ARTIFACT_GATEWAY_TOKEN: tokens[build],
     ...extra,
   });
 
@@ -97,7 +97,7 @@ describe('artifact-gateway upload', () => {
 
     const want = await expected(tree);
     expect(want.size).toBe(6);
-    const got = await list(gw, tokens['1']!, '1');
+    const got = await list(gw, tokens['1'], '1');
     expect(new Map(got.map((i) => [i.path, { size: i.size, sha256: i.sha256 }]))).toEqual(want);
     expect(got.map((i) => i.path)).not.toContain('leak.txt');
   });
@@ -138,13 +138,16 @@ describe('artifact-gateway upload', () => {
   });
 
   it('exits 1 with the 401 message for a token the gateway refuses, and never prints the token', async () => {
-    const [head, body, signature] = tokens['1']!.split('.');
-    const forged = `${head}.${body}.${signature!.slice(0, -4)}AAAA`;
-    for (const how of [{ args: ['--token', forged], env: env('1', { ARTIFACT_GATEWAY_TOKEN: '' }) }, { args: [], env: env('1', { ARTIFACT_GATEWAY_TOKEN: forged }) }]) {
+    const [head, body, signature] = tokens['1'].split('.');
+    const forged = `${head}.${body}.${signature.slice(0, -4)}AAAA`;
+    for (const how of [
+      { args: ['--token', forged], env: env('1', { ARTIFACT_GATEWAY_TOKEN: '' }) },
+      { args: [], env: env('1', { ARTIFACT_GATEWAY_TOKEN: forged }) },
+    ]) {
       const r = await runCli(['upload', ...how.args, '--project', PROJECT, '--build', '1', tree], how.env);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/401 unauthorized: job token rejected: its signature does not verify/);
-      for (const secret of [forged, signature!, body!]) {
+      for (const secret of [forged, signature, body]) {
         expect(r.stderr).not.toContain(secret);
         expect(r.stdout).not.toContain(secret);
       }
@@ -164,16 +167,14 @@ describe('artifact-gateway upload', () => {
     const r = await runCli(['upload', '--verbose', '--prefix', 'reports/unit/', '--project', PROJECT, '--build', '2', file, join(tree, 'css')], env('2'));
     expect(r.code).toBe(0);
     const origin = `http://${originLabel(PROJECT)}.localhost:${gw.port}`;
-    expect(r.stdout.trim().split('\n').sort()).toEqual(
-      [`${origin}/2/reports/unit/outside.txt`, `${origin}/2/reports/unit/site.css`, `${origin}/2/`].sort(),
-    );
-    expect((await list(gw, tokens['2']!, '2')).map((i) => i.path).sort()).toEqual(['reports/unit/outside.txt', 'reports/unit/site.css']);
+    expect(r.stdout.trim().split('\n').sort()).toEqual([`${origin}/2/reports/unit/outside.txt`, `${origin}/2/reports/unit/site.css`, `${origin}/2/`].sort());
+    expect((await list(gw, tokens['2'], '2')).map((i) => i.path).sort()).toEqual(['reports/unit/outside.txt', 'reports/unit/site.css']);
   });
 
   it('follows a link named on the command line', async () => {
     const r = await runCli(['upload', '--project', PROJECT, '--build', '3', join(tree, 'css-again')], env('3'));
     expect(r.code).toBe(0);
-    expect((await list(gw, tokens['3']!, '3')).map((i) => i.path)).toEqual(['site.css']);
+    expect((await list(gw, tokens['3'], '3')).map((i) => i.path)).toEqual(['site.css']);
   });
 
   it('says there is nothing to upload for an empty directory, and exits 0', async () => {
@@ -202,7 +203,7 @@ describe('artifact-gateway upload', () => {
     const r = await runCli(['upload', ...args], { ...env('1'), ...extraEnv }, work);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
-    expect(r.stderr).not.toContain(tokens['1']!);
+    expect(r.stderr).not.toContain(tokens['1']);
     expect(r.stderr).not.toContain('"token"');
   });
 
@@ -243,7 +244,7 @@ describe('artifact-gateway upload against a flaky server', () => {
       req.on('end', () => {
         const body = Buffer.concat(chunks);
         seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
-        const status = script[Math.min(seen.length - 1, script.length - 1)]!;
+        const status = script[Math.min(seen.length - 1, script.length - 1)];
         res.writeHead(status, { 'content-type': 'application/json', ...(status === 429 ? { 'retry-after': '0' } : {}) });
         const path = 'c#?.txt';
         res.end(

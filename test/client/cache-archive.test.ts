@@ -28,7 +28,10 @@ function archive(root: string, paths: string[], file: string): { collected: Coll
       const created = await createArchive(process.argv[1], collected.entries, process.argv[3]);
       process.stdout.write(JSON.stringify({ collected, created }));
     })().catch((err) => { console.error(err); process.exit(1); });`;
-  return JSON.parse(execFileSync(process.execPath, ['-e', script, root, JSON.stringify(paths), file], { encoding: 'utf8' })) as { collected: CollectedEntries; created: Created };
+  return JSON.parse(execFileSync(process.execPath, ['-e', script, root, JSON.stringify(paths), file], { encoding: 'utf8' })) as {
+    collected: CollectedEntries;
+    created: Created;
+  };
 }
 
 const UNICODE = 'ünïcødé 日本 ✓';
@@ -195,15 +198,28 @@ describe('a poisoned cache archive', () => {
     ['a relative link climbing out', () => [nm, { path: 'node_modules/evil', type: 'SymbolicLink', linkpath: '../../outside' }], /outside the directory/],
     [
       'a link that climbs after a name (through another link)',
-      () => [nm, { path: 'node_modules/up', type: 'SymbolicLink', linkpath: '..' }, { path: 'node_modules/evil', type: 'SymbolicLink', linkpath: 'up/../outside' }],
+      () => [
+        nm,
+        { path: 'node_modules/up', type: 'SymbolicLink', linkpath: '..' },
+        { path: 'node_modules/evil', type: 'SymbolicLink', linkpath: 'up/../outside' },
+      ],
       /climbs \('\.\.'\) after a name/,
     ],
     [
       'a link inside the target followed by a write through it',
-      () => [nm, { path: 'node_modules/sub/', type: 'Directory' }, { path: 'node_modules/alias', type: 'SymbolicLink', linkpath: 'sub' }, { path: 'node_modules/alias/x', body: 'x' }],
+      () => [
+        nm,
+        { path: 'node_modules/sub/', type: 'Directory' },
+        { path: 'node_modules/alias', type: 'SymbolicLink', linkpath: 'sub' },
+        { path: 'node_modules/alias/x', body: 'x' },
+      ],
       /would be written through node_modules\/alias/,
     ],
-    ['a hard link to /etc/passwd', () => [nm, { path: 'node_modules/passwd', type: 'Link', linkpath: '/etc/passwd' }], /a hard link to "\/etc\/passwd": an absolute path/],
+    [
+      'a hard link to /etc/passwd',
+      () => [nm, { path: 'node_modules/passwd', type: 'Link', linkpath: '/etc/passwd' }],
+      /a hard link to "\/etc\/passwd": an absolute path/,
+    ],
     ['a hard link climbing out', () => [nm, { path: 'node_modules/canary', type: 'Link', linkpath: '../outside/canary.txt' }], /a '\.\.' path segment/],
     [
       'a hard link to a file on disk that the archive does not hold',
@@ -216,7 +232,11 @@ describe('a poisoned cache archive', () => {
       /appears twice \(first as a file\)/,
     ],
     ['an entry outside the restore paths', () => [nm, { path: 'package.json', body: '{"scripts":{"postinstall":"pwn"}}' }], /outside the restore paths/],
-    ['an entry whose directory is not in the archive', () => [nm, { path: 'node_modules/deep/x.js', body: 'x' }], /its directory node_modules\/deep is not in the archive before it/],
+    [
+      'an entry whose directory is not in the archive',
+      () => [nm, { path: 'node_modules/deep/x.js', body: 'x' }],
+      /its directory node_modules\/deep is not in the archive before it/,
+    ],
     ['the target directory itself', () => [{ path: './', type: 'Directory', mode: 0o777 }, nm], /an empty or "\." path segment/],
   ];
 
@@ -238,7 +258,9 @@ describe('a poisoned cache archive', () => {
   it('lists every problem, not only the first', async () => {
     const file = join(sandbox, 'many.tar.gz');
     await writeFile(file, craft([nm, { path: '../a', body: 'a' }, { path: '/b', body: 'b' }, { path: 'node_modules/c', type: 'SymbolicLink', linkpath: '/' }]));
-    await expect(extractArchive(file, { root: target, paths: ['node_modules'], sha256: await sha256Of(file) })).rejects.toThrow(/in 3 entries:\n {2}"\.\.\/a"[^\n]*\n {2}"\/b"[^\n]*\n {2}"node_modules\/c"/);
+    await expect(extractArchive(file, { root: target, paths: ['node_modules'], sha256: await sha256Of(file) })).rejects.toThrow(
+      /in 3 entries:\n {2}"\.\.\/a"[^\n]*\n {2}"\/b"[^\n]*\n {2}"node_modules\/c"/,
+    );
   });
 
   it('strips set-user-ID bits, and restores the rest', async () => {
@@ -254,7 +276,11 @@ describe('a poisoned cache archive', () => {
     ['a GNU sparse file', { path: 'node_modules/sparse', flag: 'S', body: 'x' }, /"node_modules\/sparse": an entry of type SparseFile \('S'\)/],
     ['a tape volume header', { path: 'node_modules/volume', flag: 'V' }, /"node_modules\/volume": an entry of type TapeVolumeHeader \('V'\)/],
     ['a multi-volume continuation', { path: 'node_modules/part', flag: 'M', body: 'x' }, /"node_modules\/part": an entry of type ContinuationFile \('M'\)/],
-    ['an entry of an unknown type', { path: 'node_modules/what', flag: 'Z', body: 'x' }, /"node_modules\/what": an entry of unknown type \(a type flag tar does not define\)/],
+    [
+      'an entry of an unknown type',
+      { path: 'node_modules/what', flag: 'Z', body: 'x' },
+      /"node_modules\/what": an entry of unknown type \(a type flag tar does not define\)/,
+    ],
     ['a character device', { path: 'node_modules/tty', type: 'CharacterDevice' }, /"node_modules\/tty": an entry of type CharacterDevice \('3'\)/],
     ['a block device', { path: 'node_modules/disk', type: 'BlockDevice' }, /"node_modules\/disk": an entry of type BlockDevice \('4'\)/],
     ['a FIFO', { path: 'node_modules/fifo', type: 'FIFO' }, /"node_modules\/fifo": an entry of type FIFO \('6'\)/],
@@ -292,7 +318,9 @@ describe('a poisoned cache archive', () => {
     const error = await extractArchive(file, { root: target, paths: ['node_modules'], sha256: await sha256Of(file) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ArchiveRefused);
     // the first directory deep enough, and everything below it
-    expect((error as Error).message).toMatch(/"node_modules\/000d+\/[^"]*": a path of \d+ bytes, \d+ with the directory it goes in, over the 4095 bytes a path may have/);
+    expect((error as Error).message).toMatch(
+      /"node_modules\/000d+\/[^"]*": a path of \d+ bytes, \d+ with the directory it goes in, over the 4095 bytes a path may have/,
+    );
     expect((error as Error).message).toMatch(/"node_modules\/[^"]*\/x\.js": a path of 4284 bytes/);
     expect(await readdir(target)).toEqual(['package.json']);
   });
@@ -365,7 +393,11 @@ describe('what an archive expands to', () => {
     target = await mkdtemp(join(work, 'expand-'));
   });
   // 64 MiB of zeros: a gzip of about 64 KiB
-  const bomb = () => craft([{ path: 'node_modules/', type: 'Directory' }, { path: 'node_modules/zeros', body: Buffer.alloc(64 * 1024 * 1024) }]);
+  const bomb = () =>
+    craft([
+      { path: 'node_modules/', type: 'Directory' },
+      { path: 'node_modules/zeros', body: Buffer.alloc(64 * 1024 * 1024) },
+    ]);
 
   it('is recorded by createArchive as the size of the uncompressed tar', async () => {
     const file = join(work, 'expanded.tar.gz');
@@ -378,16 +410,22 @@ describe('what an archive expands to', () => {
     const file = join(work, 'bomb.tar.gz');
     await writeFile(file, bomb());
     expect((await stat(file)).size).toBeLessThan(1024 * 1024);
-    const error = await extractArchive(file, { root: target, paths: ['node_modules'], sha256: await sha256Of(file), expandedSize: 1024 * 1024 }).catch((e: unknown) => e);
+    const error = await extractArchive(file, { root: target, paths: ['node_modules'], sha256: await sha256Of(file), expandedSize: 1024 * 1024 }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ArchiveRefused);
-    expect((error as Error).message).toMatch(/the archive expands past 1\.0 MiB \(1048576 bytes\), the size recorded when it was saved: it is not the archive that was saved/);
+    expect((error as Error).message).toMatch(
+      /the archive expands past 1\.0 MiB \(1048576 bytes\), the size recorded when it was saved: it is not the archive that was saved/,
+    );
     expect(await readdir(target)).toEqual([]);
   });
 
   it('is refused past --max-expanded-size while counting, for an entry saved without a recorded size', async () => {
     const file = join(work, 'bomb2.tar.gz');
     await writeFile(file, bomb());
-    const error = await extractArchive(file, { root: target, paths: ['node_modules'], sha256: await sha256Of(file), maxExpandedSize: 8 * 1024 * 1024 }).catch((e: unknown) => e);
+    const error = await extractArchive(file, { root: target, paths: ['node_modules'], sha256: await sha256Of(file), maxExpandedSize: 8 * 1024 * 1024 }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ArchiveRefused);
     expect((error as Error).message).toMatch(/the archive expands past the --max-expanded-size limit of 8\.0 MiB \(8388608 bytes; \d+ bytes read so far\)/);
     expect(await readdir(target)).toEqual([]);
@@ -425,7 +463,10 @@ describe('what an archive expands to', () => {
           process.stdout.write(JSON.stringify({ entries: r.entries, peakKiB }));
         },
         (err) => { console.error(err); process.exit(1); });`;
-    const out = JSON.parse(execFileSync(process.execPath, ['-e', script, file, target, await sha256Of(file)], { encoding: 'utf8' })) as { entries: number; peakKiB: number };
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script, file, target, await sha256Of(file)], { encoding: 'utf8' })) as {
+      entries: number;
+      peakKiB: number;
+    };
     expect(out.entries).toBe(50_001);
     expect((await readdir(join(target, 'node_modules'))).length).toBe(500);
     // about 95 MiB, reached early and flat after; before, with node-tar's own path reservations keeping every entry: 260 MiB
@@ -439,14 +480,20 @@ describe('an archive whose bytes are not the ones recorded', () => {
   let target: string;
   beforeAll(async () => {
     file = join(work, 'genuine.tar.gz');
-    await writeFile(file, craft([{ path: 'node_modules/', type: 'Directory' }, { path: 'node_modules/x.js', body: 'x' }]));
+    await writeFile(
+      file,
+      craft([
+        { path: 'node_modules/', type: 'Directory' },
+        { path: 'node_modules/x.js', body: 'x' },
+      ]),
+    );
     sha256 = await sha256Of(file);
   });
   beforeEach(async () => {
     target = await mkdtemp(join(work, 'sha-'));
   });
 
-  it('is refused before extraction when its sha256 is not the entry\'s, and nothing is written', async () => {
+  it("is refused before extraction when its sha256 is not the entry's, and nothing is written", async () => {
     await expect(extractArchive(file, { root: target, paths: ['node_modules'], sha256: '0'.repeat(64) })).rejects.toThrow(
       new RegExp(`the archive's sha256 is ${sha256}, but the gateway recorded 0{64}`),
     );
@@ -455,7 +502,7 @@ describe('an archive whose bytes are not the ones recorded', () => {
 
   it('is refused when one byte was changed after the entry was recorded', async () => {
     const bytes = await readFile(file);
-    bytes[bytes.length - 10]! ^= 0xff;
+    bytes[bytes.length - 10] ^= 0xff;
     const tampered = join(work, 'tampered.tar.gz');
     await writeFile(tampered, bytes);
     await expect(extractArchive(tampered, { root: target, paths: ['node_modules'], sha256 })).rejects.toThrow(ArchiveRefused);
@@ -497,7 +544,7 @@ describe('cache link and path rules', () => {
   it('indexes paths with their types in a hash table that grows, finding each and nothing else', () => {
     const index = new PathIndex();
     const types = ['Directory', 'File', 'SymbolicLink', 'Link'];
-    for (let i = 0; i < 200_000; i++) index.set(`node_modules/pkg-${i % 997}/file-${i}.js`, types[i % 4]!);
+    for (let i = 0; i < 200_000; i++) index.set(`node_modules/pkg-${i % 997}/file-${i}.js`, types[i % 4]);
     index.set('node_modules/pkg-1/file-1.js', 'Directory'); // replaces, does not add
     expect(index.size).toBe(200_000);
     for (let i = 0; i < 200_000; i += 7) expect(index.get(`node_modules/pkg-${i % 997}/file-${i}.js`)).toBe(i === 1 ? 'Directory' : types[i % 4]);

@@ -28,7 +28,7 @@ async function scripted(script: Answer[]): Promise<{ seen: Seen[]; server: Liste
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       seen.push({ method: req.method!, headers: req.headers, body: Buffer.concat(chunks) });
-      const a = script[Math.min(seen.length - 1, script.length - 1)]!;
+      const a = script[Math.min(seen.length - 1, script.length - 1)];
       res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers });
       res.end(a.body ?? JSON.stringify({ error: { code: `status_${a.status}`, message: `scripted ${a.status}` } }));
     });
@@ -76,9 +76,9 @@ describe('the client HTTP layer', () => {
     const { client, retries } = http(url);
     try {
       expect((await client.send('x', { method: 'GET', url, auth: false })).status).toBe(204);
-      expect(retries[0]!.delayMs).toBeGreaterThanOrEqual(1000);
+      expect(retries[0].delayMs).toBeGreaterThanOrEqual(1000);
       // the date was 4 s ahead, in whole seconds, and about 1 s has passed since
-      expect(retries[1]!.delayMs).toBeGreaterThanOrEqual(1500);
+      expect(retries[1].delayMs).toBeGreaterThanOrEqual(1500);
     } finally {
       client.close();
       await server.close();
@@ -197,7 +197,10 @@ describe('the client HTTP layer', () => {
   });
 
   it('saves a 200 body to a file, and retries one that ended short of its length', async () => {
-    const { seen, server, url } = await scripted([{ status: 200, body: 'abc' }, { status: 200, body: 'abcdef' }]);
+    const { seen, server, url } = await scripted([
+      { status: 200, body: 'abc' },
+      { status: 200, body: 'abcdef' },
+    ]);
     const { client, retries } = http(url);
     const file = join(work, 'download');
     let progress = 0;

@@ -39,7 +39,7 @@ describe('the client library', () => {
     const done: string[] = [];
     const options = {
       baseUrl: new URL(gw.url),
-      token: tokens['1']!,
+      token: tokens['1'],
       project: PROJECT,
       build: '1',
       onFileDone: (file: { path: string }, result: PutOutcome | UploadFailure) => done.push(`${file.path} ${'kind' in result ? result.kind : 'failed'}`),
@@ -58,32 +58,32 @@ describe('the client library', () => {
     const failures: UploadFailure[] = [];
     const summary = await uploadFiles(files, {
       baseUrl: new URL(gw.url),
-      token: tokens['1']!,
+      token: tokens['1'],
       project: PROJECT,
       build: '2',
       concurrency: 1,
       onFileDone: (_file, result) => result instanceof UploadFailure && failures.push(result),
     });
     expect(summary).toMatchObject({ created: 0, failed: 1, notAttempted: 1 });
-    expect(failures[0]!.fatal).toBe(true);
-    expect(failures[0]!.message).toMatch(/^403 forbidden: /);
+    expect(failures[0].fatal).toBe(true);
+    expect(failures[0].message).toMatch(/^403 forbidden: /);
   });
 
   it('restores a cache saved by the command, and reports a miss as a result', async () => {
     const src = join(work, 'ws');
     await mkdir(join(src, 'node_modules', 'tool'), { recursive: true });
     await writeFile(join(src, 'node_modules', 'tool', 'index.js'), 'module.exports = 1;\n');
-    const env = { ARTIFACT_GATEWAY_URL: gw.url, ARTIFACT_GATEWAY_TOKEN: tokens['1']! };
+    const env = { ARTIFACT_GATEWAY_URL: gw.url, ARTIFACT_GATEWAY_TOKEN: tokens['1'] };
     const saved = await runCli(['cache', 'save', '--project', PROJECT, '--key', 'npm-1', 'node_modules'], env, src);
     expect(saved.code).toBe(0);
 
     const target = await mkdtemp(join(work, 'target-'));
-    const options = { baseUrl: new URL(gw.url), token: tokens['1']!, project: PROJECT, root: target, paths: ['node_modules'] };
+    const options = { baseUrl: new URL(gw.url), token: tokens['1'], project: PROJECT, root: target, paths: ['node_modules'] };
     const hit = await restoreCache({ ...options, key: 'npm-1' });
     expect(hit).toMatchObject({ kind: 'hit', entry: { key: 'npm-1' }, restored: { files: 1, entries: 3 } });
     expect(await readFile(join(target, 'node_modules', 'tool', 'index.js'), 'utf8')).toBe('module.exports = 1;\n');
 
     expect(await restoreCache({ ...options, key: 'pip-1', restoreKeys: ['pip-'] })).toEqual({ kind: 'miss' });
-    await expect(restoreCache({ ...options, key: 'npm-1', token: `${tokens['1']!.slice(0, -4)}AAAA` })).rejects.toThrow(CacheFailure);
+    await expect(restoreCache({ ...options, key: 'npm-1', token: `${tokens['1'].slice(0, -4)}AAAA` })).rejects.toThrow(CacheFailure);
   });
 });

@@ -33,7 +33,7 @@ describe('Progress (files)', () => {
   });
 });
 
-describe('Steps (a cache\'s steps)', () => {
+describe("Steps (a cache's steps)", () => {
   function capture(isTTY: boolean) {
     let text = '';
     return { out: { isTTY, columns: 200, write: (s: string) => (text += s) }, text: () => text };

@@ -53,7 +53,7 @@ function explain(err: unknown): never {
 /** Waits until `selector` shows exactly `text`; on timeout, says what it showed instead. */
 async function shows(page: Page, selector: string, text: string): Promise<void> {
   try {
-    await page.waitForFunction(([sel, want]) => document.querySelector(sel!)?.textContent === want, [selector, text], { timeout: 15_000 });
+    await page.waitForFunction(([sel, want]) => document.querySelector(sel)?.textContent === want, [selector, text], { timeout: 15_000 });
   } catch {
     throw new Error(`${selector} shows ${JSON.stringify(await page.textContent(selector).catch(() => null))}, not ${JSON.stringify(text)} (${page.url()})`);
   }
@@ -68,165 +68,178 @@ async function output(page: Page): Promise<Record<string, unknown>> {
 
 describe('isolation in a real browser, through nginx with TLS', () => {
   it("keeps project A's localStorage, IndexedDB and cookies from project B's report", async () => {
-    await browser.withPage(async (page) => {
-      const a = stack.origin(ALPHA);
-      const b = stack.origin(BETA);
-      expect(new URL(a).hostname).not.toBe(new URL(b).hostname);
+    await browser
+      .withPage(async (page) => {
+        const a = stack.origin(ALPHA);
+        const b = stack.origin(BETA);
+        expect(new URL(a).hostname).not.toBe(new URL(b).hostname);
 
-      await page.goto(`${a}/1/storage/write.html`);
-      expect(await output(page)).toEqual({ text: 'written' });
+        await page.goto(`${a}/1/storage/write.html`);
+        expect(await output(page)).toEqual({ text: 'written' });
 
-      // control: the reader sees all three on A's own origin, so "nothing" on B means isolation
-      await page.goto(`${a}/1/storage/read.html`);
-      const onA = await output(page);
-      expect(onA).toMatchObject({ local: `local-${new URL(a).hostname}`, databases: ['agw-e2e'], idb: `idb-${new URL(a).hostname}` });
-      expect(onA.cookie).toContain('agw_secret=cookie-');
+        // control: the reader sees all three on A's own origin, so "nothing" on B means isolation
+        await page.goto(`${a}/1/storage/read.html`);
+        const onA = await output(page);
+        expect(onA).toMatchObject({ local: `local-${new URL(a).hostname}`, databases: ['agw-e2e'], idb: `idb-${new URL(a).hostname}` });
+        expect(onA.cookie).toContain('agw_secret=cookie-');
 
-      await page.goto(`${b}/1/storage/read.html`);
-      expect(await output(page)).toEqual({ local: null, cookie: '', databases: [], idb: null });
-    }).catch(explain);
+        await page.goto(`${b}/1/storage/read.html`);
+        expect(await output(page)).toEqual({ local: null, cookie: '', databases: [], idb: null });
+      })
+      .catch(explain);
   });
 
   it('renders a multi-file report completely: styles, images, script and the JSON it fetches', async () => {
-    await browser.withPage(async (page) => {
-      const problems: string[] = [];
-      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
-      page.on('pageerror', (e) => problems.push(e.message));
-      const responses: Response[] = [];
-      page.on('response', (r) => responses.push(r));
-      const a = stack.origin(ALPHA);
+    await browser
+      .withPage(async (page) => {
+        const problems: string[] = [];
+        page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+        page.on('pageerror', (e) => problems.push(e.message));
+        const responses: Response[] = [];
+        page.on('response', (r) => responses.push(r));
+        const a = stack.origin(ALPHA);
 
-      await page.goto(`${a}/1/report/`, { waitUntil: 'load' });
-      await shows(page, '#status', 'loaded 3 suites');
-      await page.waitForLoadState('networkidle');
+        await page.goto(`${a}/1/report/`, { waitUntil: 'load' });
+        await shows(page, '#status', 'loaded 3 suites');
+        await page.waitForLoadState('networkidle');
 
-      expect(await page.locator('#title').evaluate((h) => getComputedStyle(h).color)).toBe(HEADING_COLOR);
-      expect(await page.locator('#suites tr').count()).toBe(3);
-      expect(await page.locator('#suites tr').first().textContent()).toBe('storage41 passed');
-      const images = await page.evaluate(() =>
-        Array.from(document.images as ArrayLike<{ id: string; complete: boolean; naturalWidth: number; naturalHeight: number }>, (i) => ({
-          id: i.id,
-          complete: i.complete,
-          width: i.naturalWidth,
-          height: i.naturalHeight,
-        })),
-      );
-      expect(images).toEqual([
-        { id: 'logo', complete: true, width: 64, height: 32 },
-        { id: 'badge', complete: true, width: 90, height: 20 },
-      ]);
-      // the stylesheet's relative url() resolved on the origin, then went to storage and decoded
-      expect(await page.locator('#swatch').evaluate((d) => getComputedStyle(d).backgroundImage)).toBe(`url("${a}/1/report/img/swatch.png")`);
+        expect(await page.locator('#title').evaluate((h) => getComputedStyle(h).color)).toBe(HEADING_COLOR);
+        expect(await page.locator('#suites tr').count()).toBe(3);
+        expect(await page.locator('#suites tr').first().textContent()).toBe('storage41 passed');
+        const images = await page.evaluate(() =>
+          Array.from(document.images as ArrayLike<{ id: string; complete: boolean; naturalWidth: number; naturalHeight: number }>, (i) => ({
+            id: i.id,
+            complete: i.complete,
+            width: i.naturalWidth,
+            height: i.naturalHeight,
+          })),
+        );
+        expect(images).toEqual([
+          { id: 'logo', complete: true, width: 64, height: 32 },
+          { id: 'badge', complete: true, width: 90, height: 20 },
+        ]);
+        // the stylesheet's relative url() resolved on the origin, then went to storage and decoded
+        expect(await page.locator('#swatch').evaluate((d) => getComputedStyle(d).backgroundImage)).toBe(`url("${a}/1/report/img/swatch.png")`);
 
-      // each request for a file, with the redirects it was sent through: "origin status" per hop
-      const seen = async (path: string) => {
-        const first = responses.filter((r) => r.url() === `${a}/1/report/${path}`);
-        const hops: string[] = [];
-        for (let request: Request | null = first[0]?.request() ?? null; request; request = request.redirectedTo()) {
-          hops.push(`${new URL(request.url()).origin} ${(await request.response())?.status()}`);
-        }
-        return [first.length, ...hops];
-      };
-      // passive images: 302 from the project's origin to a presigned https URL on the storage origin
-      expect(await seen('img/logo.png')).toEqual([1, `${a} 302`, `${stack.s3Origin} 200`]);
-      expect(await seen('img/swatch.png')).toEqual([1, `${a} 302`, `${stack.s3Origin} 200`]);
-      // the report's own script, style and data: streamed from its origin, no redirect
-      expect(await seen('js/report.js')).toEqual([1, `${a} 200`]);
-      expect(await seen('css/report.css')).toEqual([1, `${a} 200`]);
-      expect(await seen('data/results.json')).toEqual([1, `${a} 200`]);
-      expect(await seen('img/badge.svg')).toEqual([1, `${a} 200`]);
-      // no CSP violation, mixed content or script error on the way
-      expect(problems.filter((p) => !/favicon/.test(p))).toEqual([]);
-    }).catch(explain);
+        // each request for a file, with the redirects it was sent through: "origin status" per hop
+        const seen = async (path: string) => {
+          const first = responses.filter((r) => r.url() === `${a}/1/report/${path}`);
+          const hops: string[] = [];
+          for (let request: Request | null = first[0]?.request() ?? null; request; request = request.redirectedTo()) {
+            hops.push(`${new URL(request.url()).origin} ${(await request.response())?.status()}`);
+          }
+          return [first.length, ...hops];
+        };
+        // passive images: 302 from the project's origin to a presigned https URL on the storage origin
+        expect(await seen('img/logo.png')).toEqual([1, `${a} 302`, `${stack.s3Origin} 200`]);
+        expect(await seen('img/swatch.png')).toEqual([1, `${a} 302`, `${stack.s3Origin} 200`]);
+        // the report's own script, style and data: streamed from its origin, no redirect
+        expect(await seen('js/report.js')).toEqual([1, `${a} 200`]);
+        expect(await seen('css/report.css')).toEqual([1, `${a} 200`]);
+        expect(await seen('data/results.json')).toEqual([1, `${a} 200`]);
+        expect(await seen('img/badge.svg')).toEqual([1, `${a} 200`]);
+        // no CSP violation, mixed content or script error on the way
+        expect(problems.filter((p) => !/favicon/.test(p))).toEqual([]);
+      })
+      .catch(explain);
   });
 
   it('follows a PNG link to its presigned https URL and shows it; an SVG runs on the project origin, never on storage', async () => {
-    await browser.withPage(async (page) => {
-      const a = stack.origin(ALPHA);
-      await page.goto(`${a}/1/report/links.html`);
-      await Promise.all([page.waitForURL((u) => u.origin === stack.s3Origin, { waitUntil: 'load' }), page.click('#chart')]);
-      expect(new URL(page.url()).origin).toBe(stack.s3Origin);
-      expect(new URL(page.url()).searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
-      expect(await page.evaluate(() => ({ type: document.contentType, w: document.images[0]?.naturalWidth, h: document.images[0]?.naturalHeight }))).toEqual({
-        type: 'image/png',
-        w: 120,
-        h: 80,
-      });
+    await browser
+      .withPage(async (page) => {
+        const a = stack.origin(ALPHA);
+        await page.goto(`${a}/1/report/links.html`);
+        await Promise.all([page.waitForURL((u) => u.origin === stack.s3Origin, { waitUntil: 'load' }), page.click('#chart')]);
+        expect(new URL(page.url()).origin).toBe(stack.s3Origin);
+        expect(new URL(page.url()).searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+        expect(await page.evaluate(() => ({ type: document.contentType, w: document.images[0]?.naturalWidth, h: document.images[0]?.naturalHeight }))).toEqual({
+          type: 'image/png',
+          w: 120,
+          h: 80,
+        });
 
-      const storageRequests: string[] = [];
-      page.on('request', (r) => r.url().startsWith(stack.s3Origin) && storageRequests.push(r.url()));
-      const svg = (await page.goto(`${a}/1/report/img/drawing.svg`))!;
-      expect(svg.status()).toBe(200);
-      expect(svg.request().redirectedFrom()).toBeNull();
-      expect(page.url()).toBe(`${a}/1/report/img/drawing.svg`);
-      expect(await svg.headerValue('content-security-policy')).toMatch(/default-src 'self'/);
-      await shows(page, '#where', a);
-      expect(await page.evaluate(() => location.origin)).toBe(a);
-      expect(storageRequests).toEqual([]);
-    }).catch(explain);
+        const storageRequests: string[] = [];
+        page.on('request', (r) => r.url().startsWith(stack.s3Origin) && storageRequests.push(r.url()));
+        const svg = (await page.goto(`${a}/1/report/img/drawing.svg`))!;
+        expect(svg.status()).toBe(200);
+        expect(svg.request().redirectedFrom()).toBeNull();
+        expect(page.url()).toBe(`${a}/1/report/img/drawing.svg`);
+        expect(await svg.headerValue('content-security-policy')).toMatch(/default-src 'self'/);
+        await shows(page, '#where', a);
+        expect(await page.evaluate(() => location.origin)).toBe(a);
+        expect(storageRequests).toEqual([]);
+      })
+      .catch(explain);
   });
 
   it('lets a viewer into a private project only with a ticket, and keeps the session cookie on that origin', async () => {
-    await browser.withPage(async (page, context) => {
-      const secret = stack.origin(SECRET);
-      const beta = stack.origin(BETA);
+    await browser
+      .withPage(async (page, context) => {
+        const secret = stack.origin(SECRET);
+        const beta = stack.origin(BETA);
 
-      const refused = (await page.goto(`${secret}/1/`))!;
-      expect(refused.status()).toBe(401);
-      expect(await page.textContent('body')).toMatch(/private/);
+        const refused = (await page.goto(`${secret}/1/`))!;
+        expect(refused.status()).toBe(401);
+        expect(await page.textContent('body')).toMatch(/private/);
 
-      const ticket = await runCli(['ticket', '--project', SECRET, '--build', '1', '--viewer', 'e2e'], stack.gatewayEnv);
-      expect(ticket.code).toBe(0);
-      const link = ticket.stdout.trim();
-      expect(link.startsWith(`${secret}/_auth?ticket=`)).toBe(true);
-      const landed = (await page.goto(link))!;
-      expect(landed.status()).toBe(200);
-      expect(page.url()).toBe(`${secret}/1/`);
-      await shows(page, '#h', 'the secret report');
+        const ticket = await runCli(['ticket', '--project', SECRET, '--build', '1', '--viewer', 'e2e'], stack.gatewayEnv);
+        expect(ticket.code).toBe(0);
+        const link = ticket.stdout.trim();
+        expect(link.startsWith(`${secret}/_auth?ticket=`)).toBe(true);
+        const landed = (await page.goto(link))!;
+        expect(landed.status()).toBe(200);
+        expect(page.url()).toBe(`${secret}/1/`);
+        await shows(page, '#h', 'the secret report');
 
-      const sessions = (await context.cookies(secret)).filter((c) => c.name === SESSION);
-      expect(sessions).toHaveLength(1);
-      const session = sessions[0]!;
-      expect(session).toMatchObject({ domain: new URL(secret).hostname, path: '/', httpOnly: true, secure: true, sameSite: 'Lax' });
+        const sessions = (await context.cookies(secret)).filter((c) => c.name === SESSION);
+        expect(sessions).toHaveLength(1);
+        const session = sessions[0];
+        expect(session).toMatchObject({ domain: new URL(secret).hostname, path: '/', httpOnly: true, secure: true, sameSite: 'Lax' });
 
-      // another project's origin never receives it, and its page cannot replace it
-      const onBeta = (await page.goto(`${beta}/1/tosser.html`))!;
-      expect((await onBeta.request().allHeaders()).cookie ?? '').not.toContain(SESSION);
-      expect(await output(page)).toEqual({ cookie: `${SESSION}=forged-here` });
+        // another project's origin never receives it, and its page cannot replace it
+        const onBeta = (await page.goto(`${beta}/1/tosser.html`))!;
+        expect((await onBeta.request().allHeaders()).cookie ?? '').not.toContain(SESSION);
+        expect(await output(page)).toEqual({ cookie: `${SESSION}=forged-here` });
 
-      const again = (await page.goto(`${secret}/1/`))!;
-      expect(again.status()).toBe(200);
-      expect((await again.request().allHeaders()).cookie).toBe(`${SESSION}=${session.value}`);
-      expect((await context.cookies(secret)).filter((c) => c.name.toLowerCase() === SESSION.toLowerCase())).toEqual([session]);
+        const again = (await page.goto(`${secret}/1/`))!;
+        expect(again.status()).toBe(200);
+        expect((await again.request().allHeaders()).cookie).toBe(`${SESSION}=${session.value}`);
+        expect((await context.cookies(secret)).filter((c) => c.name.toLowerCase() === SESSION.toLowerCase())).toEqual([session]);
 
-      // and the session is worth nothing in another browser
-      const other = await browser.browser.newContext();
-      try {
-        expect((await (await other.newPage()).goto(`${secret}/1/`))!.status()).toBe(401);
-      } finally {
-        await other.close();
-      }
-    }).catch(explain);
+        // and the session is worth nothing in another browser
+        const other = await browser.browser.newContext();
+        try {
+          expect((await (await other.newPage()).goto(`${secret}/1/`))!.status()).toBe(401);
+        } finally {
+          await other.close();
+        }
+      })
+      .catch(explain);
   });
 
   it('redirects plain HTTP to HTTPS and serves a certificate that validates against the dev CA', async () => {
-    await browser.withPage(async (page) => {
-      const a = stack.origin(ALPHA);
-      const host = new URL(a).hostname;
-      const res = (await page.goto(`http://${host}:${stack.httpPort}/1/report/?from=http`))!;
-      expect(page.url()).toBe(`${a}/1/report/?from=http`);
-      const hop = res.request().redirectedFrom()!;
-      expect(hop.url()).toBe(`http://${host}:${stack.httpPort}/1/report/?from=http`);
-      expect((await hop.response())!.status()).toBe(301);
-      const tls = (await res.securityDetails())!;
-      expect(tls.protocol).toBe('TLS 1.3');
-      expect(tls.issuer).toMatch(/^artifact-gateway dev CA/);
-      expect(tls.subjectName).toBe(API_HOST);
-      expect(await res.headerValue('strict-transport-security')).toBe('max-age=63072000; includeSubDomains');
-    }).catch(explain);
+    await browser
+      .withPage(async (page) => {
+        const a = stack.origin(ALPHA);
+        const host = new URL(a).hostname;
+        const res = (await page.goto(`http://${host}:${stack.httpPort}/1/report/?from=http`))!;
+        expect(page.url()).toBe(`${a}/1/report/?from=http`);
+        const hop = res.request().redirectedFrom()!;
+        expect(hop.url()).toBe(`http://${host}:${stack.httpPort}/1/report/?from=http`);
+        expect((await hop.response())!.status()).toBe(301);
+        const tls = (await res.securityDetails())!;
+        expect(tls.protocol).toBe('TLS 1.3');
+        expect(tls.issuer).toMatch(/^artifact-gateway dev CA/);
+        expect(tls.subjectName).toBe(API_HOST);
+        expect(await res.headerValue('strict-transport-security')).toBe('max-age=63072000; includeSubDomains');
+      })
+      .catch(explain);
 
     const resolve = [API_HOST, new URL(stack.origin(ALPHA)).hostname].flatMap((h) => [
-      '--resolve', `${h}:${stack.httpsPort}:127.0.0.1`, '--resolve', `${h}:${stack.httpPort}:127.0.0.1`,
+      '--resolve',
+      `${h}:${stack.httpsPort}:127.0.0.1`,
+      '--resolve',
+      `${h}:${stack.httpPort}:127.0.0.1`,
     ]);
     const health = `${stack.apiOrigin}/healthz`;
     const ok = await curl('curl', ['-sS', '--fail', '-D', '-', '--cacert', stack.caPath, ...resolve, health]);
@@ -278,7 +291,7 @@ describe('nginx in front of two gateway instances', () => {
     const more = () => Date.now() < stoppedAt + 1500 && Date.now() - started < 20_000 && sent < 20_000;
     const worker = async () => {
       while (more()) {
-        const url = urls[sent++ % urls.length]!;
+        const url = urls[sent++ % urls.length];
         try {
           const res = await stack.fetch(url, { agent });
           const want = url.endsWith('.png') ? 302 : 200;
@@ -292,7 +305,7 @@ describe('nginx in front of two gateway instances', () => {
     try {
       await new Promise((r) => setTimeout(r, 1000));
       const before = sent;
-      const code = await stack.gateways[1]!.stop(); // SIGTERM: drains, then exits
+      const code = await stack.gateways[1].stop(); // SIGTERM: drains, then exits
       stoppedAt = Date.now();
       await load;
       expect(code).toBe(0);

@@ -67,7 +67,13 @@ fetch('data/results.json')
   })
   .catch((e) => { document.getElementById('status').textContent = 'failed: ' + e.message; });
 `,
-  'report/data/results.json': JSON.stringify({ suites: [{ name: 'storage', passed: 41 }, { name: 'http', passed: 77 }, { name: 'e2e', passed: 6 }] }),
+  'report/data/results.json': JSON.stringify({
+    suites: [
+      { name: 'storage', passed: 41 },
+      { name: 'http', passed: 77 },
+      { name: 'e2e', passed: 6 },
+    ],
+  }),
   'report/img/logo.png': png(64, 32, [30, 120, 200]),
   'report/img/swatch.png': png(24, 24, [200, 60, 30]),
   'report/img/badge.svg':

@@ -113,10 +113,11 @@ async function until<T>(what: string, ms: number, attempt: () => Promise<T | und
       const value = await attempt();
       if (value !== undefined) return value;
     } catch (err) {
-      if (err instanceof Exited) throw new Error(`${err.message} while waiting for ${what}\n${detail()}`);
+      if (err instanceof Exited) throw new Error(`${err.message} while waiting for ${what}\n${detail()}`, { cause: err });
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${String(last ?? 'no answer')})\n${detail()}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what} (${last instanceof Error ? last.message : JSON.stringify(last ?? 'no answer')})\n${detail()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -161,13 +162,13 @@ export async function startStack(): Promise<Stack> {
     cleanup.push(async () => {
       const client = createS3Client({
         endpoint: s3.S3_ENDPOINT,
-        region: s3.S3_REGION!,
+        region: s3.S3_REGION,
         forcePathStyle: true,
         accessKeyId: s3.S3_ACCESS_KEY_ID,
         secretAccessKey: s3.S3_SECRET_ACCESS_KEY,
       });
       try {
-        for (const bucket of [gatewayEnv.ARTIFACTS_BUCKET!, gatewayEnv.CACHE_BUCKET!]) {
+        for (const bucket of [gatewayEnv.ARTIFACTS_BUCKET, gatewayEnv.CACHE_BUCKET]) {
           await emptyAndDeleteBucket(client, bucket).catch(() => undefined);
         }
       } finally {
@@ -188,11 +189,16 @@ export async function startStack(): Promise<Stack> {
       cleanup.push(stop);
       gateways.push({ port, running, stop });
       // LOG_LEVEL=warn prints no start line: ready is when /readyz (storage answers) says so
-      await until(`gateway ${i + 1} to be ready`, 30_000, async () => {
-        if (running.child.exitCode !== null) throw new Exited(`gateway ${i + 1} exited with ${running.child.exitCode}`);
-        const res = await raw(port, { path: '/readyz', headers: { host: `${API_HOST}:${httpsPort}` } });
-        return res.status === 200 ? true : undefined;
-      }, logs);
+      await until(
+        `gateway ${i + 1} to be ready`,
+        30_000,
+        async () => {
+          if (running.child.exitCode !== null) throw new Exited(`gateway ${i + 1} exited with ${running.child.exitCode}`);
+          const res = await raw(port, { path: '/readyz', headers: { host: `${API_HOST}:${httpsPort}` } });
+          return res.status === 200 ? true : undefined;
+        },
+        logs,
+      );
     }
 
     // 3. nginx from the production templates, in the foreground, in a directory of its own
@@ -211,7 +217,7 @@ export async function startStack(): Promise<Stack> {
       GATEWAY_2: `127.0.0.1:${gw2}`,
       MAX_UPLOAD_BYTES: String(10 * 1024 ** 3), // the larger of ARTIFACT_MAX_BYTES and CACHE_MAX_BYTES
       S3_PUBLIC_HOST: S3_HOST,
-      S3_UPSTREAM: new URL(s3.S3_ENDPOINT!).host,
+      S3_UPSTREAM: new URL(s3.S3_ENDPOINT).host,
     };
     // run-local.sh execs nginx: the child is nginx's master process
     const nginx = spawn('bash', [join(ROOT, 'nginx/run-local.sh')], { env: nginxEnv, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -247,11 +253,16 @@ export async function startStack(): Promise<Stack> {
         req.end(body);
       });
 
-    await until('nginx to answer', 15_000, async () => {
-      if (nginx.exitCode !== null) throw new Exited(`nginx exited with ${nginx.exitCode}`);
-      const res = await fetchVia(`${apiOrigin}/healthz`);
-      return res.status === 200 ? true : undefined;
-    }, logs);
+    await until(
+      'nginx to answer',
+      15_000,
+      async () => {
+        if (nginx.exitCode !== null) throw new Exited(`nginx exited with ${nginx.exitCode}`);
+        const res = await fetchVia(`${apiOrigin}/healthz`);
+        return res.status === 200 ? true : undefined;
+      },
+      logs,
+    );
 
     const stack: Stack = {
       dir,

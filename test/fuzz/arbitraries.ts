@@ -7,9 +7,24 @@ import fc from 'fast-check';
 
 /** A dot, a slash or a backslash, plain or percent-encoded once, twice or three times. */
 export const ENCODED_SEPARATORS = [
-  '.', '..', '%2e', '%2E', '%252e', '%252E', '%25252e', '%2525252e',
-  '/', '%2f', '%2F', '%252f', '%25252f',
-  '\\', '%5c', '%5C', '%255c', '%25255c',
+  '.',
+  '..',
+  '%2e',
+  '%2E',
+  '%252e',
+  '%252E',
+  '%25252e',
+  '%2525252e',
+  '/',
+  '%2f',
+  '%2F',
+  '%252f',
+  '%25252f',
+  '\\',
+  '%5c',
+  '%5C',
+  '%255c',
+  '%25255c',
 ] as const;
 
 /** Overlong and otherwise invalid UTF-8 for '.', '/' and '\', which a lax decoder maps back. */
@@ -17,14 +32,43 @@ export const OVERLONG = ['%c0%ae', '%C0%AE', '%e0%80%ae', '%f0%80%80%ae', '%c0%a
 
 /** Characters that have no place in a name: C0/C1 controls, separators, BOM, bidi controls. */
 export const CONTROL_CHARS = [
-  '\u0000', '\u0009', '\u000a', '\u000d', '\u001f', '\u007f', '\u0085', '\u009f',
-  '\u2028', '\u2029', '\ufeff', '\ufffd', '\ud800', '\udc00',
+  '\u0000',
+  '\u0009',
+  '\u000a',
+  '\u000d',
+  '\u001f',
+  '\u007f',
+  '\u0085',
+  '\u009f',
+  '\u2028',
+  '\u2029',
+  '\ufeff',
+  '\ufffd',
+  '\ud800',
+  '\udc00',
 ] as const;
 export const BIDI_CHARS = ['\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u200e', '\u200f', '\u061c'] as const;
 
 /** Things a name is normally made of. */
 export const PLAIN = [
-  'a', 'report', 'index.html', 'x.txt', '...', '.hidden', 'é', '日本', ' ', '+', '#', '[x]', '%', '%zz', '%2', '50%off', '%25', 'e\u0301',
+  'a',
+  'report',
+  'index.html',
+  'x.txt',
+  '...',
+  '.hidden',
+  'é',
+  '日本',
+  ' ',
+  '+',
+  '#',
+  '[x]',
+  '%',
+  '%zz',
+  '%2',
+  '50%off',
+  '%25',
+  'e\u0301',
 ] as const;
 
 const pct = (c: string) => encodeURIComponent(c);

@@ -93,7 +93,7 @@ const archive = fc
         entries.push(op.raw);
         continue;
       }
-      const parent = dirs[op.parent % dirs.length]!;
+      const parent = dirs[op.parent % dirs.length];
       const path = parent === '' ? op.name : `${parent}/${op.name}`;
       if (used.has(path)) continue;
       used.add(path);
@@ -121,7 +121,7 @@ function tarOf(entries: Entry[]): Buffer {
     };
     const header = Buffer.alloc(512);
     if (new Header(data as ConstructorParameters<typeof Header>[0]).encode(header, 0)) {
-      blocks.push(new Pax({ path: e.path, linkpath: e.linkpath } as ConstructorParameters<typeof Pax>[0]).encode());
+      blocks.push(new Pax({ path: e.path, linkpath: e.linkpath }).encode());
     }
     blocks.push(header);
   }

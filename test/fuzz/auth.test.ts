@@ -154,15 +154,18 @@ describe('cookie and token parsing on the HTTP app', () => {
       { weight: 1, arbitrary: headerValue(120) },
     );
     await fc.assert(
-      fc.asyncProperty(authorization.filter((a) => /^[\t\x20-\x7e\x80-\xff]*$/.test(a)), async (header) => {
-        const res = await app.get(API, LIST, { authorization: header });
-        expect(res.status).toBeLessThan(500);
-        const m = /^Bearer ([A-Za-z0-9_\-.=]+)$/i.exec(header.trim());
-        if (!sameToken(job, m?.[1])) {
-          expect([400, 401]).toContain(res.status);
-          expect(res.text).not.toContain('r/index.html');
-        }
-      }),
+      fc.asyncProperty(
+        authorization.filter((a) => /^[\t\x20-\x7e\x80-\xff]*$/.test(a)),
+        async (header) => {
+          const res = await app.get(API, LIST, { authorization: header });
+          expect(res.status).toBeLessThan(500);
+          const m = /^Bearer ([A-Za-z0-9_\-.=]+)$/i.exec(header.trim());
+          if (!sameToken(job, m?.[1])) {
+            expect([400, 401]).toContain(res.status);
+            expect(res.text).not.toContain('r/index.html');
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
   });

@@ -51,7 +51,7 @@ describe('cache keys on the HTTP app', () => {
     { weight: 2, arbitrary: anyName },
   );
 
-  it('a restore with any keys gives 200, 204 or 400, and a hit is this project\'s, of a scope the job reads, and matches a key it was given', async () => {
+  it("a restore with any keys gives 200, 204 or 400, and a hit is this project's, of a scope the job reads, and matches a key it was given", async () => {
     let hits = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(key, { minLength: 1, maxLength: 11 }), fc.boolean(), async (keys, encodeCommas) => {
@@ -72,7 +72,7 @@ describe('cache keys on the HTTP app', () => {
     expect(hits).toBeGreaterThan(RUNS / 50);
   });
 
-  it('a fork\'s restore never sees another project\'s entries, and a save with any key path gives 201, 400 or 409 and stores the key it was sent', async () => {
+  it("a fork's restore never sees another project's entries, and a save with any key path gives 201, 400 or 409 and stores the key it was sent", async () => {
     await fc.assert(
       fc.asyncProperty(key, fc.boolean(), async (k, raw) => {
         const path = raw ? onTheWire(k).replace(/[?#]/g, encodeURIComponent) : encodeURIComponent(k.replace(/[\ud800-\udfff]/g, '?'));

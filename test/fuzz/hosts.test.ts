@@ -45,9 +45,9 @@ function hostHeaders(domain: string, apiHost: string, validPorts: string[]): fc.
   ]);
   const port = mostly(validPorts, [':8080', ':443', ':80', ':08080', ':0443', ':', ':99999', ':8080:8080', ':+80', ': 80', ':8080 ', '::8080']);
   const around = mostly([''], [' ', '\t', 'http://', 'a@', '.', '/']);
-  const built = fc.tuple(around, labelish, mostly(['.'], ['..', '', '%2e', '。']), domainish, port, around).map(
-    ([pre, label, dot, dom, p, post]) => `${pre}${label}${dot}${dom}${p}${post}`,
-  );
+  const built = fc
+    .tuple(around, labelish, mostly(['.'], ['..', '', '%2e', '。']), domainish, port, around)
+    .map(([pre, label, dot, dom, p, post]) => `${pre}${label}${dot}${dom}${p}${post}`);
   return fc.oneof(
     { weight: 6, arbitrary: built },
     { weight: 1, arbitrary: fc.tuple(mixedCase(fc.constant(apiHost)), port).map(([h, p]) => h + p) },
@@ -62,7 +62,7 @@ function expectKnownKind(m: HostMatch): void {
 }
 
 describe.each(SETUPS)('Host header parsing in $name', ({ publicUrl, artifactDomain, ports }) => {
-  const hosts = createHostResolver({ publicUrl, artifactDomain } as never);
+  const hosts = createHostResolver({ publicUrl, artifactDomain });
   const apiHost = publicUrl.hostname;
   const exactForms = (name: string) => ports.map((p) => `${name}${p}`);
 

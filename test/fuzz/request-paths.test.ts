@@ -44,8 +44,28 @@ function forbidden(project: string, build: string | undefined): string[] {
 
 /** Names of the stored files and of the storage layout (p/<project>/b/<build>/f/…, labels/…), for traversals to aim at. */
 const TARGETS = [
-  'r', 'a.html', 'sub', 'b.html', 'index.html', 'c.html', '100', '101', 'p', 'b', 'f', 'o', 'labels', 'acme%2Fother', 'acme%252Fother', 'acme',
-  'other', 'private', '.signing-secret', 'artifacts', 'cache', 'data',
+  'r',
+  'a.html',
+  'sub',
+  'b.html',
+  'index.html',
+  'c.html',
+  '100',
+  '101',
+  'p',
+  'b',
+  'f',
+  'o',
+  'labels',
+  'acme%2Fother',
+  'acme%252Fother',
+  'acme',
+  'other',
+  'private',
+  '.signing-secret',
+  'artifacts',
+  'cache',
+  'data',
 ];
 const segment = fc.oneof(
   { weight: 3, arbitrary: piece },
@@ -111,7 +131,7 @@ describe('random request paths on fs storage with a stored artifact set', () => 
     return { status: res.status, texts };
   }
 
-  it('on a public project\'s origin: never a 5xx, never a body from another project or another build', async () => {
+  it("on a public project's origin: never a 5xx, never a body from another project or another build", async () => {
     let found = 0;
     await fc.assert(
       fc.asyncProperty(buildSegment, rest, query, fc.boolean(), async (build, tail, q, subresource) => {
@@ -129,7 +149,7 @@ describe('random request paths on fs storage with a stored artifact set', () => 
     expect(found).toBeGreaterThan(RUNS / 50);
   });
 
-  it('on a private project\'s origin without a session: never a 5xx, never a byte of the project', async () => {
+  it("on a private project's origin without a session: never a 5xx, never a byte of the project", async () => {
     await fc.assert(
       fc.asyncProperty(buildSegment, rest, query, async (build, tail, q) => {
         const res = await app.get(priv, onTheWire(`/${build}/${tail}`) + q);

@@ -80,7 +80,12 @@ export function mutationsOf(valid: string, others: string[]): fc.Arbitrary<strin
 
 /** Random token-shaped strings and random header-safe strings. */
 export const garbageToken: fc.Arbitrary<string> = fc.oneof(
-  fc.array(fc.uint8Array({ maxLength: 40 }).map((b) => b64u(Buffer.from(b))), { minLength: 1, maxLength: 4 }).map((p) => p.join('.')),
+  fc
+    .array(
+      fc.uint8Array({ maxLength: 40 }).map((b) => b64u(Buffer.from(b))),
+      { minLength: 1, maxLength: 4 },
+    )
+    .map((p) => p.join('.')),
   headerValue(80),
   fc.constant(b64u(randomBytes(64))),
 );
@@ -94,5 +99,5 @@ export function sameToken(valid: string, candidate: string | undefined): boolean
   if (candidate === undefined) return false;
   const [h, p, s] = parts(valid);
   const c = parts(candidate);
-  return c.length === 3 && c[0] === h && c[1] === p && Buffer.from(c[2]!, 'base64url').equals(Buffer.from(s!, 'base64url'));
+  return c.length === 3 && c[0] === h && c[1] === p && Buffer.from(c[2], 'base64url').equals(Buffer.from(s, 'base64url'));
 }

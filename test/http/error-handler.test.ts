@@ -38,7 +38,9 @@ describe('errors after the request body was read', () => {
     'answers 500 with a JSON error when a storage socket fails with %s while the client waits',
     async (code) => {
       const { app, log } = appFailingAfterBody(() => socketError(code));
-      const res = await request(app.callback()).put('/x').send(Buffer.alloc(64 * 1024, 1));
+      const res = await request(app.callback())
+        .put('/x')
+        .send(Buffer.alloc(64 * 1024, 1));
       expect(res.status).toBe(500);
       expect(res.body.error).toMatchObject({ code: 'internal_error', requestId: 'req-1' });
       expect(log.lines.some((l) => l.msg === 'request failed')).toBe(true);
@@ -50,7 +52,7 @@ describe('a client that hangs up mid-body', () => {
   it('is not logged as a failed request', async () => {
     const log = captureLogger('debug');
     const app = new Koa<RequestState>();
-  app.silent = true; // as the gateway's app: errors are the handler's to log
+    app.silent = true; // as the gateway's app: errors are the handler's to log
     app.use(async (ctx, next) => {
       ctx.state.requestId = 'req-1';
       await next();

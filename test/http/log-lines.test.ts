@@ -9,11 +9,10 @@ describe('repeatedKeys, which every captured log line is held to', () => {
     expect(repeatedKeys(line)).toEqual(repeated);
   });
 
-  it.each([
-    '{"audit":"artifact.upload","who":{"project":"p"},"what":{"project":"p"}}',
-    '{"list":["audit","audit"],"s":"{\\"k\\":1,\\"k\\":2}"}',
-    '{}',
-  ])('finds none in %s (the same name at two levels, or inside a string, is not a repeat)', (line) => {
-    expect(repeatedKeys(line)).toEqual([]);
-  });
+  it.each(['{"audit":"artifact.upload","who":{"project":"p"},"what":{"project":"p"}}', '{"list":["audit","audit"],"s":"{\\"k\\":1,\\"k\\":2}"}', '{}'])(
+    'finds none in %s (the same name at two levels, or inside a string, is not a repeat)',
+    (line) => {
+      expect(repeatedKeys(line)).toEqual([]);
+    },
+  );
 });

@@ -51,7 +51,7 @@ export async function startProtocolGateway(driver: DriverName): Promise<Protocol
       for (const line of text.split('\n')) {
         const m = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
         if (!m || m[1] !== name) continue;
-        if (Object.entries(labels).every(([k, v]) => m[2]!.includes(`${k}="${v}"`))) sum += Number(m[3]);
+        if (Object.entries(labels).every(([k, v]) => m[2].includes(`${k}="${v}"`))) sum += Number(m[3]);
       }
       return sum;
     },
@@ -61,8 +61,8 @@ export async function startProtocolGateway(driver: DriverName): Promise<Protocol
         const { createS3Client } = await import('../../src/storage/s3/client');
         const client = createS3Client(makeConfig(storageEnv).storage as Extract<Config['storage'], { driver: 's3' }>);
         try {
-          await emptyAndDeleteBucket(client, storageEnv.ARTIFACTS_BUCKET!);
-          await emptyAndDeleteBucket(client, storageEnv.CACHE_BUCKET!);
+          await emptyAndDeleteBucket(client, storageEnv.ARTIFACTS_BUCKET);
+          await emptyAndDeleteBucket(client, storageEnv.CACHE_BUCKET);
         } finally {
           client.destroy();
         }

@@ -3,7 +3,6 @@ import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import type { Config } from '../../src/config';
 import { createS3Client } from '../../src/storage/s3/client';
 import { runGc } from '../../src/retention/gc';
 import { toKeyPrefix, toStorageKey } from '../../src/storage/keys';
@@ -104,7 +103,10 @@ describe.each(DRIVERS)('retention (gc) on the %s driver', (driver) => {
     expect((await gc()).artifactsExpired).toBe(0);
     t.clock.now = t0 + 31 * DAY;
     expect((await gc()).artifactsExpired).toBe(1);
-    const list = await raw(srv.port, { path: '/api/v1/projects/acme%2Fweb/builds/100/artifacts', headers: { host: API, authorization: `Bearer ${await t.token()}` } });
+    const list = await raw(srv.port, {
+      path: '/api/v1/projects/acme%2Fweb/builds/100/artifacts',
+      headers: { host: API, authorization: `Bearer ${await t.token()}` },
+    });
     expect(list.json().items).toEqual([]);
     expect(await objects('artifacts')).toBe(0);
   });
@@ -121,7 +123,10 @@ describe.each(DRIVERS)('retention (gc) on the %s driver', (driver) => {
     };
     for (const path of ['a.txt', 'b/c.txt', 'd.txt']) await upload('acme/web', '1', path);
     for (const path of ['x.txt', 'y.txt']) await upload('acme/api', '7', path);
-    for (const [bucket, project] of [['cache', 'acme%2Fapi'], ['artifacts', 'acme%2Fdocs']] as const) {
+    for (const [bucket, project] of [
+      ['cache', 'acme%2Fapi'],
+      ['artifacts', 'acme%2Fdocs'],
+    ] as const) {
       await t.harness.storage.write(bucket, toStorageKey(`p/${project}/o/${randomUUID()}`), Readable.from([Buffer.from('orphan')]));
     }
     t.clock.now = Date.now() + 31 * DAY; // the artifacts and orphans are old, the caches saved now are not
@@ -212,9 +217,13 @@ describe.each(DRIVERS)('retention (gc) on the %s driver', (driver) => {
       await mkdir(join(sc.dataDir, 'artifacts'), { recursive: true });
       const tmp = join(sc.dataDir, 'artifacts', '\\tmp-0011223344556677');
       await writeFile(tmp, 'half a write');
-      return () => access(tmp).then(() => true, () => false);
+      return () =>
+        access(tmp).then(
+          () => true,
+          () => false,
+        );
     }
-    const s3 = sc as Extract<Config['storage'], { driver: 's3' }>;
+    const s3 = sc;
     const client = createS3Client(s3);
     await client.send(new CreateMultipartUploadCommand({ Bucket: s3.artifactsBucket, Key: 'p/acme%2Fweb/o/cut-off' }));
     return async () => {

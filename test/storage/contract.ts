@@ -141,7 +141,7 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
         'a+b=c&d.txt',
         'hash#fragment?.txt',
         '[brackets] (parens) {braces}.json',
-        "quote'n\"dq;semi,comma.txt",
+        'quote\'n"dq;semi,comma.txt',
         '%41percent%2e%2e.txt',
         'emoji-🚀.txt',
         'tilde~star*colon:at@dollar$.txt',
@@ -201,26 +201,21 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
       });
 
       it('throws RangeNotSatisfiableError for a start at or past the end', async () => {
-        await expect(s.read('artifacts', k, { range: { start: 16 } })).rejects.toBeInstanceOf(
-          RangeNotSatisfiableError,
-        );
+        await expect(s.read('artifacts', k, { range: { start: 16 } })).rejects.toBeInstanceOf(RangeNotSatisfiableError);
       });
 
-      it.each([
-        [{ start: 9, end: 4 }],
-        [{ start: -1, end: 4 }],
-        [{ start: 1.5 }],
-        [{ start: 0, end: Number.NaN }],
-        [{ start: 20, end: 10 }],
-      ])('refuses %j, which is no range, with BadRequestError (invalid_range)', async (range) => {
-        const err = await s.read('artifacts', k, { range }).catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(BadRequestError);
-        expect((err as BadRequestError).code).toBe('invalid_range');
-        // the same on an empty object and on a missing one: the range is checked first
-        await s.write('artifacts', key(`${base}/empty.txt`), body(''));
-        await expect(s.read('artifacts', key(`${base}/empty.txt`), { range })).rejects.toBeInstanceOf(BadRequestError);
-        await expect(s.read('artifacts', key(`${base}/missing.txt`), { range })).rejects.toBeInstanceOf(BadRequestError);
-      });
+      it.each([[{ start: 9, end: 4 }], [{ start: -1, end: 4 }], [{ start: 1.5 }], [{ start: 0, end: Number.NaN }], [{ start: 20, end: 10 }]])(
+        'refuses %j, which is no range, with BadRequestError (invalid_range)',
+        async (range) => {
+          const err = await s.read('artifacts', k, { range }).catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(BadRequestError);
+          expect((err as BadRequestError).code).toBe('invalid_range');
+          // the same on an empty object and on a missing one: the range is checked first
+          await s.write('artifacts', key(`${base}/empty.txt`), body(''));
+          await expect(s.read('artifacts', key(`${base}/empty.txt`), { range })).rejects.toBeInstanceOf(BadRequestError);
+          await expect(s.read('artifacts', key(`${base}/missing.txt`), { range })).rejects.toBeInstanceOf(BadRequestError);
+        },
+      );
     });
 
     describe('failed writes leave nothing visible', () => {
@@ -259,24 +254,20 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
       it('refuses with AlreadyExistsError and keeps the first content', async () => {
         const k = key(`${base}/once.txt`);
         await s.write('cache', k, body('first'), { ifNoneMatch: true });
-        await expect(s.write('cache', k, body('second'), { ifNoneMatch: true })).rejects.toBeInstanceOf(
-          AlreadyExistsError,
-        );
+        await expect(s.write('cache', k, body('second'), { ifNoneMatch: true })).rejects.toBeInstanceOf(AlreadyExistsError);
         expect((await buffer((await s.read('cache', k)).body)).toString()).toBe('first');
       });
 
       it('lets exactly one of 8 concurrent writers win, and the winner is what is stored', async () => {
         const k = key(`${base}/race.bin`);
         const bodies = Array.from({ length: 8 }, (_, i) => Buffer.alloc(64 * 1024, i + 1));
-        const results = await Promise.allSettled(
-          bodies.map((b) => s.write('cache', k, body(b), { ifNoneMatch: true })),
-        );
+        const results = await Promise.allSettled(bodies.map((b) => s.write('cache', k, body(b), { ifNoneMatch: true })));
         const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
         expect(won).toHaveLength(1);
         for (const r of results) {
           if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(AlreadyExistsError);
         }
-        expect(await buffer((await s.read('cache', k)).body)).toEqual(bodies[won[0]!]);
+        expect(await buffer((await s.read('cache', k)).body)).toEqual(bodies[won[0]]);
       });
 
       it('lets exactly one of 3 concurrent large create-only writes of unknown length win, untorn', async () => {
@@ -287,15 +278,13 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
         expect(won).toHaveLength(1);
         for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(AlreadyExistsError);
         const got = await streamDigest((await s.read('cache', k)).body);
-        expect(got).toEqual({ size: 12 * 1024 * 1024, sha256: sources[won[0]!]!.digest() });
+        expect(got).toEqual({ size: 12 * 1024 * 1024, sha256: sources[won[0]].digest() });
       });
 
       it('refuses a create-only write of a large (multipart-sized) body when the key exists', async () => {
         const k = key(`${base}/big-once.bin`);
         await s.write('cache', k, body('small winner'), { ifNoneMatch: true });
-        await expect(
-          s.write('cache', k, generated(12, 1024 * 1024).stream, { ifNoneMatch: true }),
-        ).rejects.toBeInstanceOf(AlreadyExistsError);
+        await expect(s.write('cache', k, generated(12, 1024 * 1024).stream, { ifNoneMatch: true })).rejects.toBeInstanceOf(AlreadyExistsError);
         expect((await buffer((await s.read('cache', k)).body)).toString()).toBe('small winner');
       });
     });
@@ -306,9 +295,7 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
         for (const name of names) await s.write('artifacts', key(`${base}/${name}`), body(name));
         await s.write('artifacts', key(`${base}x/outside`), body('x'));
         const page = await s.list('artifacts', prefix(`${base}/`));
-        const expected = names
-          .map((name) => `${base}/${name}`)
-          .sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+        const expected = names.map((name) => `${base}/${name}`).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
         expect(page.items.map((i) => i.key)).toEqual(expected);
         expect(page.nextPageToken).toBeUndefined();
         for (const item of page.items) {
@@ -371,9 +358,7 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
         for (const name of names) await s.write('artifacts', key(`${base}/lv/${name}`), body(name));
         await s.write('artifacts', key(`${base}/lvx/outside`), body('x'));
         const page = await s.listPrefixes('artifacts', prefix(`${base}/lv/`));
-        const expected = ['a/', 'a-b/', 'b/', 'é/', 'Z/']
-          .map((p) => `${base}/lv/${p}`)
-          .sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+        const expected = ['a/', 'a-b/', 'b/', 'é/', 'Z/'].map((p) => `${base}/lv/${p}`).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
         expect(page.prefixes).toEqual(expected);
         expect(page.nextPageToken).toBeUndefined();
       });
@@ -447,9 +432,7 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
       it('GET answers 403 when the signature or an override was tampered with', async () => {
         const k = key(`${base}/t.txt`);
         await s.write('artifacts', k, body('x'));
-        const url = new URL(
-          await s.presignGet('artifacts', k, { expiresIn: 60, responseContentType: 'text/plain' }),
-        );
+        const url = new URL(await s.presignGet('artifacts', k, { expiresIn: 60, responseContentType: 'text/plain' }));
         url.searchParams.set('response-content-type', 'text/html');
         const res = await fetch(url);
         expect(res.status).toBe(403);
@@ -501,7 +484,12 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
           etags.push(await putPart(await s.presignUploadPart('cache', k, uploadId, i + 1, { expiresIn: 60 }), data));
         }
         expect(await s.stat('cache', k)).toBeNull();
-        const info = await s.completeMultipartUpload('cache', k, uploadId, etags.map((etag, i) => ({ partNumber: i + 1, etag })));
+        const info = await s.completeMultipartUpload(
+          'cache',
+          k,
+          uploadId,
+          etags.map((etag, i) => ({ partNumber: i + 1, etag })),
+        );
         expect(info.size).toBe(10 * 1024 * 1024 + 1234);
         const got = await streamDigest((await s.read('cache', k)).body);
         expect(got.sha256).toBe(sha256(Buffer.concat(parts)));
@@ -531,9 +519,9 @@ export function describeStorageContract(name: string, setup: () => Promise<Stora
         const k = key(`${base}/mp-bad.bin`);
         const uploadId = await s.createMultipartUpload('cache', k);
         await putPart(await s.presignUploadPart('cache', k, uploadId, 1, { expiresIn: 60 }), randomBytes(1000));
-        await expect(
-          s.completeMultipartUpload('cache', k, uploadId, [{ partNumber: 1, etag: '"0123456789abcdef0123456789abcdef"' }]),
-        ).rejects.toBeInstanceOf(BadRequestError);
+        await expect(s.completeMultipartUpload('cache', k, uploadId, [{ partNumber: 1, etag: '"0123456789abcdef0123456789abcdef"' }])).rejects.toBeInstanceOf(
+          BadRequestError,
+        );
         expect(await s.stat('cache', k)).toBeNull();
         await s.abortMultipartUpload('cache', k, uploadId);
       });

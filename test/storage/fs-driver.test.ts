@@ -8,12 +8,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import {
-  AlreadyExistsError,
-  BadRequestError,
-  InvalidKeyError,
-  StorageError,
-} from '../../src/errors';
+import { AlreadyExistsError, BadRequestError, InvalidKeyError, StorageError } from '../../src/errors';
 import { toKeyPrefix, toStorageKey, type StorageKey } from '../../src/storage/keys';
 import type { ReadResult } from '../../src/storage/storage';
 import { startFsHarness, type FsHarness } from './fs-harness';
@@ -28,12 +23,7 @@ async function tree(dir: string): Promise<string[]> {
 }
 
 /** A raw request, for what fetch will not send (a PUT without Content-Length). */
-function rawRequest(
-  url: string,
-  method: string,
-  headers: Record<string, string>,
-  payload?: string,
-): Promise<{ status: number; body: string }> {
+function rawRequest(url: string, method: string, headers: Record<string, string>, payload?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers }, (res) => {
       buffer(res).then((b) => resolve({ status: res.statusCode!, body: b.toString() }), reject);
@@ -64,27 +54,19 @@ describe('the fs driver on disk', () => {
     expect(await tree(join(h.root, 'artifacts', `${base}\\`))).toEqual(['a', 'a\\', join('a\\', 'b')]);
   });
 
-  it.each([
-    'a%',
-    'a%25',
-    '%2F',
-    '%',
-    'tmp-0123456789abcdef',
-    '.tmp-x',
-    '~tmp',
-    'AGW1',
-    'ends-with-slash-lookalike∕',
-    'x'.repeat(254),
-  ])('round-trips %j as an object name and as a directory name', async (name) => {
-    const leaf = key(`${base}/${name}`);
-    const below = key(`${base}/${name}/child`);
-    await h.storage.write('artifacts', leaf, body('leaf'));
-    await h.storage.write('artifacts', below, body('below'));
-    expect(await text(await h.storage.read('artifacts', leaf))).toBe('leaf');
-    expect(await text(await h.storage.read('artifacts', below))).toBe('below');
-    const listed = await h.storage.list('artifacts', toKeyPrefix(`${base}/`));
-    expect(listed.items.map((i) => i.key)).toEqual([leaf, below]);
-  });
+  it.each(['a%', 'a%25', '%2F', '%', 'tmp-0123456789abcdef', '.tmp-x', '~tmp', 'AGW1', 'ends-with-slash-lookalike∕', 'x'.repeat(254)])(
+    'round-trips %j as an object name and as a directory name',
+    async (name) => {
+      const leaf = key(`${base}/${name}`);
+      const below = key(`${base}/${name}/child`);
+      await h.storage.write('artifacts', leaf, body('leaf'));
+      await h.storage.write('artifacts', below, body('below'));
+      expect(await text(await h.storage.read('artifacts', leaf))).toBe('leaf');
+      expect(await text(await h.storage.read('artifacts', below))).toBe('below');
+      const listed = await h.storage.list('artifacts', toKeyPrefix(`${base}/`));
+      expect(listed.items.map((i) => i.key)).toEqual([leaf, below]);
+    },
+  );
 
   it('refuses a backslash, the one character it reserves, before anything reaches the disk', async () => {
     expect(() => toStorageKey(`${base}/a\\`)).toThrow(InvalidKeyError);
@@ -96,9 +78,7 @@ describe('the fs driver on disk', () => {
 
   it('refuses a directory segment over 254 bytes as an invalid key, and stores a 255-byte leaf', async () => {
     const long = 'd'.repeat(255);
-    await expect(h.storage.write('artifacts', key(`${base}/${long}/x`), body('x'))).rejects.toBeInstanceOf(
-      InvalidKeyError,
-    );
+    await expect(h.storage.write('artifacts', key(`${base}/${long}/x`), body('x'))).rejects.toBeInstanceOf(InvalidKeyError);
     expect(await h.storage.stat('artifacts', key(`${base}/${long}/x`))).toBeNull();
     await h.storage.write('artifacts', key(`${base}/${long}`), body('leaf'));
     expect((await h.storage.stat('artifacts', key(`${base}/${long}`)))!.size).toBe(4);
@@ -112,9 +92,7 @@ describe('the fs driver on disk', () => {
         else this.destroy(new Error('client went away'));
       },
     });
-    await expect(h.storage.write('artifacts', key(`${base}/dir/cut.bin`), failing)).rejects.toThrow(
-      'client went away',
-    );
+    await expect(h.storage.write('artifacts', key(`${base}/dir/cut.bin`), failing)).rejects.toThrow('client went away');
     expect((await h.storage.list('artifacts', toKeyPrefix(`${base}/`))).items).toEqual([]);
     expect((await tree(join(h.root, 'artifacts'))).filter((n) => n.includes('\\tmp-'))).toEqual([]);
   });
@@ -153,9 +131,7 @@ describe('the fs driver on disk', () => {
     await h.storage.write('cache', k, body('first'), { ifNoneMatch: true });
     const read = jest.fn();
     const untouched = new Readable({ read });
-    await expect(h.storage.write('cache', k, untouched, { ifNoneMatch: true })).rejects.toBeInstanceOf(
-      AlreadyExistsError,
-    );
+    await expect(h.storage.write('cache', k, untouched, { ifNoneMatch: true })).rejects.toBeInstanceOf(AlreadyExistsError);
     // the body belongs to the caller, who may still answer on the connection it comes from
     expect(read).not.toHaveBeenCalled();
     expect(untouched.destroyed).toBe(false);
@@ -194,9 +170,7 @@ describe('the fs driver on disk', () => {
     ['a page token it did not give out', { pageToken: 'not base64url!' }],
     ['a limit of 0', { limit: 0 }],
   ])('refuses to list with %s', async (_what, options) => {
-    await expect(h.storage.list('artifacts', toKeyPrefix(`${base}/`), options)).rejects.toBeInstanceOf(
-      BadRequestError,
-    );
+    await expect(h.storage.list('artifacts', toKeyPrefix(`${base}/`), options)).rejects.toBeInstanceOf(BadRequestError);
   });
 });
 
@@ -403,7 +377,7 @@ describe('the blob route', () => {
         const poll = () => (reads[0]?.body.destroyed ? resolve() : setTimeout(poll, 10));
         poll();
       });
-      expect(reads[0]!.body.destroyed).toBe(true);
+      expect(reads[0].body.destroyed).toBe(true);
     } finally {
       spy.mockRestore();
     }

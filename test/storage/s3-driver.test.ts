@@ -20,23 +20,14 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import {
-  AlreadyExistsError,
-  BadRequestError,
-  NotFoundError,
-  PayloadTooLargeError,
-  StorageError,
-  StorageUnavailableError,
-} from '../../src/errors';
+import { AlreadyExistsError, BadRequestError, NotFoundError, PayloadTooLargeError, StorageError, StorageUnavailableError } from '../../src/errors';
 import { toKeyPrefix, toStorageKey } from '../../src/storage/keys';
 import { createS3Client, ensureBuckets } from '../../src/storage/s3/client';
 import { S3Storage } from '../../src/storage/s3/driver';
 import { multipartEtag } from '../../src/storage/s3/leftovers';
 import { MAX_PUT_BYTES, STAGING_PREFIX } from '../../src/storage/s3/write';
 import { freePort } from '../support/ports';
-import {
-  allKeys, createBuckets, pendingMultipartUploads, quietLogger, removeBuckets, s3ClientFromEnv, uniqueBucketName,
-} from './s3-support';
+import { allKeys, createBuckets, pendingMultipartUploads, quietLogger, removeBuckets, s3ClientFromEnv, uniqueBucketName } from './s3-support';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB; // the smallest part size S3 allows keeps these tests quick
@@ -101,8 +92,13 @@ async function silentServer(timeouts: { socketTimeoutMs?: number; responseTimeou
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   const client = createS3Client({
-    endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true,
-    accessKeyId: 'k', secretAccessKey: 's', logger: quietLogger, ...timeouts,
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    accessKeyId: 'k',
+    secretAccessKey: 's',
+    logger: quietLogger,
+    ...timeouts,
   });
   const storage = new S3Storage({ client, timeouts, buckets: { artifacts: 'a', cache: 'c' } });
   return {
@@ -123,8 +119,12 @@ describe('s3 driver when storage cannot be reached', () => {
   beforeAll(async () => {
     const port = await freePort(); // nothing listens there
     const client = createS3Client({
-      endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true,
-      accessKeyId: 'test-access-key', secretAccessKey: secret, logger: quietLogger,
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      accessKeyId: 'test-access-key',
+      secretAccessKey: secret,
+      logger: quietLogger,
     });
     storage = new S3Storage({ client, buckets: { artifacts: 'a', cache: 'c' } });
   });
@@ -209,8 +209,12 @@ describe('s3 driver reads from a server that answers errors', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const client = createS3Client({
-      endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`, region: 'us-east-1', forcePathStyle: true,
-      accessKeyId: 'k', secretAccessKey: 's', logger: quietLogger,
+      endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      accessKeyId: 'k',
+      secretAccessKey: 's',
+      logger: quietLogger,
     });
     storage = new S3Storage({ client, buckets: { artifacts: 'a', cache: 'c' } });
   });
@@ -229,14 +233,17 @@ describe('s3 driver reads from a server that answers errors', () => {
     const read = await storage.read('artifacts', key('dir/x y.txt'));
     expect(await buffer(read.body)).toEqual(Buffer.from('hello'));
     expect(read.info).toMatchObject({ size: 5, etag: '"abc"', contentType: 'text/plain', metadata: { writer: 'w' } });
-    expect(requests[0]!.url).toMatch(/^\/a\/dir\/x%20y\.txt\?X-Amz-Algorithm=AWS4-HMAC-SHA256&.*X-Amz-Signature=[0-9a-f]{64}/);
-    expect(requests[0]!.range).toBeUndefined();
+    expect(requests[0].url).toMatch(/^\/a\/dir\/x%20y\.txt\?X-Amz-Algorithm=AWS4-HMAC-SHA256&.*X-Amz-Signature=[0-9a-f]{64}/);
+    expect(requests[0].range).toBeUndefined();
     await buffer((await storage.read('artifacts', key('x'), { range: { start: 2 } })).body);
-    expect(requests[1]!.range).toBe('bytes=2-');
+    expect(requests[1].range).toBe('bytes=2-');
   });
 
   it('retries a 503 and succeeds on the third attempt', async () => {
-    answers = [{ status: 503, body: xmlError('SlowDown') }, { status: 500, body: xmlError('InternalError') }];
+    answers = [
+      { status: 503, body: xmlError('SlowDown') },
+      { status: 500, body: xmlError('InternalError') },
+    ];
     const read = await storage.read('artifacts', key('x'));
     expect(await buffer(read.body)).toEqual(Buffer.from('hello'));
     expect(requests).toHaveLength(3);
@@ -283,7 +290,7 @@ describe('s3 driver on a real radosgw', () => {
     client = s3ClientFromEnv();
     buckets = await createBuckets(client, 'artifacts', 'cache');
     bucket = buckets[0]!;
-    storage = new S3Storage({ client, buckets: { artifacts: bucket, cache: buckets[1]! }, partSize: PART });
+    storage = new S3Storage({ client, buckets: { artifacts: bucket, cache: buckets[1] }, partSize: PART });
   });
   afterAll(async () => {
     try {
@@ -313,17 +320,19 @@ describe('s3 driver on a real radosgw', () => {
   describe('what radosgw 16.2 does, that the driver is built around', () => {
     async function multipartOver(k: string, ifNoneMatch: boolean): Promise<string | undefined> {
       const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: k }));
-      const part = await client.send(
-        new UploadPartCommand({ Bucket: bucket, Key: k, UploadId, PartNumber: 1, Body: Buffer.from('multipart') }),
+      const part = await client.send(new UploadPartCommand({ Bucket: bucket, Key: k, UploadId, PartNumber: 1, Body: Buffer.from('multipart') }));
+      const out = await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: k,
+          UploadId,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+          IfNoneMatch: ifNoneMatch ? '*' : undefined,
+        }),
       );
-      const out = await client.send(new CompleteMultipartUploadCommand({
-        Bucket: bucket, Key: k, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
-        IfNoneMatch: ifNoneMatch ? '*' : undefined,
-      }));
       return out.ETag;
     }
-    const text = async (k: string) =>
-      (await client.send(new GetObjectCommand({ Bucket: bucket, Key: k }))).Body!.transformToString();
+    const text = async (k: string) => (await client.send(new GetObjectCommand({ Bucket: bucket, Key: k }))).Body!.transformToString();
 
     it('ignores If-None-Match on CompleteMultipartUpload and overwrites (hence no multipart for create-only)', async () => {
       const k = `${base}/mp`;
@@ -337,10 +346,13 @@ describe('s3 driver on a real radosgw', () => {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: 'first' }));
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${base}/src`, Body: 'copied' }));
       const copy = new CopyObjectCommand({ Bucket: bucket, Key: k, CopySource: `${bucket}/${base}/src` });
-      copy.middlewareStack.add((next) => (args) => {
-        (args.request as { headers: Record<string, string> }).headers['if-none-match'] = '*';
-        return next(args);
-      }, { step: 'build', name: 'ifNoneMatchOnCopy' });
+      copy.middlewareStack.add(
+        (next) => (args) => {
+          (args.request as { headers: Record<string, string> }).headers['if-none-match'] = '*';
+          return next(args);
+        },
+        { step: 'build', name: 'ifNoneMatchOnCopy' },
+      );
       await client.send(copy);
       expect(await text(k)).toBe('copied');
     });
@@ -354,7 +366,11 @@ describe('s3 driver on a real radosgw', () => {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: 'first' }));
       const body = counted(16 * MiB, 1);
       const put = new PutObjectCommand({
-        Bucket: bucket, Key: k, Body: body.stream, ContentLength: 16 * MiB, IfNoneMatch: '*',
+        Bucket: bucket,
+        Key: k,
+        Body: body.stream,
+        ContentLength: 16 * MiB,
+        IfNoneMatch: '*',
       });
       await expect(client.send(put)).rejects.toMatchObject({ $metadata: { httpStatusCode: 412 } });
       expect(body.state.read).toBe(16 * MiB);
@@ -374,24 +390,20 @@ describe('s3 driver on a real radosgw', () => {
     it('lets exactly one of 8 streamed writers of declared length win, with overlapping completions', async () => {
       const k = key(`${base}/race`);
       const size = PART + MiB;
-      const results = await Promise.allSettled(
-        gatedBodies(8, size).map((b) => storage.write('cache', k, b, { ifNoneMatch: true, contentLength: size })),
-      );
+      const results = await Promise.allSettled(gatedBodies(8, size).map((b) => storage.write('cache', k, b, { ifNoneMatch: true, contentLength: size })));
       const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
       expect(won).toHaveLength(1);
       for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(AlreadyExistsError);
       const stored = await buffer((await storage.read('cache', k)).body);
       expect(stored.length).toBe(size);
-      expect(stored.every((b) => b === won[0]! + 1)).toBe(true);
+      expect(stored.every((b) => b === won[0] + 1)).toBe(true);
     });
 
     it('lets exactly one of 3 writers of unknown length win (staged, then published by one conditional PUT)', async () => {
       const k = key(`${base}/staged`);
       const size = 2 * PART + 123;
       const results = await Promise.allSettled(
-        [1, 2, 3].map((fill) =>
-          storage.write('artifacts', k, counted(size, fill).stream, { ifNoneMatch: true, contentType: 'application/x-tar' }),
-        ),
+        [1, 2, 3].map((fill) => storage.write('artifacts', k, counted(size, fill).stream, { ifNoneMatch: true, contentType: 'application/x-tar' })),
       );
       const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i + 1] : []));
       expect(won).toHaveLength(1);
@@ -419,9 +431,9 @@ describe('s3 driver on a real radosgw', () => {
 
     it(`refuses create-only bodies declared larger than one PutObject (${MAX_PUT_BYTES} bytes)`, async () => {
       const body = counted(MAX_PUT_BYTES + 1, 1);
-      await expect(
-        storage.write('cache', key(`${base}/huge`), body.stream, { ifNoneMatch: true, contentLength: MAX_PUT_BYTES + 1 }),
-      ).rejects.toBeInstanceOf(PayloadTooLargeError);
+      await expect(storage.write('cache', key(`${base}/huge`), body.stream, { ifNoneMatch: true, contentLength: MAX_PUT_BYTES + 1 })).rejects.toBeInstanceOf(
+        PayloadTooLargeError,
+      );
       expect(body.state.read).toBe(0);
     });
 
@@ -469,22 +481,20 @@ describe('s3 driver on a real radosgw', () => {
     ])('refuses a %s body whose extra bytes come late, after the declared length', async (_what, declared, chunks) => {
       const k = key(`${base}/exact`);
       // late enough for radosgw to have stored the declared bytes, had they all been sent
-      const late = Readable.from((async function* () {
-        yield chunks[0]!;
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        yield chunks[1]!;
-      })());
-      await expect(storage.write('cache', k, late, { ifNoneMatch: true, contentLength: declared })).rejects.toBeInstanceOf(
-        BadRequestError,
+      const late = Readable.from(
+        (async function* () {
+          yield chunks[0];
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          yield chunks[1];
+        })(),
       );
+      await expect(storage.write('cache', k, late, { ifNoneMatch: true, contentLength: declared })).rejects.toBeInstanceOf(BadRequestError);
       expect(await storage.stat('cache', k)).toBeNull();
     });
 
     it('a multipart write that fails leaves no unfinished multipart upload behind', async () => {
       const k = key(`${base}/mp-cut`);
-      await expect(storage.write('artifacts', k, counted(3 * PART, 1, { failAt: 2 * PART + MiB }).stream)).rejects.toThrow(
-        'client went away',
-      );
+      await expect(storage.write('artifacts', k, counted(3 * PART, 1, { failAt: 2 * PART + MiB }).stream)).rejects.toThrow('client went away');
       expect(await pendingMultipartUploads(client, bucket)).toEqual([]);
     });
 
@@ -509,9 +519,7 @@ describe('s3 driver on a real radosgw', () => {
     it('a plain streamed write that fails halfway rejects at once and leaves nothing, not even a multipart upload', async () => {
       const k = key(`${base}/plain-cut`);
       const size = 3 * PART;
-      const { ms, error } = await elapsed(() =>
-        storage.write('artifacts', k, counted(size, 1, { failAt: 2 * PART }).stream, { contentLength: size }),
-      );
+      const { ms, error } = await elapsed(() => storage.write('artifacts', k, counted(size, 1, { failAt: 2 * PART }).stream, { contentLength: size }));
       expect((error as Error).message).toBe('client went away');
       expect(ms).toBeLessThan(5_000);
       expect(await storage.stat('artifacts', k)).toBeNull();
@@ -565,7 +573,7 @@ describe('s3 driver on a real radosgw', () => {
       expect(done.etag).toBe(`"${multipartEtag(parts)}"`);
       expect(multipartEtag(parts.slice(0, 1))).not.toBe(multipartEtag(parts));
       // radosgw repeats a completion that succeeded (the other way a retry can end), also after an abort
-      await client.send(new AbortMultipartUploadCommand({ Bucket: buckets[1]!, Key: k, UploadId: uploadId })).catch(() => undefined);
+      await client.send(new AbortMultipartUploadCommand({ Bucket: buckets[1], Key: k, UploadId: uploadId })).catch(() => undefined);
       expect(await storage.completeMultipartUpload('cache', k, uploadId, parts)).toEqual(done);
     });
   });
@@ -576,18 +584,18 @@ describe('s3 driver on a real radosgw', () => {
     it('removes staging objects and multipart uploads a crash left, in both buckets, but none started after the cutoff', async () => {
       const staged = `${STAGING_PREFIX}${base}-crashed`;
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: staged, Body: 'half a write' }));
-      const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: buckets[1]!, Key: `${base}/cut-off` }));
-      await client.send(new UploadPartCommand({ Bucket: buckets[1]!, Key: `${base}/cut-off`, UploadId, PartNumber: 1, Body: Buffer.alloc(1024) }));
+      const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: buckets[1], Key: `${base}/cut-off` }));
+      await client.send(new UploadPartCommand({ Bucket: buckets[1], Key: `${base}/cut-off`, UploadId, PartNumber: 1, Body: Buffer.alloc(1024) }));
       await storage.write('artifacts', key(`${base}/kept`), Readable.from([Buffer.from('kept')]));
 
       // started after the cutoff: a write that may still be in flight
       expect(await storage.removeAbandonedWrites(new Date(Date.now() - 3_600_000))).toEqual({ count: 0, bytes: 0 });
-      expect(await uploadsIn(buckets[1]!)).toContain(`${base}/cut-off`);
+      expect(await uploadsIn(buckets[1])).toContain(`${base}/cut-off`);
 
       const removed = await storage.removeAbandonedWrites(new Date(Date.now() + 60_000));
       expect(removed.count).toBeGreaterThanOrEqual(2);
       expect(removed.bytes).toBeGreaterThanOrEqual('half a write'.length);
-      expect(await uploadsIn(buckets[1]!)).not.toContain(`${base}/cut-off`);
+      expect(await uploadsIn(buckets[1])).not.toContain(`${base}/cut-off`);
       expect((await allKeys(client, bucket)).filter((x) => x.startsWith(STAGING_PREFIX))).toEqual([]);
       expect(await storage.stat('artifacts', key(`${base}/kept`))).not.toBeNull();
     });

@@ -17,7 +17,7 @@ describe('s3 storage with S3_PUBLIC_ENDPOINT', () => {
   let harness: DriverHarness;
 
   beforeAll(async () => {
-    const rgw = new URL(s3Env().S3_ENDPOINT!);
+    const rgw = new URL(s3Env().S3_ENDPOINT);
     relay = createServer((client) => {
       relayed++;
       const upstream = connect(Number(rgw.port), rgw.hostname);

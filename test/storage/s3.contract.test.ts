@@ -9,7 +9,7 @@ import { createBuckets, removeBuckets, s3ClientFromEnv } from './s3-support';
 describeStorageContract('s3 driver against a real Ceph radosgw', async () => {
   const client = s3ClientFromEnv();
   const buckets = await createBuckets(client, 'artifacts', 'cache');
-  const storage = new S3Storage({ client, buckets: { artifacts: buckets[0]!, cache: buckets[1]! } });
+  const storage = new S3Storage({ client, buckets: { artifacts: buckets[0], cache: buckets[1] } });
   return {
     storage,
     async cleanup() {

@@ -14,6 +14,7 @@ import { SigV4Presigner, type PresignOperation } from '../../src/storage/s3/sigv
 import { quietLogger } from './s3-support';
 
 // the real exports object, so a spy sees every call the presigner makes (an `import *` is a copy)
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const sdkPresigner = require('@aws-sdk/s3-request-presigner') as typeof import('@aws-sdk/s3-request-presigner');
 const { getSignedUrl } = sdkPresigner;
 
@@ -121,7 +122,7 @@ describe('SigV4Presigner', () => {
       ['a session token', TOKEN],
     ])('makes the SDK getSignedUrl URLs byte for byte, with %s', async (_what, sessionToken) => {
       const c = client(e, sessionToken);
-      let now = Date.parse(TIMES[0]!);
+      let now = Date.parse(TIMES[0]);
       const p = new SigV4Presigner(c, () => now);
       await p.presign({ command: 'GetObject', Bucket: e.bucket, Key: 'warm-up' }, 60); // the one-time probe
       let compared = 0;
@@ -143,7 +144,7 @@ describe('SigV4Presigner', () => {
 
   it('follows rotated credentials: a new secret signs with a new key, a new token is in the URL', async () => {
     const creds = { accessKeyId: KEY_ID, secretAccessKey: SECRET, sessionToken: 'first-token' };
-    const e = ENDPOINTS[0]!;
+    const e = ENDPOINTS[0];
     // credentials that are always about to expire, so the SDK asks the provider every time
     const c = new S3Client({
       endpoint: e.endpoint,
@@ -154,7 +155,7 @@ describe('SigV4Presigner', () => {
       responseChecksumValidation: 'WHEN_REQUIRED',
       logger: quietLogger,
     });
-    const at = new Date(TIMES[1]!);
+    const at = new Date(TIMES[1]);
     const p = new SigV4Presigner(c, () => at.getTime());
     const op: PresignOperation = { command: 'GetObject', Bucket: e.bucket, Key: 'report/index.png' };
     await p.presign(op, 60); // the one-time probe
@@ -172,8 +173,14 @@ describe('SigV4Presigner', () => {
     // the SDK's default responseChecksumValidation adds x-amz-checksum-mode=ENABLED to every GET;
     // createS3Client turns it off, and this signer does not know it: the probe's self-check must
     // notice and hand that bucket to the SDK rather than sign URLs that S3 would refuse
-    const c = new S3Client({ endpoint: 'http://127.0.0.1:7480', region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: KEY_ID, secretAccessKey: SECRET }, logger: quietLogger });
-    const at = new Date(TIMES[0]!);
+    const c = new S3Client({
+      endpoint: 'http://127.0.0.1:7480',
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: KEY_ID, secretAccessKey: SECRET },
+      logger: quietLogger,
+    });
+    const at = new Date(TIMES[0]);
     const p = new SigV4Presigner(c, () => at.getTime());
     const op: PresignOperation = { command: 'GetObject', Bucket: 'b', Key: 'x.png', ResponseContentType: 'image/png' };
     await p.presign(op, 60);
@@ -186,7 +193,7 @@ describe('SigV4Presigner', () => {
   });
 
   it.each([0, -1, 1.5, 604801])('refuses an expiry of %p seconds, as SigV4 does past a week', async (expiresIn) => {
-    const c = client(ENDPOINTS[0]!);
+    const c = client(ENDPOINTS[0]);
     await expect(new SigV4Presigner(c).presign({ command: 'GetObject', Bucket: 'b', Key: 'k' }, expiresIn)).rejects.toThrow(RangeError);
     c.destroy();
   });
@@ -194,8 +201,8 @@ describe('SigV4Presigner', () => {
 
 describe('the s3 driver presigns through SigV4Presigner', () => {
   it('signs for the presign client (S3_PUBLIC_ENDPOINT), the same URLs as the SDK with that client', async () => {
-    const internal = client(ENDPOINTS[0]!);
-    const publicClient = client({ ...ENDPOINTS[1]!, bucket: 'unused' }, TOKEN);
+    const internal = client(ENDPOINTS[0]);
+    const publicClient = client({ ...ENDPOINTS[1], bucket: 'unused' }, TOKEN);
     const storage = new S3Storage({ client: internal, presignClient: publicClient, buckets: { artifacts: 'agw-artifacts', cache: 'agw-cache' } });
     const sdkCalls = jest.spyOn(sdkPresigner, 'getSignedUrl');
     try {

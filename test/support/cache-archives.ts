@@ -27,9 +27,12 @@ export async function snapshot(root: string): Promise<Map<string, Node>> {
     const st = await lstat(full);
     if (st.isSymbolicLink()) out.set(path, { type: 'link', target: await readlink(full) });
     else if (st.isDirectory()) out.set(path, { type: 'dir', mode: st.mode & 0o7777 });
-    else if (!st.isFile()) out.set(path, { type: 'other' }); // never read a FIFO: it blocks
+    else if (!st.isFile())
+      out.set(path, { type: 'other' }); // never read a FIFO: it blocks
     else {
-      const sha256 = createHash('sha256').update(await readFile(full)).digest('hex');
+      const sha256 = createHash('sha256')
+        .update(await readFile(full))
+        .digest('hex');
       out.set(path, { type: 'file', mode: st.mode & 0o7777, sha256, mtime: Math.floor(st.mtimeMs / 1000) });
     }
   }
@@ -37,7 +40,9 @@ export async function snapshot(root: string): Promise<Map<string, Node>> {
 }
 
 export async function sha256Of(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 export type Crafted = {
@@ -90,7 +95,6 @@ export function tarOf(entries: Crafted[]): Buffer {
 export function craft(entries: Crafted[]): Buffer {
   return gzipSync(tarOf(entries));
 }
-
 
 /**
  * A node_modules as pnpm and workspaces lay it out: packages in .pnpm linked from node_modules,

@@ -80,7 +80,7 @@ export async function startGateway(extraEnv: Record<string, string> = {}): Promi
       gw.child.kill('SIGTERM');
       await gw.exit;
       if (attempt < 3 && gw.stderr().includes('EADDRINUSE') && !extraEnv.PORT) continue;
-      throw new Error(`${(err as Error).message}\n${gw.stdout()}\n${gw.stderr()}`);
+      throw new Error(`${(err as Error).message}\n${gw.stdout()}\n${gw.stderr()}`, { cause: err });
     }
     return gatewayHandle(port, env, dir, gw);
   }
@@ -103,5 +103,5 @@ function gatewayHandle(port: number, env: Record<string, string>, dir: string, g
 
 /** The payload of a JWT, unverified: for asserting on what a command minted. */
 export function jwtPayload(jwt: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+  return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8')) as Record<string, unknown>;
 }

@@ -65,11 +65,7 @@ export async function emptyAndDeleteBucket(client: S3Client, bucket: string): Pr
   }
 }
 
-export async function makeDriver(
-  driver: DriverName,
-  metrics: Metrics,
-  env: Record<string, string> = {},
-): Promise<DriverHarness> {
+export async function makeDriver(driver: DriverName, metrics: Metrics, env: Record<string, string> = {}): Promise<DriverHarness> {
   if (driver === 'fs') {
     const dir = await mkdtemp(join(tmpdir(), 'agw-fs-'));
     const config = makeConfig({ DATA_DIR: dir, ...env });

@@ -13,7 +13,7 @@ import type { RawResponse } from './raw-http';
 export const SPEC_FILE = resolve(__dirname, '../../docs/openapi.yaml');
 export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'head', 'patch', 'options', 'trace'] as const;
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 export const spec: Json = parse(readFileSync(SPEC_FILE, 'utf8'));
 
@@ -30,7 +30,7 @@ const pointer = (parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').repl
 function deref(node: Json): Json {
   let n = node;
   while (typeof n.$ref === 'string') {
-    n = (n.$ref as string)
+    n = n.$ref
       .replace(/^#\//, '')
       .split('/')
       .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
@@ -58,7 +58,7 @@ const templates = Object.keys(spec.paths as Json)
 
 /** The operation a request reaches: HEAD falls back to GET, as the router answers it. */
 export function operationFor(method: string, rawPath: string): Operation | undefined {
-  const path = rawPath.split('?')[0]!;
+  const path = rawPath.split('?')[0];
   const m = method.toLowerCase();
   for (const t of templates) {
     if (!t.regexp.test(path)) continue;
@@ -81,9 +81,8 @@ export function validatorAt(parts: string[]): ValidateFunction {
   return v;
 }
 
-const mediaType = (h: string | undefined) => (h ?? '').split(';')[0]!.trim().toLowerCase();
-const covers = (range: string, type: string) =>
-  range === '*/*' || range === type || (range.endsWith('/*') && type.startsWith(range.slice(0, -1)));
+const mediaType = (h: string | undefined) => (h ?? '').split(';')[0].trim().toLowerCase();
+const covers = (range: string, type: string) => range === '*/*' || range === type || (range.endsWith('/*') && type.startsWith(range.slice(0, -1)));
 
 /**
  * What is wrong with a response to `method rawPath`, measured against docs/openapi.yaml; empty
@@ -121,7 +120,10 @@ export function specProblems(res: Pick<RawResponse, 'status' | 'headers' | 'text
   if (!range) return [...problems, `${where}: Content-Type ${type || '(none)'} is not one of ${Object.keys(content).join(', ')}`];
   if (type === 'application/json') {
     // the schema's place, named by where the response is written ($ref or inline)
-    const base = typeof described.$ref === 'string' ? described.$ref.replace(/^#\//, '').split('/') : ['paths', found.template, found.method, 'responses', String(res.status)];
+    const base =
+      typeof described.$ref === 'string'
+        ? described.$ref.replace(/^#\//, '').split('/')
+        : ['paths', found.template, found.method, 'responses', String(res.status)];
     problems.push(...jsonProblems(res, [...base, 'content', range, 'schema']).map((p) => `${where}: ${p}`));
   }
   return problems;
@@ -146,7 +148,10 @@ export function expectMatchesSpec(res: Pick<RawResponse, 'status' | 'headers' | 
   }
 }
 
-type RawFn = (port: number, options: { method?: string; path: string; headers?: Record<string, string | number>; body?: Buffer | string }) => Promise<RawResponse>;
+type RawFn = (
+  port: number,
+  options: { method?: string; path: string; headers?: Record<string, string | number>; body?: Buffer | string },
+) => Promise<RawResponse>;
 
 /**
  * `raw` that also holds every answer from the API host to docs/openapi.yaml, so a suite's own

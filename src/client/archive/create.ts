@@ -71,7 +71,7 @@ export async function collectEntries(root: string, paths: readonly string[]): Pr
     const paths = names.map((name) => (rel === '' ? name : `${rel}/${name}`));
     for (const p of paths) checkLength(p);
     const stats = await Promise.all(paths.map((p) => statOrUndefined(join(root, p))));
-    for (let i = 0; i < paths.length; i++) await visit(paths[i]!, stats[i]);
+    for (let i = 0; i < paths.length; i++) await visit(paths[i], stats[i]);
   };
   for (const p of paths) {
     if (p === '') await children('');

@@ -51,10 +51,14 @@ export async function freeBytes(dir: string): Promise<number> {
 /** Refuses an expanded size over the limit or over the free space; before anything is read or written. */
 export function checkExpandedSize(expanded: number, limit: number, free?: number, what = 'recorded when it was saved'): void {
   if (expanded > limit) {
-    throw new ArchiveRefused(`the archive expands to ${formatBytes(expanded)} (${expanded} bytes, ${what}), over the --max-expanded-size limit of ${formatBytes(limit)} (${limit} bytes)`);
+    throw new ArchiveRefused(
+      `the archive expands to ${formatBytes(expanded)} (${expanded} bytes, ${what}), over the --max-expanded-size limit of ${formatBytes(limit)} (${limit} bytes)`,
+    );
   }
   if (free !== undefined && expanded > free) {
-    throw new ArchiveRefused(`the archive expands to ${formatBytes(expanded)} (${expanded} bytes, ${what}), more than the ${formatBytes(free)} free on the target's file system`);
+    throw new ArchiveRefused(
+      `the archive expands to ${formatBytes(expanded)} (${expanded} bytes, ${what}), more than the ${formatBytes(free)} free on the target's file system`,
+    );
   }
 }
 
@@ -182,4 +186,3 @@ async function unpackInto(file: string, tree: string, staging: string, tarBytes:
     await symlink(target, at);
   }
 }
-

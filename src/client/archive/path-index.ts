@@ -28,7 +28,7 @@ export class PathIndex {
   get(path: string): string | undefined {
     const [a, b] = hash(path);
     const i = this.slot(a, b);
-    const code = this.codes[i]!;
+    const code = this.codes[i];
     return code === 0 ? undefined : this.names[code];
   }
 
@@ -68,7 +68,7 @@ export class PathIndex {
     this.codes = new Uint8Array(codes.length * 2);
     for (let i = 0; i < codes.length; i++) {
       if (codes[i] === 0) continue;
-      const j = this.slot(hashes[2 * i]!, hashes[2 * i + 1]!);
+      const j = this.slot(hashes[2 * i], hashes[2 * i + 1]);
       this.hashes[2 * j] = hashes[2 * i]!;
       this.hashes[2 * j + 1] = hashes[2 * i + 1]!;
       this.codes[j] = codes[i]!;
@@ -95,4 +95,3 @@ function hash(s: string): [number, number] {
   b ^= b >>> 16;
   return [a >>> 0, b >>> 0];
 }
-

@@ -103,4 +103,3 @@ export async function removeStaging(staging: string): Promise<void> {
   // retried: after a failure, node-tar may still be finishing a write or two in there
   await rm(staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 }
-

@@ -60,10 +60,13 @@ export class Reservations {
   check(fn: Job): boolean {
     const r = this.reserved.get(fn);
     if (!r) return false;
-    return r.paths.every((p) => this.queues.get(p)?.[0] === fn) && r.dirs.every((d) => {
-      const first = this.queues.get(d)?.[0];
-      return first instanceof Set && first.has(fn);
-    });
+    return (
+      r.paths.every((p) => this.queues.get(p)?.[0] === fn) &&
+      r.dirs.every((d) => {
+        const first = this.queues.get(d)?.[0];
+        return first instanceof Set && first.has(fn);
+      })
+    );
   }
 
   private run(fn: Job): boolean {

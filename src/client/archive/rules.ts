@@ -175,7 +175,9 @@ export class ArchiveRules {
     for (const dir of [...this.above].sort()) {
       const st = await lstat(resolve(root, dir)).catch(() => undefined);
       if (st && !st.isDirectory()) {
-        throw new ArchiveRefused(`${dir} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'} in the target: the cache would be written through it`);
+        throw new ArchiveRefused(
+          `${dir} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'} in the target: the cache would be written through it`,
+        );
       }
     }
   }
@@ -203,7 +205,8 @@ export class ArchiveRules {
     if (before !== undefined && !(before === 'Directory' && type === 'Directory')) return `appears twice (first as a ${describe(before)})`;
     if (type === 'SymbolicLink') {
       const target = entry.linkpath ?? '';
-      if (Buffer.byteLength(target) > MAX_PATH_BYTES) return `a symbolic link to a path of ${Buffer.byteLength(target)} bytes, over the ${MAX_PATH_BYTES} bytes a link may hold`;
+      if (Buffer.byteLength(target) > MAX_PATH_BYTES)
+        return `a symbolic link to a path of ${Buffer.byteLength(target)} bytes, over the ${MAX_PATH_BYTES} bytes a link may hold`;
       return linkProblem(path, target);
     }
     if (type === 'Link') {

@@ -66,8 +66,11 @@ export function readTar(file: string, sink: Parser, options: ReadTarOptions): Pr
     sink.on('close', () => {
       if (!failed) resolve(tarBytes);
     });
-    source.pipe(tap((n) => options.onBytes?.(n))).pipe(gunzip).pipe(count);
-    count.pipe(sink as unknown as NodeJS.WritableStream);
+    source
+      .pipe(tap((n) => options.onBytes?.(n)))
+      .pipe(gunzip)
+      .pipe(count);
+    count.pipe(sink);
   });
 }
 
@@ -79,4 +82,3 @@ export function tap(fn: (n: number, chunk: Buffer) => void): Transform {
     },
   });
 }
-

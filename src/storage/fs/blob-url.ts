@@ -66,8 +66,7 @@ const P = {
 const MAX_EXPIRES_IN = 7 * 24 * 3600;
 
 // encodeURIComponent leaves !'()* alone; S3 encodes everything but the unreserved set.
-const encodeSegment = (s: string) =>
-  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const encodeSegment = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 export class BlobSigner {
   readonly baseUrl: string;
@@ -98,7 +97,7 @@ export class BlobSigner {
     if (full.contentType !== undefined) query.set(P.contentType, full.contentType);
     query.set(P.signature, this.mac(full).toString('hex'));
     const path = grant.key.split('/').map(encodeSegment).join('/');
-    return `${this.baseUrl}/${grant.bucket}/${path}?${query}`;
+    return `${this.baseUrl}/${grant.bucket}/${path}?${query.toString()}`;
   }
 
   /** The grant a request's URL carries; ForbiddenError when it is forged, altered or expired. */

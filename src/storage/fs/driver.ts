@@ -129,7 +129,13 @@ export class FsStorage implements Storage, SignedBlobs {
     // prune parents left empty; rmdir refuses a non-empty directory, so this never loses a key
     const top = join(this.root, bucket);
     for (let d = dir; d !== top; d = dirname(d)) {
-      if (!(await fsp.rmdir(d).then(() => true, () => false))) break;
+      if (
+        !(await fsp.rmdir(d).then(
+          () => true,
+          () => false,
+        ))
+      )
+        break;
     }
   }
 
@@ -185,7 +191,7 @@ export class FsStorage implements Storage, SignedBlobs {
       if (found.push(p) > limit) break;
     }
     const page = found.slice(0, limit);
-    return found.length > limit ? { prefixes: page, nextPageToken: pageToken(page[page.length - 1]!) } : { prefixes: page };
+    return found.length > limit ? { prefixes: page, nextPageToken: pageToken(page[page.length - 1]) } : { prefixes: page };
   }
 
   async presignGet(bucket: BucketName, key: StorageKey, options: PresignGetOptions): Promise<string> {
@@ -210,7 +216,12 @@ export class FsStorage implements Storage, SignedBlobs {
       for await (const tmp of tempFiles(join(this.root, bucket))) {
         const info = await fsp.lstat(tmp).catch(() => null); // finished (renamed) meanwhile
         if (!info || info.mtime >= startedBefore) continue; // a write in flight touches its file
-        if (await fsp.unlink(tmp).then(() => true, () => false)) {
+        if (
+          await fsp.unlink(tmp).then(
+            () => true,
+            () => false,
+          )
+        ) {
           count++;
           bytes += info.size;
         }

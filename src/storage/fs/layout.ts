@@ -51,7 +51,7 @@ export function objectPath(bucketDir: string, key: StorageKey): { dir: string; f
   if (key.includes(MARK)) throw new InvalidKeyError('key contains a backslash');
   const segments = key.split('/');
   const dir = dirPath(bucketDir, segments.slice(0, -1));
-  return { dir, file: join(dir, segments[segments.length - 1]!) };
+  return { dir, file: join(dir, segments[segments.length - 1]) };
 }
 
 export interface Header {
@@ -102,12 +102,7 @@ export async function readHeader(handle: FileHandle): Promise<Header> {
  * The keys below `dir` (whose keys all start with `keyBase`) that continue with `namePrefix` and
  * sort after `after`, in UTF-8 byte order, reading only the directories the page needs.
  */
-export async function* walk(
-  dir: string,
-  keyBase: string,
-  namePrefix: string,
-  after?: Buffer,
-): AsyncGenerator<StorageKey> {
+export async function* walk(dir: string, keyBase: string, namePrefix: string, after?: Buffer): AsyncGenerator<StorageKey> {
   let entries: Dirent[];
   try {
     entries = await fsp.readdir(dir, { withFileTypes: true });
@@ -132,7 +127,7 @@ export async function* walk(
     const later = !after || Buffer.compare(c.sortKey, after) > 0;
     if (!c.isDir) {
       if (later) yield c.sortKey.toString() as StorageKey;
-    } else if (later || after!.subarray(0, c.sortKey.length).equals(c.sortKey)) {
+    } else if (later || after.subarray(0, c.sortKey.length).equals(c.sortKey)) {
       yield* walk(join(dir, c.name), c.sortKey.toString(), '', after);
     }
   }
@@ -147,9 +142,7 @@ export async function subdirectories(dir: string): Promise<string[]> {
     if (isMissing(err)) return [];
     throw err;
   }
-  return entries
-    .filter((e) => e.isDirectory() && e.name.indexOf(MARK) === e.name.length - 1 && !e.name.includes('\uFFFD'))
-    .map((e) => e.name.slice(0, -1));
+  return entries.filter((e) => e.isDirectory() && e.name.indexOf(MARK) === e.name.length - 1 && !e.name.includes('\uFFFD')).map((e) => e.name.slice(0, -1));
 }
 
 /** Every temp file below `dir`, at any depth; directories that vanish meanwhile are skipped. */
@@ -181,7 +174,7 @@ export async function createTemp(dir: string): Promise<{ tmp: string; handle: Fi
 }
 
 export async function writeAll(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < buf.length; ) {
+  for (let done = 0; done < buf.length;) {
     done += (await handle.write(buf, done, buf.length - done, position + done)).bytesWritten;
   }
 }
@@ -198,7 +191,10 @@ export async function syncDir(dir: string): Promise<void> {
 export function exists(path: string): Promise<boolean> {
   return fsp.lstat(path).then(
     () => true,
-    (err: unknown) => (isMissing(err) ? false : Promise.reject(err)),
+    (err: unknown) => {
+      if (isMissing(err)) return false;
+      throw err;
+    },
   );
 }
 
@@ -208,10 +204,7 @@ export async function checkCaseSensitive(root: string): Promise<void> {
   await (await fsp.open(`${probe}a\u00e9`, 'wx')).close();
   try {
     if ((await exists(`${probe}A\u00e9`)) || (await exists(`${probe}ae\u0301`))) {
-      throw new StorageError(
-        'fs storage: the root is on a case- or normalisation-insensitive filesystem, where distinct keys ' +
-          'would overwrite each other',
-      );
+      throw new StorageError('fs storage: the root is on a case- or normalisation-insensitive filesystem, where distinct keys ' + 'would overwrite each other');
     }
   } finally {
     await fsp.unlink(`${probe}a\u00e9`).catch(() => {});

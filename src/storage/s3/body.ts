@@ -69,13 +69,10 @@ export function guard(body: Readable, declared: number | undefined, max: number)
 }
 
 /** Reads until more than `limit` bytes arrived (`rest` continues from there) or the body ended. */
-export async function readHead(
-  source: Readable,
-  limit: number,
-): Promise<{ chunks: Buffer[]; rest: AsyncIterator<Buffer> | null }> {
+export async function readHead(source: Readable, limit: number): Promise<{ chunks: Buffer[]; rest: AsyncIterator<Buffer> | null }> {
   const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const chunks: Buffer[] = [];
-  for (let bytes = 0; bytes <= limit; ) {
+  for (let bytes = 0; bytes <= limit;) {
     const next = await it.next();
     if (next.done) return { chunks, rest: null };
     chunks.push(next.value);

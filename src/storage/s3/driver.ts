@@ -19,8 +19,18 @@ import { checkByteRange } from '../byte-ranges';
 import type { KeyPrefix, StorageKey } from '../keys';
 import { checkLevel, listLimit, pageStart, pageToken } from '../list-pages';
 import type {
-  BucketName, ListOptions, ListPage, ObjectInfo, PrefixPage, PresignGetOptions, PresignPutOptions, ReadOptions, ReadResult, Storage,
-  UploadedPart, WriteOptions,
+  BucketName,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  PrefixPage,
+  PresignGetOptions,
+  PresignPutOptions,
+  ReadOptions,
+  ReadResult,
+  Storage,
+  UploadedPart,
+  WriteOptions,
 } from '../storage';
 import { resolveTimeouts, type S3Timeouts } from './client';
 import { codeOf, s3Error, statusOf } from './errors';
@@ -110,7 +120,13 @@ export class S3Storage implements Storage {
       ContentType: h['content-type'],
       Metadata: metadataOf(h),
     });
-    const result: ReadResult = { info, body: cancellable(mapBodyErrors(res, (e) => s3Error(e, 'GetObject', this.where(bucket, key))), signal) };
+    const result: ReadResult = {
+      info,
+      body: cancellable(
+        mapBodyErrors(res, (e) => s3Error(e, 'GetObject', this.where(bucket, key))),
+        signal,
+      ),
+    };
     if (m) result.range = { start: Number(m[1]), end: Number(m[2]) };
     else if (range) result.range = { start: 0, end: size - 1 }; // a server that ignored Range sent it all
     return result;
@@ -187,7 +203,7 @@ export class S3Storage implements Storage {
     } while (token && found.length <= limit);
     const page = found.slice(0, limit);
     // the loop stops early only with more than a page in hand
-    return found.length > limit ? { prefixes: page, nextPageToken: pageToken(page[page.length - 1]!) } : { prefixes: page };
+    return found.length > limit ? { prefixes: page, nextPageToken: pageToken(page[page.length - 1]) } : { prefixes: page };
   }
 
   presignGet(bucket: BucketName, key: StorageKey, options: PresignGetOptions): Promise<string> {
@@ -308,7 +324,6 @@ export class S3Storage implements Storage {
       throw s3Error(e, 'presign', `s3://${op.Bucket}/${op.Key}`);
     }
   }
-
 
   private where(bucket: BucketName, key: string): string {
     return `s3://${this.names[bucket]}/${key}`;

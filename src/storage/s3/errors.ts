@@ -1,13 +1,7 @@
 /**
  * THE mapping from S3 SDK and network errors to the app's typed errors, for the s3 driver.
  */
-import {
-  AlreadyExistsError,
-  AppError,
-  NotFoundError,
-  StorageError,
-  StorageUnavailableError,
-} from '../../errors';
+import { AlreadyExistsError, AppError, NotFoundError, StorageError, StorageUnavailableError } from '../../errors';
 
 /**
  * Missing -> NotFound (object reads only: a missing bucket is a misconfiguration), 412 ->
@@ -36,9 +30,20 @@ export function s3Error(err: unknown, op: string, where: string): Error {
 
 const UNAVAILABLE_STATUS = new Set([502, 503, 504]);
 const UNAVAILABLE_CODES = new Set([
-  'SlowDown', 'ServiceUnavailable', 'TimeoutError', 'RequestTimeout', 'S3_RESPONSE_TIMEOUT',
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH',
-  'ENOTFOUND', 'EAI_AGAIN',
+  'SlowDown',
+  'ServiceUnavailable',
+  'TimeoutError',
+  'RequestTimeout',
+  'S3_RESPONSE_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
 ]);
 
 /**

@@ -105,13 +105,10 @@ function attemptGet(url: string, { range, signal, timeouts, agents }: GetOptions
     req.once('response', (res) => {
       const status = res.statusCode ?? 0;
       if (status === 200 || status === 206) return resolve(res);
-      readErrorBody(res).then(
-        (body) => {
-          if (status === 416) return resolve(res);
-          reject(new S3HttpError(/<Code>([^<]{1,100})<\/Code>/.exec(body)?.[1] ?? `HTTP${status}`, status));
-        },
-        reject,
-      );
+      readErrorBody(res).then((body) => {
+        if (status === 416) return resolve(res);
+        reject(new S3HttpError(/<Code>([^<]{1,100})<\/Code>/.exec(body)?.[1] ?? `HTTP${status}`, status));
+      }, reject);
     });
   });
 }

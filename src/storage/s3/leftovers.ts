@@ -4,13 +4,7 @@
  * first, the driver's completeMultipartUpload the second.
  */
 import { createHash } from 'node:crypto';
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { codeOf, s3Error, statusOf } from './errors';
 import type { BucketName, UploadedPart } from '../storage';
 
@@ -74,5 +68,7 @@ export async function removeAbandonedWrites(
 export function multipartEtag(parts: UploadedPart[]): string | undefined {
   const digests = parts.map((p) => p.etag.replace(/^W\//, '').replace(/"/g, ''));
   if (!digests.every((d) => /^[0-9a-f]{32}$/i.test(d))) return undefined;
-  return `${createHash('md5').update(Buffer.from(digests.join(''), 'hex')).digest('hex')}-${parts.length}`;
+  return `${createHash('md5')
+    .update(Buffer.from(digests.join(''), 'hex'))
+    .digest('hex')}-${parts.length}`;
 }

@@ -59,4 +59,3 @@ export function cancellable(body: Readable, signal: AbortSignal | undefined): Re
   body.once('close', () => signal.removeEventListener('abort', onAbort));
   return body;
 }
-

@@ -124,8 +124,11 @@ export class SigV4Presigner {
   private scopeFor(creds: Credentials, short: string, target: BucketTarget): SigningScope {
     const s = this.scope;
     if (
-      s?.short === short && s.region === target.region && s.service === target.service &&
-      s.creds.accessKeyId === creds.accessKeyId && s.creds.secretAccessKey === creds.secretAccessKey &&
+      s?.short === short &&
+      s.region === target.region &&
+      s.service === target.service &&
+      s.creds.accessKeyId === creds.accessKeyId &&
+      s.creds.secretAccessKey === creds.secretAccessKey &&
       s.creds.sessionToken === creds.sessionToken
     ) {
       return s;

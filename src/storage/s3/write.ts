@@ -65,12 +65,7 @@ export class S3Writer {
    * client, which holds the bytes, retries the whole upload. Longer or unknown-length plain
    * writes go multipart.
    */
-  async write(
-    name: string,
-    key: StorageKey,
-    body: Readable,
-    options: WriteOptions = {},
-  ): Promise<ObjectInfo> {
+  async write(name: string, key: StorageKey, body: Readable, options: WriteOptions = {}): Promise<ObjectInfo> {
     const { contentLength, ifNoneMatch = false } = options;
     const partSize = Math.max(this.partSize, Math.ceil((contentLength ?? 0) / MAX_PARTS));
     if (ifNoneMatch && contentLength !== undefined) {
@@ -103,19 +98,12 @@ export class S3Writer {
     }
   }
 
-
   /**
    * One PutObject of a buffer or a stream of known length; conditional with ifNoneMatch. (The SDK
    * retries a buffer after a network error: if the lost attempt had stored it, the retry of a
    * conditional PUT reports AlreadyExists for our own content. Rare, and the content is there.)
    */
-  private async put(
-    name: string,
-    key: StorageKey,
-    body: Buffer | Readable,
-    options: WriteOptions,
-    length?: number,
-  ): Promise<ObjectInfo> {
+  private async put(name: string, key: StorageKey, body: Buffer | Readable, options: WriteOptions, length?: number): Promise<ObjectInfo> {
     const size = Buffer.isBuffer(body) ? body.length : length!;
     // the SDK pipes a stream into the request and, if the stream fails, waits for the rest of the
     // body until the socket times out: abort the request instead
@@ -147,13 +135,7 @@ export class S3Writer {
   }
 
   /** Unconditional; on failure the upload is aborted, so no parts linger. */
-  private async multipart(
-    name: string,
-    key: StorageKey,
-    body: Readable,
-    options: WriteOptions,
-    partSize: number,
-  ): Promise<void> {
+  private async multipart(name: string, key: StorageKey, body: Readable, options: WriteOptions, partSize: number): Promise<void> {
     const { contentType, metadata } = options;
     const upload = new Upload({
       client: this.client,
@@ -165,13 +147,7 @@ export class S3Writer {
     await upload.done();
   }
 
-  private async stageAndPublish(
-    name: string,
-    key: StorageKey,
-    body: Readable,
-    options: WriteOptions,
-    partSize: number,
-  ): Promise<ObjectInfo> {
+  private async stageAndPublish(name: string, key: StorageKey, body: Readable, options: WriteOptions, partSize: number): Promise<ObjectInfo> {
     const staging = `${STAGING_PREFIX}${randomUUID()}` as StorageKey;
     try {
       await this.multipart(name, staging, body, {}, partSize);
