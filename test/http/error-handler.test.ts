@@ -16,8 +16,8 @@ function socketError(code: string): Error {
   return Object.assign(new Error(`socket failed: ${code}`), { code });
 }
 
-/** An app whose one handler reads the whole body, then fails as `fail` says. */
-function appFailingAfterBody(fail: () => Error) {
+/** The error handler in front of `handler`, as the gateway's chain has it. */
+function appWith(handler: Koa.Middleware<RequestState>) {
   const log = captureLogger('debug');
   const app = new Koa<RequestState>();
   app.silent = true; // as the gateway's app: errors are the handler's to log
@@ -26,11 +26,16 @@ function appFailingAfterBody(fail: () => Error) {
     await next();
   });
   app.use(errorHandler(log.logger));
-  app.use(async (ctx) => {
+  app.use(handler);
+  return { app, log };
+}
+
+/** An app whose one handler reads the whole body, then fails as `fail` says. */
+function appFailingAfterBody(fail: () => Error) {
+  return appWith(async (ctx) => {
     for await (const chunk of ctx.req) void chunk;
     throw fail();
   });
-  return { app, log };
 }
 
 describe('errors after the request body was read', () => {
@@ -50,17 +55,9 @@ describe('errors after the request body was read', () => {
 
 describe('a client that hangs up mid-body', () => {
   it('is not logged as a failed request', async () => {
-    const log = captureLogger('debug');
-    const app = new Koa<RequestState>();
-    app.silent = true; // as the gateway's app: errors are the handler's to log
-    app.use(async (ctx, next) => {
-      ctx.state.requestId = 'req-1';
-      await next();
-    });
-    app.use(errorHandler(log.logger));
     let failed: (err: unknown) => void = () => undefined;
     const handlerFailed = new Promise((resolve) => (failed = resolve));
-    app.use(async (ctx) => {
+    const { app, log } = appWith(async (ctx) => {
       try {
         for await (const chunk of ctx.req) void chunk;
       } catch (err) {
