@@ -279,6 +279,15 @@ describe('nginx in front of two gateway instances', () => {
     expect(stack.logs()).not.toMatch(/buffered to a temporary file/);
   });
 
+  it('passes a restore URL longer than 8 KiB to the gateway, which answers it (not an nginx 414)', async () => {
+    const token = await stack.token(ALPHA, '9');
+    const keys = Array.from({ length: 10 }, (_, i) => `npm-${i}-${'k'.repeat(1100)}`).join(',');
+    const res = await stack.fetch(`${stack.apiOrigin}/api/v1/projects/e2e%2Falpha/caches?keys=${keys}`, { headers: { authorization: `Bearer ${token}` } });
+    // ten keys over the 512-character limit: the gateway's JSON 400 names the limit
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body.toString()).error.message).toMatch(/the limit is 512/);
+  });
+
   it('loses no idempotent request while one instance is stopped', async () => {
     const a = stack.origin(ALPHA);
     const urls = [`${a}/1/report/`, `${a}/1/report/img/logo.png`, `${stack.apiOrigin}/healthz`];

@@ -3,6 +3,7 @@
  * on (http/node-server.ts): duplicate Host headers, CONNECT, `Expect: 100-continue` on uploads
  * that will be refused, and clients that send their headers too slowly.
  */
+import { maxHeaderSize } from 'node:http';
 import { connect } from 'node:net';
 import { originLabel } from '../../src/artifacts/labels';
 import { makeTestApp, type TestApp } from '../support/app';
@@ -136,6 +137,28 @@ describe('protocol edges', () => {
     expect(body.error).toMatchObject({ code: 'method_not_allowed', status: 405 });
     expect(body.error.message).toMatch(/not a proxy/);
     expect(t.log.lines.some((l) => l.method === 'CONNECT' && l.status === 405)).toBe(true);
+  });
+
+  it('answers a request line over the header limit with a 431 JSON error that says what to shorten', async () => {
+    const out = await rawSocket(srv.port, `GET /api/v1/projects/acme%2Fdocs/caches?keys=${'k'.repeat(maxHeaderSize)} HTTP/1.1\r\nHost: ${API}\r\n\r\n`);
+    expect(out).toMatch(/^HTTP\/1\.1 431 /);
+    const body = JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4));
+    expect(body.error).toMatchObject({ code: 'request_header_fields_too_large', status: 431 });
+    expect(body.error.message).toContain(`over ${maxHeaderSize} bytes`);
+  });
+
+  it('answers a request node cannot parse with a 400 JSON error', async () => {
+    const out = await rawSocket(srv.port, `GET /healthz HTTP/1.1\r\nHost: ${API}\r\nBad Header: x\r\n\r\n`);
+    expect(out).toMatch(/^HTTP\/1\.1 400 /);
+    const body = JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4));
+    expect(body.error).toMatchObject({ code: 'bad_request', status: 400 });
+    expect(body.error.message).toMatch(/^malformed HTTP request \(HPE_/);
+  });
+
+  it('answers headers that arrive too slowly with a 408 before closing', async () => {
+    const out = await rawSocket(srv.port, `GET /healthz HTTP/1.1\r\nHost: ${API}\r\n`, { ms: 6000 });
+    expect(out).toMatch(/^HTTP\/1\.1 408 /);
+    expect(JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)).error.code).toBe('request_timeout');
   });
 
   it('cuts a client that sends its headers too slowly within a second of the headers timeout', async () => {
