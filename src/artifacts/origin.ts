@@ -106,26 +106,34 @@ export function serveArtifacts(deps: ServeDeps): Middleware<OriginState> {
     return result;
   }
 
-  return async (ctx) => {
+  // a plain function: a file whose entry is cached is answered without an await
+  return (ctx) => {
     const { project, isPublic } = ctx.state;
     ctx.set('Vary', 'Cookie, Sec-Fetch-Site, Sec-Fetch-Mode, Sec-Fetch-Dest');
 
     const parsed = parsePath(ctx.path, ctx.state.build);
     if ('redirectTo' in parsed) return setLocation(ctx, parsed.redirectTo + (ctx.querystring ? `?${ctx.querystring}` : ''), 301);
     const { build, path, isDir } = parsed;
+    if (isDir) return sendDirectory(ctx, project, build, path, isPublic);
+    const cached = store.cachedEntry(project, build, path);
+    if (cached) return sendEntry(ctx, project, cached, isPublic);
+    return sendUncached(ctx, project, build, path, isPublic);
+  };
 
-    if (!isDir) {
-      const entry = store.cachedEntry(project, build, path) ?? (await store.entry(project, build, path));
-      if (entry) return sendEntry(ctx, project, entry, isPublic);
-      // a directory asked for without its slash: relative links inside need the slash
-      const below = await store.list(project, build, { dir: `${path}/`, limit: 1 });
-      if (below.items.length > 0) return setLocation(ctx, `${ctx.path}/${ctx.querystring ? `?${ctx.querystring}` : ''}`, 301);
-      throw new NotFoundError(`no artifact ${path} in build ${build}`);
-    }
+  async function sendUncached(ctx: Context, project: string, build: string, path: string, isPublic: boolean): Promise<void> {
+    const entry = await store.entry(project, build, path);
+    if (entry) return sendEntry(ctx, project, entry, isPublic);
+    // a directory asked for without its slash: relative links inside need the slash
+    const below = await store.list(project, build, { dir: `${path}/`, limit: 1 });
+    if (below.items.length > 0) return setLocation(ctx, `${ctx.path}/${ctx.querystring ? `?${ctx.querystring}` : ''}`, 301);
+    throw new NotFoundError(`no artifact ${path} in build ${build}`);
+  }
+
+  async function sendDirectory(ctx: Context, project: string, build: string, path: string, isPublic: boolean): Promise<void> {
     const index = await store.entry(project, build, `${path}index.html`);
     if (index) return sendEntry(ctx, project, index, isPublic);
     return sendListing(ctx, project, build, path, isPublic);
-  };
+  }
 
   /** A passive file is redirected (without an await while its URL is reused); the rest is streamed. */
   function sendEntry(ctx: Context, project: string, entry: ArtifactEntry, isPublic: boolean): void | Promise<void> {

@@ -5,7 +5,7 @@
  * client that went away is not an error.
  */
 import escapeHtml from 'escape-html';
-import type { Context, Middleware } from 'koa';
+import type { Context, Middleware, ParameterizedContext } from 'koa';
 import statuses from 'statuses';
 import { AppError, ConflictError, RangeNotSatisfiableError, StorageUnavailableError } from '../errors';
 import type { Logger } from './logger';
@@ -61,49 +61,57 @@ function errorPage(status: number, message: string, requestId: string): string {
 }
 
 export function errorHandler(logger: Logger): Middleware<RequestState> {
-  return async (ctx, next) => {
+  // a plain function that handles the rejection costs every request one promise less than an
+  // async try/await (bench figure 1); koa-compose's next() rejects rather than throws, but a
+  // synchronous throw is caught all the same
+  return (ctx, next) => {
     try {
-      await next();
+      return next().then(undefined, (err: unknown) => handle(ctx, err));
     } catch (err) {
-      if (isClientAbort(ctx, err)) {
-        logger.debug({ reqId: ctx.state.requestId }, 'client went away');
-        return;
-      }
-      const e = err as HttpLikeError;
-      const status = err instanceof AppError ? err.status : (e.status ?? e.statusCode ?? 500);
-      const safeStatus = Number.isInteger(status) && status >= 400 && status <= 599 ? status : 500;
-      const expose = err instanceof AppError ? err.expose : e.expose === true && safeStatus < 500;
-      const code = err instanceof AppError ? err.code : safeStatus >= 500 ? 'internal_error' : 'http_error';
-      if (safeStatus >= 500) {
-        logger.error({ reqId: ctx.state.requestId, err }, 'request failed');
-      }
-      if (ctx.headerSent || !ctx.writable) {
-        // the status line is gone; the only honest signal left is to cut the connection
-        ctx.req.socket?.destroy();
-        return;
-      }
-      // headers that describe the success response must not leak into the error; security
-      // headers, Allow, WWW-Authenticate and Vary stay
-      for (const name of SUCCESS_HEADERS) ctx.remove(name);
-      ctx.status = safeStatus;
-      ctx.set('X-Content-Type-Options', 'nosniff');
-      ctx.set('Cache-Control', 'no-store');
-      if (err instanceof RangeNotSatisfiableError) ctx.set('Content-Range', `bytes */${err.size}`);
-      let message = expose ? (e.message ?? 'error') : 'internal error; quote the request id when reporting it';
-      if (err instanceof StorageUnavailableError) {
-        message = 'storage is unreachable; retry later';
-        ctx.set('Retry-After', '5');
-      }
-      const body = errorBody(safeStatus, code, message, ctx.state.requestId);
-      if (err instanceof ConflictError && err.details) Object.assign(body.error, { existing: err.details });
-      // people reach artifact origins with a browser: give them a page, scripts still get JSON
-      if (ctx.state.routeClass === 'artifact' && ctx.accepts('json', 'html') === 'html') {
-        ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
-        ctx.type = 'text/html; charset=utf-8';
-        ctx.body = errorPage(safeStatus, message, ctx.state.requestId);
-        return;
-      }
-      ctx.body = body;
+      handle(ctx, err);
+      return Promise.resolve();
     }
   };
+
+  function handle(ctx: ParameterizedContext<RequestState>, err: unknown): void {
+    if (isClientAbort(ctx, err)) {
+      logger.debug({ reqId: ctx.state.requestId }, 'client went away');
+      return;
+    }
+    const e = err as HttpLikeError;
+    const status = err instanceof AppError ? err.status : (e.status ?? e.statusCode ?? 500);
+    const safeStatus = Number.isInteger(status) && status >= 400 && status <= 599 ? status : 500;
+    const expose = err instanceof AppError ? err.expose : e.expose === true && safeStatus < 500;
+    const code = err instanceof AppError ? err.code : safeStatus >= 500 ? 'internal_error' : 'http_error';
+    if (safeStatus >= 500) {
+      logger.error({ reqId: ctx.state.requestId, err }, 'request failed');
+    }
+    if (ctx.headerSent || !ctx.writable) {
+      // the status line is gone; the only honest signal left is to cut the connection
+      ctx.req.socket?.destroy();
+      return;
+    }
+    // headers that describe the success response must not leak into the error; security
+    // headers, Allow, WWW-Authenticate and Vary stay
+    for (const name of SUCCESS_HEADERS) ctx.remove(name);
+    ctx.status = safeStatus;
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Cache-Control', 'no-store');
+    if (err instanceof RangeNotSatisfiableError) ctx.set('Content-Range', `bytes */${err.size}`);
+    let message = expose ? (e.message ?? 'error') : 'internal error; quote the request id when reporting it';
+    if (err instanceof StorageUnavailableError) {
+      message = 'storage is unreachable; retry later';
+      ctx.set('Retry-After', '5');
+    }
+    const body = errorBody(safeStatus, code, message, ctx.state.requestId);
+    if (err instanceof ConflictError && err.details) Object.assign(body.error, { existing: err.details });
+    // people reach artifact origins with a browser: give them a page, scripts still get JSON
+    if (ctx.state.routeClass === 'artifact' && ctx.accepts('json', 'html') === 'html') {
+      ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+      ctx.type = 'text/html; charset=utf-8';
+      ctx.body = errorPage(safeStatus, message, ctx.state.requestId);
+      return;
+    }
+    ctx.body = body;
+  }
 }

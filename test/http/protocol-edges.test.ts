@@ -161,7 +161,7 @@ describe('protocol edges', () => {
     expect(JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)).error.code).toBe('request_timeout');
   });
 
-  it('cuts a client that sends its headers too slowly within a second of the headers timeout', async () => {
+  it('cuts a client that sends its headers too slowly within the headers timeout and one connection sweep', async () => {
     const started = Date.now();
     const closedAfter = await new Promise<number>((resolve, reject) => {
       const socket = connect(srv.port, '127.0.0.1', () => socket.write('GET /healthz HTTP/1.1\r\nHost: localhost:8080\r\n'));
@@ -180,6 +180,7 @@ describe('protocol edges', () => {
       });
     });
     expect(closedAfter).toBeGreaterThanOrEqual(1900);
-    expect(closedAfter).toBeLessThan(3500);
+    // timeout + one 1 s sweep = 3 s; the slack is for a loaded machine (node's default sweep took up to 50 s)
+    expect(closedAfter).toBeLessThan(5000);
   });
 });
