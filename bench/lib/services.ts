@@ -69,11 +69,21 @@ export interface Nginx extends Service {
 
 /** nginx answering every request with `302 Location: <location>`, one worker, no access log. */
 export async function startNginx(dir: string, location: string, workers = 1): Promise<Nginx> {
-  const home = join(dir, 'nginx');
+  if (/["\\$]/.test(location)) throw new Error('the Location for nginx must not contain quotes, backslashes or $');
+  return startNginxWith(join(dir, 'nginx'), `location / { return 302 "${location}"; }`, workers, 302);
+}
+
+/** nginx serving the files under `root` (sendfile on, as in production), one worker, no access log. */
+export async function startNginxStatic(dir: string, root: string): Promise<Nginx> {
+  if (/[";\\$\s]/.test(root)) throw new Error('the root for nginx must not contain quotes, semicolons, backslashes, $ or spaces');
+  return startNginxWith(join(dir, 'nginx-static-conf'), `sendfile on; location / { root ${root}; }`, 1);
+}
+
+/** nginx with one `server` block; `readyStatus`: what `GET /` answers once it is up (any answer when absent). */
+async function startNginxWith(home: string, serverBody: string, workers: number, readyStatus?: number): Promise<Nginx> {
   mkdirSync(join(home, 'tmp'), { recursive: true });
   const port = await freePort();
   const conf = join(home, 'nginx.conf');
-  if (/["\\$]/.test(location)) throw new Error('the Location for nginx must not contain quotes, backslashes or $');
   writeFileSync(
     conf,
     `worker_processes ${workers};
@@ -91,7 +101,7 @@ http {
   keepalive_requests 100000000;
   server {
     listen 127.0.0.1:${port};
-    location / { return 302 "${location}"; }
+    ${serverBody}
   }
 }
 `,
@@ -101,7 +111,10 @@ http {
   const version = (await run(nginx, ['-v'], process.env, 10_000)).trim().replace(/^nginx version: /, '');
   const child = spawn(nginx, ['-p', home, '-c', conf, '-e', join(home, 'error.log'), '-g', 'daemon off;'], { stdio: 'ignore' });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  await waitUntil(async () => (await call({ port, host: `127.0.0.1:${port}`, path: '/' })).status === 302, 'nginx to answer');
+  await waitUntil(async () => {
+    const { status } = await call({ port, host: `127.0.0.1:${port}`, path: '/' });
+    return readyStatus === undefined || status === readyStatus;
+  }, 'nginx to answer');
   return {
     pid: child.pid!,
     port,
