@@ -3,8 +3,8 @@
  * `<gateway>/cache/gradle/` and whose credentials are any user name and the job token:
  *   GET /cache/gradle/{key}   the task's outputs, or 404 (a miss)
  *   PUT /cache/gradle/{key}   save into the job's scope: 200, a duplicate too
- * Gradle authenticates only with HTTP Basic, and only after a 401 that challenges with Basic
- * (job.ts), so a request without credentials is answered that way. Entries are served through the
+ * Gradle authenticates only with HTTP Basic, so only Basic is read, and a request without it is
+ * challenged with Basic (job.ts explains why not Bearer). Entries are served through the
  * gateway rather than redirected to storage: Gradle would follow a redirect, but a presigned URL
  * would be one more way to read an entry, and serving keeps the one check of the token here.
  * Gradle tolerates 413 for an entry over the limit (it logs and goes on without storing it).

@@ -13,9 +13,11 @@ import { UnauthorizedError } from '../errors';
 export type CacheAccess = 'cache:read' | 'cache:write';
 
 /**
- * `basic`: only HTTP Basic is read, and a request without it is challenged with Basic. Gradle's
- * client sends its credentials only after a 401 whose WWW-Authenticate names Basic (Apache
- * HttpClient's non-preemptive authentication); a Bearer challenge would leave it unauthenticated.
+ * `basic`: only HTTP Basic is read, and a request without it is challenged with Basic. Gradle
+ * 4.4 sends its build-cache credentials with the first request (the protocol suite sees no 401),
+ * but a client that waits for a challenge before it sends credentials (Apache HttpClient's
+ * default, which Gradle's HTTP transport is built on) retries only after a 401 whose
+ * WWW-Authenticate names Basic: a Bearer challenge would leave it unauthenticated.
  */
 export type AuthSchemes = 'bearer-or-basic' | 'basic';
 
