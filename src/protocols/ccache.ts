@@ -1,7 +1,7 @@
 /**
- * ccache's HTTP remote storage (ccache 4.4 or later), with
- * `remote_storage = <gateway>/cache/ccache|bearer-token=<job token>` (or the token as the password
- * of `http://ci:<job token>@host/cache/ccache`, sent as HTTP Basic):
+ * ccache's HTTP remote storage, with `remote_storage = <gateway>/cache/ccache|bearer-token=<job
+ * token>` (ccache 4.6 or later) or the token as the password of
+ * `http://ci:<job token>@host/cache/ccache`, which ccache sends as HTTP Basic (4.4 or later):
  *   GET|HEAD /cache/ccache/{prefix}/{rest}  layout=subdirs (ccache's default): the key's first two
  *                                           characters, then the rest; layout=bazel: ac/{64 hex}
  *   GET|HEAD /cache/ccache/{key}            layout=flat
@@ -10,17 +10,19 @@
  * The entry's key is the path's segments joined, so layouts subdirs and flat name the same entry.
  *
  * What ccache does with the answers (src/storage/remote/HttpStorage.cpp): a GET other than 2xx is
- * a miss; before a non-overwriting PUT it sends a HEAD and skips the upload on 2xx; a PUT or a
- * DELETE other than 2xx marks the storage as failed for the rest of that compilation. It does not
- * follow redirects, so entries are served through the gateway.
+ * a miss; its uploads overwrite, except when it reshares what it found locally (`reshare`), which
+ * it first asks about with a HEAD and skips on 2xx (src/storage/Storage.cpp); a PUT or a DELETE
+ * other than 2xx marks the storage as failed for the rest of that compilation. It does not follow
+ * redirects, so entries are served through the gateway.
  *
- * DELETE: ccache removes a result when a manifest pointed it at a result its preprocessor output
- * does not match (src/ccache.cpp, "Removing manifest as a safety measure"), then reads the same
- * key again. Entries are write-once and shared along the read scopes, so a job may not remove
- * them: a removal that then lets a new upload win would undo write-once, and a pull request could
- * empty a trusted job's cache. Refusing would fail ccache's storage for that compilation instead,
- * so a removal is answered 204 with nothing removed; entries leave by TTL, quota and gc. The
- * result key ccache then reads names the preprocessed source, so what it finds is still right.
+ * DELETE: ccache removes an entry when the result its manifest named is not the one its
+ * preprocessor output names (src/ccache.cpp, "Removing manifest as a safety measure"), then reads
+ * that key again. Entries are write-once and shared along the read scopes: removing one a job
+ * reads but did not write would let a pull request remove what trusted jobs stored, and removing
+ * one from its own scope, then uploading again, would undo write-once. Refusing would fail
+ * ccache's storage for that compilation instead, so a removal is answered 204 with nothing
+ * removed; entries leave by TTL, quota and gc. The key ccache then reads names the preprocessed
+ * source, so what it finds there is still right.
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -53,7 +55,7 @@ export function ccacheRoutes(deps: { tokens: TokenVerifier; cache: KeyedCache })
     router.get(path, async (ctx) => {
       const job = await protocolJob(ctx, tokens, 'cache:read');
       const key = keyOf(ctx);
-      // ccache's HEAD is the check before an upload, not a read: it counts as neither hit nor miss
+      // ccache's HEAD is the check before resharing, not a read: it counts as neither hit nor miss
       const entry = ctx.method === 'HEAD' ? await cache.has(job, 'ccache', key) : await cache.lookup(job, 'ccache', key);
       if (!entry) throw new NotFoundError(`no ccache entry ${key}`);
       await cache.send(ctx, job, 'ccache', entry);
@@ -61,8 +63,8 @@ export function ccacheRoutes(deps: { tokens: TokenVerifier; cache: KeyedCache })
 
     router.put(path, async (ctx) => {
       const job = await protocolJob(ctx, tokens, 'cache:write');
-      // a duplicate keeps the first entry; ccache must not see an error for it (an overwriting
-      // upload, `CCACHE_RECACHE`, sends no HEAD first)
+      // a duplicate keeps the first entry; ccache must not see an error for it (its ordinary
+      // uploads ask nothing first: another job's compilation may have stored the key meanwhile)
       await cache.save(ctx, job, 'ccache', keyOf(ctx));
       ctx.status = 200;
     });
