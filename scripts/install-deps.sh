@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suites need on a fresh Debian 12 machine: the Debian packages (Ceph
 # radosgw for the real S3 server; nginx, Chromium and the certificate tools for the end-to-end
-# suite) when a command is missing, then the npm packages from the lockfile. Safe to run again:
-# it installs nothing that is already there.
+# suite; ccache, gcc and Gradle for the build-tool cache suites) when a command is missing, then
+# the npm packages from the lockfile. Safe to run again: it installs nothing that is already there.
 #   install-deps.sh            Debian packages for the test suites + npm packages
 #   install-deps.sh --npm-only npm packages only (what `npm start` needs)
 set -euo pipefail
@@ -24,6 +24,11 @@ declare -A PACKAGES=(
   [chromium]=chromium
   # npm run bench: the load generator (nginx, above, is its baseline)
   [wrk]=wrk
+  # build-tool cache suites (test/protocols): the real ccache and Gradle clients, and a compiler
+  # for ccache to wrap. Debian's gradle (4.4.1) runs on the default JRE it pulls in.
+  [ccache]=ccache
+  [gcc]=gcc
+  [gradle]=gradle
 )
 
 missing=()

@@ -36,11 +36,7 @@ export function bazelRoutes(deps: { tokens: TokenVerifier; cache: KeyedCache }):
     const { protocol, digest } = target(ctx);
     const entry = await cache.lookup(job, protocol, digest);
     if (!entry) throw new NotFoundError(`no ${protocol === 'bazel-cas' ? 'blob' : 'action result'} ${digest}`);
-    ctx.set('Cache-Control', 'private, no-store');
-    ctx.type = 'application/octet-stream';
-    ctx.length = entry.size;
-    if (ctx.method === 'HEAD') return;
-    ctx.body = (await cache.open(ctx, job, protocol, entry)).body;
+    await cache.send(ctx, job, protocol, entry);
   });
 
   router.put('/:kind/:digest', async (ctx) => {

@@ -1,8 +1,9 @@
 /**
  * Who a build tool's cache request speaks for: the job token, sent as the tool can send it.
- * Bearer for turbo, Nx and Bazel (`--remote_header`); HTTP Basic with the token as the password
- * for Gradle and ccache, whose clients speak nothing else. The project is always the token's:
- * these protocols have no project in their paths, so nothing in a request can name another one.
+ * Bearer for turbo, Nx, Bazel (`--remote_header`) and ccache (`|bearer-token=`); HTTP Basic with
+ * the token as the password for ccache (user:password in its URL) and Gradle, whose client speaks
+ * nothing else. The project is always the token's: these protocols have no project in their
+ * paths, so nothing in a request can name another one.
  */
 import type { Context } from 'koa';
 import { requireJob } from '../auth/bearer';
@@ -11,7 +12,16 @@ import { UnauthorizedError } from '../errors';
 
 export type CacheAccess = 'cache:read' | 'cache:write';
 
-export async function protocolJob(ctx: Context, tokens: TokenVerifier, access: CacheAccess): Promise<JobIdentity> {
+/**
+ * `basic`: only HTTP Basic is read, and a request without it is challenged with Basic. Gradle
+ * 4.4 sends its build-cache credentials with the first request (the protocol suite sees no 401),
+ * but a client that waits for a challenge before it sends credentials (Apache HttpClient's
+ * default, which Gradle's HTTP transport is built on) retries only after a 401 whose
+ * WWW-Authenticate names Basic: a Bearer challenge would leave it unauthenticated.
+ */
+export type AuthSchemes = 'bearer-or-basic' | 'basic';
+
+export async function protocolJob(ctx: Context, tokens: TokenVerifier, access: CacheAccess, schemes: AuthSchemes = 'bearer-or-basic'): Promise<JobIdentity> {
   const basic = /^Basic ([A-Za-z0-9+/=]{1,8192})$/i.exec(ctx.get('authorization'));
   let job: JobIdentity;
   if (basic) {
@@ -24,6 +34,9 @@ export async function protocolJob(ctx: Context, tokens: TokenVerifier, access: C
       basicRefused(ctx, '');
       throw err;
     }
+  } else if (schemes === 'basic') {
+    const message = ctx.get('authorization') ? 'the Authorization header must be HTTP Basic "<any user>:<job token>"' : 'a job token is required';
+    throw basicRefused(ctx, `${message} (HTTP Basic, the job token as the password)`);
   } else {
     job = await requireJob(ctx, tokens);
   }

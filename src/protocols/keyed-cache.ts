@@ -61,6 +61,29 @@ export class KeyedCache {
     return null;
   }
 
+  /**
+   * Whether `key` names an entry for this job, as lookup() finds it, but neither a hit nor a miss
+   * and not a use: the existence check ccache makes before each upload (a HEAD).
+   */
+  async has(job: JobIdentity, protocol: Protocol, key: string): Promise<CacheEntry | null> {
+    for (const scope of this.readScopes(job, protocol)) {
+      const entry = await this.deps.store.entry(job.project, scope, `${protocol}/${key}`);
+      if (entry) return entry;
+    }
+    return null;
+  }
+
+  /** Answers with a found entry: its bytes streamed through the gateway, or only its length for a HEAD. */
+  async send(ctx: Context, job: JobIdentity, protocol: Protocol, entry: CacheEntry): Promise<void> {
+    // Koa answers 404 until a body or a status is set, and a HEAD sets no body
+    ctx.status = 200;
+    ctx.set('Cache-Control', 'private, no-store');
+    ctx.type = 'application/octet-stream';
+    ctx.length = entry.size;
+    if (ctx.method === 'HEAD') return;
+    ctx.body = (await this.open(ctx, job, protocol, entry)).body;
+  }
+
   /** Streams a found entry's bytes; the read is cancelled if the client goes away. */
   async open(ctx: Context, job: JobIdentity, protocol: Protocol, entry: CacheEntry): Promise<ReadResult> {
     const controller = new AbortController();

@@ -33,11 +33,7 @@ export function nxRoutes(deps: { tokens: TokenVerifier; cache: KeyedCache }): Ro
     const job = await protocolJob(ctx, tokens, 'cache:read');
     const entry = await cache.lookup(job, 'nx', hashOf(ctx));
     if (!entry) throw new NotFoundError('no such task output');
-    ctx.set('Cache-Control', 'private, no-store');
-    ctx.type = 'application/octet-stream';
-    ctx.length = entry.size;
-    if (ctx.method === 'HEAD') return;
-    ctx.body = (await cache.open(ctx, job, 'nx', entry)).body;
+    await cache.send(ctx, job, 'nx', entry);
   });
 
   router.put('/:hash', async (ctx) => {

@@ -3,13 +3,18 @@
  *   /v8/artifacts/…          Turborepo (turbo.ts)
  *   /cache/bazel/{ac,cas}/…  Bazel's HTTP cache (bazel.ts)
  *   /v1/cache/{hash}         Nx's self-hosted remote cache (nx.ts)
- * Each authenticates the job token its own way (job.ts) and names no project: the token's.
+ *   /cache/ccache/…          ccache's HTTP remote storage (ccache.ts)
+ *   /cache/gradle/{key}      Gradle's HTTP build cache (gradle.ts)
+ * Each authenticates the job token its own way (job.ts: Bearer, or HTTP Basic with the token as
+ * the password for ccache and Gradle) and names no project: the token's.
  */
 import Router from '@koa/router';
 import type { TokenVerifier } from '../auth/job-token';
 import type { RequestState } from '../http/request-context';
 import { KeyedCache, type KeyedCacheDeps } from './keyed-cache';
 import { bazelRoutes } from './bazel';
+import { ccacheRoutes } from './ccache';
+import { gradleRoutes } from './gradle';
 import { nxRoutes } from './nx';
 import { turboRoutes } from './turbo';
 
@@ -19,5 +24,7 @@ export function protocolRoutes(deps: KeyedCacheDeps & { tokens: TokenVerifier })
   router.use(turboRoutes({ tokens: deps.tokens, cache }).routes());
   router.use(bazelRoutes({ tokens: deps.tokens, cache }).routes());
   router.use(nxRoutes({ tokens: deps.tokens, cache }).routes());
+  router.use(ccacheRoutes({ tokens: deps.tokens, cache }).routes());
+  router.use(gradleRoutes({ tokens: deps.tokens, cache }).routes());
   return router;
 }

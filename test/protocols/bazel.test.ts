@@ -73,6 +73,8 @@ describe.each(DRIVERS)('Bazel HTTP remote cache (%s driver)', (driver) => {
     expect(get.status).toBe(200);
     expect(get.body).toEqual(blob);
     expect(get.headers.location).toBeUndefined();
+    const head = await gw.api({ method: 'HEAD', path, headers: auth(gw.tokens.trusted) });
+    expect([head.status, head.headers['content-length']]).toEqual([200, String(blob.length)]);
   });
 
   it('refuses a CAS body that does not match its hash, and stores nothing', async () => {

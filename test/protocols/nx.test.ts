@@ -69,6 +69,8 @@ describe.each(DRIVERS)('Nx self-hosted remote cache (%s driver)', (driver) => {
     expect((await put()).status).toBe(409);
     expect((await gw.api({ path: '/v1/cache/123', headers: auth(gw.tokens.trusted) })).text).toBe('first');
     expect((await gw.api({ path: '/v1/cache/124', headers: auth(gw.tokens.trusted) })).status).toBe(404);
+    const head = await gw.api({ method: 'HEAD', path: '/v1/cache/123', headers: auth(gw.tokens.trusted) });
+    expect([head.status, head.headers['content-length']]).toEqual([200, '5']);
   });
 
   it.each([
