@@ -58,11 +58,20 @@ export interface Reservation {
 const TOUCH_EVERY_MS = 60 * 60 * 1000;
 /** Names written in parallel per save (one per delimiter prefix of the key, at most 32). */
 const INDEX_WRITES_IN_FLIGHT = 8;
+/**
+ * Entries found are kept in memory this long: an entry is write-once, so what was found stays
+ * true until gc removes it, and a hit (a build tool's GET, a restore's exact key) then costs one
+ * storage read, the bytes, instead of two. Another instance's gc is seen within this time; a
+ * read of bytes gc already removed forgets the entry at once (forget()).
+ */
+const ENTRY_CACHE_MS = 60_000;
+const ENTRY_CACHE_MAX = 10_000;
 /** Index names listed per page: the first is almost always live. */
 const INDEX_PAGE = 10;
 
 export class CacheStore {
   private readonly touched = new Map<string, number>();
+  private readonly entries = new Map<StorageKey, { entry: CacheEntry; until: number }>();
 
   constructor(
     private readonly storage: Storage,
@@ -118,7 +127,22 @@ export class CacheStore {
   }
 
   async entry(project: string, scope: string, key: string): Promise<CacheEntry | null> {
-    return readEntry<CacheEntry>(this.storage, 'cache', this.entryKey(project, scope, key));
+    const id = this.entryKey(project, scope, key);
+    const cached = this.entries.get(id);
+    if (cached && cached.until > this.now()) return cached.entry;
+    const entry = await readEntry<CacheEntry>(this.storage, 'cache', id);
+    if (entry) {
+      if (this.entries.size >= ENTRY_CACHE_MAX) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(id, { entry, until: this.now() + ENTRY_CACHE_MS });
+    } else {
+      this.entries.delete(id);
+    }
+    return entry;
+  }
+
+  /** Drops a found entry from memory: its bytes turned out to be gone (gc removed it). */
+  forget(project: string, entry: Pick<CacheEntry, 'scope' | 'key'>): void {
+    this.entries.delete(this.entryKey(project, entry.scope, entry.key));
   }
 
   objectKey(project: string, entry: Pick<CacheEntry, 'object'>): StorageKey {

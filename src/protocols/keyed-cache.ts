@@ -20,7 +20,7 @@
 import type { Context } from 'koa';
 import type { JobIdentity } from '../auth/job-token';
 import type { Config } from '../config';
-import { ConflictError } from '../errors';
+import { ConflictError, NotFoundError } from '../errors';
 import { declaredLength } from '../http/body';
 import type { Logger } from '../http/logger';
 import type { Metrics } from '../http/metrics';
@@ -88,7 +88,14 @@ export class KeyedCache {
   async open(ctx: Context, job: JobIdentity, protocol: Protocol, entry: CacheEntry): Promise<ReadResult> {
     const controller = new AbortController();
     ctx.res.once('close', () => ctx.res.writableFinished || controller.abort());
-    const read = await this.deps.storage.read('cache', this.deps.store.objectKey(job.project, entry), { signal: controller.signal });
+    let read: ReadResult;
+    try {
+      read = await this.deps.storage.read('cache', this.deps.store.objectKey(job.project, entry), { signal: controller.signal });
+    } catch (err) {
+      // gc removed it since it was found: a later lookup must miss, and a save store it again
+      if (err instanceof NotFoundError) this.deps.store.forget(job.project, entry);
+      throw err;
+    }
     this.deps.metrics.protocolBytes.inc({ protocol, direction: 'down' }, entry.size);
     return read;
   }

@@ -9,6 +9,9 @@ import { createMetrics } from '../../src/http/metrics';
 import { DRIVERS, makeDriver, type DriverHarness } from '../support/drivers';
 import { captureLogger } from '../support/make-config';
 import { listen, raw, type Listening } from '../support/raw-http';
+import * as layout from '../../src/caches/layout';
+import { toStorageKey } from '../../src/storage/keys';
+import { readEntry } from '../../src/write-once';
 
 const API = 'localhost:8080';
 
@@ -59,6 +62,24 @@ describe.each(DRIVERS)('two gateway instances on one %s store', (driver) => {
     const winner = results.find((r) => r.status === 201)!.json().sha256;
     expect((await restore(a.port, 'contended')).json().sha256).toBe(winner);
     expect((await restore(b.port, 'contended')).json().sha256).toBe(winner);
+  });
+
+  it('misses, and stores again, an entry one instance remembers once gc has removed it from the store', async () => {
+    const path = `/cache/bazel/ac/${'ab'.repeat(32)}`;
+    const headers = { host: API, authorization: `Bearer ${token}` };
+    const put = (port: number, body: string) => raw(port, { method: 'PUT', path, headers: { ...headers, 'content-length': body.length }, body });
+    expect((await put(a.port, 'first')).status).toBe(200);
+    expect((await raw(a.port, { path, headers })).text).toBe('first'); // a has it in memory now
+    // what gc does to an expired entry: the entry and its archive go, from under both instances
+    const entryKey = layout.entryKey('acme/shared', 'branch:main', `bazel-ac/${'ab'.repeat(32)}`);
+    const entry = await readEntry<{ object: string }>(harness.storage, 'cache', entryKey);
+    expect(entry).not.toBeNull();
+    await harness.storage.delete('cache', entryKey);
+    await harness.storage.delete('cache', toStorageKey(entry!.object));
+    expect((await raw(a.port, { path, headers })).status).toBe(404);
+    expect((await raw(a.port, { path, headers })).status).toBe(404);
+    expect((await put(a.port, 'again')).status).toBe(200);
+    expect((await raw(b.port, { path, headers })).text).toBe('again');
   });
 
   it('serves on one instance an origin first published through the other', async () => {
