@@ -150,8 +150,10 @@ const circleci: Mapper = (p) => {
  * Claims: https://buildkite.com/docs/agent/v3/cli-oidc
  * - organization_slug, pipeline_slug: the repository is `<organization_slug>/<pipeline_slug>`.
  * - build_number: the build ($BUILDKITE_BUILD_NUMBER).
- * - build_branch: the branch; a third-party fork's branch is `owner:branch` when the pipeline's
- *   "Prefix third-party fork branch names" is on, and such a branch is never trusted.
+ * - build_branch: the branch; a third-party fork's branch is `owner:branch` when the pipeline
+ *   prefixes fork branch names (prefixPullRequestForkBranchNames,
+ *   https://buildkite.com/docs/apis/graphql/schemas/object/repositoryprovidergithubsettings),
+ *   and such a branch is never trusted.
  * No pull request or protected-ref claim: trust rests on trustedBranches.
  */
 const buildkite: Mapper = (p) => {
