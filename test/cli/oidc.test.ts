@@ -7,11 +7,14 @@
  * issuer that is down or slow is a 503 with Retry-After after which nothing was written.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, startGateway, type Gateway } from '../support/cli';
 import { BUILDKITE_EXAMPLE, CIRCLE_ORG, CIRCLECI_EXAMPLE, GITHUB_EXAMPLE, GITHUB_PULL_REQUEST, GITLAB_EXAMPLE, reissued } from '../support/oidc-fixtures';
 import { startIssuer, type TestIssuer } from '../support/oidc-issuer';
+import { freePort } from '../support/ports';
 
 const AUD = 'https://artifacts.example.com';
 const ALL_SCOPES = ['artifacts:write', 'artifacts:read', 'cache:read', 'cache:write'];
@@ -20,6 +23,7 @@ describe('OIDC ID tokens with the real commands', () => {
   let gw: Gateway;
   let work: string;
   let ws: string;
+  let port: number;
   const issuers: Record<'gh' | 'gl' | 'circle' | 'bk' | 'down' | 'slow' | 'liar', TestIssuer> = {} as never;
 
   const cli = (token: string, args: string[], cwd = ws) => runCli(args, { ARTIFACT_GATEWAY_URL: gw.url, ARTIFACT_GATEWAY_TOKEN: token }, cwd);
@@ -57,10 +61,12 @@ describe('OIDC ID tokens with the real commands', () => {
     ]);
     Object.assign(issuers, { gh: gh1, gl, circle, bk, down, slow, liar });
     work = await mkdtemp(join(tmpdir(), 'agw-oidc-e2e-'));
+    port = await freePort();
     const rule = (repository: string, project: string) => ({ repository, project, scopes: ALL_SCOPES });
     const policy = {
       issuers: [
-        { issuer: gh1.url, audience: AUD, mapping: 'github', projects: [rule('octo-org/*', 'octo/{1}')] },
+        // the gateway's own origin too: what the client asks GitHub for by default
+        { issuer: gh1.url, audience: [AUD, `http://localhost:${port}`], mapping: 'github', projects: [rule('octo-org/*', 'octo/{1}')] },
         { issuer: gl.url, audience: AUD, mapping: 'gitlab', projects: [rule('my-group/*', 'my-group/{1}')] },
         { issuer: circle.url, audience: CIRCLE_ORG, mapping: 'circleci', projects: [rule('github.com/acme-inc/*', 'acme/{1}')] },
         { issuer: bk.url, audience: AUD, mapping: 'buildkite', projects: [rule('acme-inc/*', 'acme/{1}')] },
@@ -68,7 +74,7 @@ describe('OIDC ID tokens with the real commands', () => {
       ],
     };
     await writeFile(join(work, 'policy.json'), JSON.stringify(policy, null, 2));
-    gw = await startGateway({ OIDC_POLICY_FILE: join(work, 'policy.json') });
+    gw = await startGateway({ PORT: String(port), OIDC_POLICY_FILE: join(work, 'policy.json') });
 
     ws = join(work, 'ws');
     await mkdir(join(ws, 'node_modules', 'dep'), { recursive: true });
@@ -225,5 +231,111 @@ describe('OIDC ID tokens with the real commands', () => {
       },
       30_000,
     );
+  });
+
+  describe('the client finds the CI token by itself when ARTIFACT_GATEWAY_TOKEN is not set', () => {
+    const REQUEST_TOKEN = 'request-token-of-the-runner-0123456789';
+    let endpoint: Server;
+    let endpointUrl: string;
+    const seen: Array<{ authorization?: string; audience: string | null; apiVersion: string | null }> = [];
+    let answer: 'token' | 'forbidden' = 'token';
+
+    beforeAll(async () => {
+      // behaves as GitHub's documents its token request URL: bearer request token, `audience`
+      // query parameter, `{"value": "<jwt>"}` signed by the issuer for that audience
+      endpoint = createServer((req, res) => {
+        const url = new URL(req.url ?? '/', 'http://x');
+        const audience = url.searchParams.get('audience');
+        seen.push({ authorization: req.headers.authorization, audience, apiVersion: url.searchParams.get('api-version') });
+        if (answer === 'forbidden' || req.headers.authorization?.toLowerCase() !== `bearer ${REQUEST_TOKEN}` || !audience) {
+          res.writeHead(403, { 'content-type': 'application/json' }).end('{"message":"forbidden"}');
+          return;
+        }
+        void issuers.gh
+          .sign(reissued(GITHUB_EXAMPLE, issuers.gh.url, audience, { event_name: 'push', run_id: '7000', run_attempt: '1' }))
+          .then((value) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ count: 1, value })));
+      });
+      await new Promise<void>((r) => endpoint.listen(0, '127.0.0.1', r));
+      endpointUrl = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/_apis/pipelines/1/runs/1/idtoken?api-version=2.0`;
+    });
+    afterAll(() => new Promise<void>((r) => endpoint.close(() => r())));
+    const github = { ACTIONS_ID_TOKEN_REQUEST_URL: '', ACTIONS_ID_TOKEN_REQUEST_TOKEN: REQUEST_TOKEN, GITHUB_ACTIONS: 'true' };
+    const run = (args: string[], env: Record<string, string>) => runCli(args, { ARTIFACT_GATEWAY_URL: gw.url, ...env }, ws);
+
+    it("GitHub Actions: requests an ID token for the gateway's origin and uploads with it", async () => {
+      seen.length = 0;
+      const r = await run(['upload', '--project', 'octo/octo-repo', '--build', '7000-1', 'report.html'], {
+        ...github,
+        ACTIONS_ID_TOKEN_REQUEST_URL: endpointUrl,
+      });
+      expect(r.stderr).toContain('1 uploaded');
+      expect(r.code).toBe(0);
+      expect(seen).toEqual([{ authorization: `bearer ${REQUEST_TOKEN}`, audience: `http://localhost:${port}`, apiVersion: '2.0' }]);
+      expect(r.stdout + r.stderr).not.toContain(REQUEST_TOKEN);
+    });
+
+    it('GitHub Actions: asks for ARTIFACT_GATEWAY_AUDIENCE when set, and the cache commands find the token too', async () => {
+      seen.length = 0;
+      const env = { ...github, ACTIONS_ID_TOKEN_REQUEST_URL: endpointUrl, ARTIFACT_GATEWAY_AUDIENCE: AUD };
+      const r = await run(['cache', 'save', '--project', 'octo/octo-repo', '--key', 'found-token', 'node_modules'], env);
+      expect(r.stderr).toContain('in scope branch:main');
+      expect(r.code).toBe(0);
+      expect(seen.map((s) => s.audience)).toEqual([AUD]);
+    });
+
+    it('ARTIFACT_GATEWAY_TOKEN still wins: GitHub is not asked', async () => {
+      seen.length = 0;
+      const minted = await runCli(['token', '--project', 'octo/octo-repo', '--build', 'hs-2'], gw.env);
+      const r = await run(['upload', '--project', 'octo/octo-repo', '--build', 'hs-2', 'report.html'], {
+        ...github,
+        ACTIONS_ID_TOKEN_REQUEST_URL: endpointUrl,
+        ARTIFACT_GATEWAY_TOKEN: minted.stdout.trim(),
+      });
+      expect(r.code).toBe(0);
+      expect(seen).toEqual([]);
+    });
+
+    it('GitHub Actions without id-token permission, or a refusal: exit 2 saying what to fix, never the request token', async () => {
+      const without = await run(['upload', '--project', 'octo/octo-repo', '--build', '7000-1', 'report.html'], { GITHUB_ACTIONS: 'true' });
+      expect(without.code).toBe(2);
+      expect(without.stderr).toMatch(/permissions: id-token: write/);
+      answer = 'forbidden';
+      try {
+        const refused = await run(['upload', '--project', 'octo/octo-repo', '--build', '7000-1', 'report.html'], {
+          ...github,
+          ACTIONS_ID_TOKEN_REQUEST_URL: endpointUrl,
+        });
+        expect(refused.code).toBe(2);
+        expect(refused.stderr).toMatch(/GitHub refused to issue an OIDC ID token \(403\); does the job have `permissions: id-token: write`/);
+        expect(refused.stdout + refused.stderr).not.toContain(REQUEST_TOKEN);
+      } finally {
+        answer = 'token';
+      }
+    });
+
+    it.each([
+      [
+        'GitLab: the id_tokens variable ARTIFACT_GATEWAY_ID_TOKEN',
+        'ARTIFACT_GATEWAY_ID_TOKEN',
+        'gl',
+        () => reissued(GITLAB_EXAMPLE, issuers.gl.url, AUD, { ref: 'main', ref_protected: 'true' }),
+        'my-group/my-project',
+        '574',
+      ],
+      [
+        'CircleCI: CIRCLE_OIDC_TOKEN_V2',
+        'CIRCLE_OIDC_TOKEN_V2',
+        'circle',
+        () => reissued(CIRCLECI_EXAMPLE, issuers.circle.url, CIRCLE_ORG),
+        'acme/api',
+        CIRCLECI_EXAMPLE['oidc.circleci.com/pipeline-id'] as string,
+      ],
+    ] as const)('%s', async (_what, variable, which, claims, project, build) => {
+      const token = await issuers[which].sign(claims());
+      const r = await run(['upload', '--project', project, '--build', build, 'report.html'], { [variable]: token });
+      expect(r.stderr).toMatch(/1 uploaded|0 uploaded, 1 unchanged/);
+      expect(r.code).toBe(0);
+      expectNoToken(r, token);
+    });
   });
 });
