@@ -39,19 +39,25 @@ export class IssuerKeys {
     this.now = options.now ?? Date.now;
   }
 
-  /** The issuer's key set, discovering it first when needed; IssuerUnavailableError when that fails. */
+  /**
+   * The issuer's key set, discovering it first when needed; IssuerUnavailableError when that
+   * fails. Once there is a key set, a stale discovery document is refreshed in the background and
+   * the key set in hand keeps serving, also while the refresh fails.
+   */
   async keySet(): Promise<KeySet> {
     const now = this.now();
-    if (this.keys && now - this.keys.at < DISCOVERY_MAX_AGE_MS) return this.keys.set;
-    if (!this.keys && this.failed && now - this.failed.at < this.options.cooldownMs) throw this.failed.error;
-    this.pending ??= this.discover().finally(() => (this.pending = undefined));
-    try {
-      return await this.pending;
-    } catch (err) {
-      // an old key set is better than none while the discovery document is unreachable
-      if (this.keys) return this.keys.set;
-      throw err;
+    if (this.keys) {
+      if (now - this.keys.at >= DISCOVERY_MAX_AGE_MS) void this.refresh().catch(() => undefined);
+      return this.keys.set;
     }
+    if (this.failed && now - this.failed.at < this.options.cooldownMs) throw this.failed.error;
+    return this.refresh();
+  }
+
+  /** One discovery at a time, however many requests are waiting for it. */
+  private refresh(): Promise<KeySet> {
+    this.pending ??= this.discover().finally(() => (this.pending = undefined));
+    return this.pending;
   }
 
   private async discover(): Promise<KeySet> {
@@ -73,6 +79,8 @@ export class IssuerKeys {
     } catch (err) {
       const error = err instanceof IssuerUnavailableError ? err : new IssuerUnavailableError(`${this.issuer}: ${(err as Error).message}`, { cause: err });
       this.failed = { at: this.now(), error };
+      // with a key set in hand, try the discovery document again after the cooldown, not on every request
+      if (this.keys) this.keys.at = this.now() - DISCOVERY_MAX_AGE_MS + this.options.cooldownMs;
       throw error;
     }
   }
