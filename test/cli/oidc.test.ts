@@ -194,6 +194,20 @@ describe('OIDC ID tokens with the real commands', () => {
     expectNoToken(r, token);
   });
 
+  it('serve refuses a policy file it cannot use: exit 2, naming every problem and where', async () => {
+    const bad = join(work, 'bad-policy.json');
+    await writeFile(bad, JSON.stringify({ issuers: [{ issuer: 'http://ci.example.com', mapping: 'jenkins', projects: [] }] }));
+    const r = await runCli(['serve'], { PORT: '0', DATA_DIR: join(work, 'bad-data'), OIDC_POLICY_FILE: bad }, work);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/OIDC_POLICY_FILE: .*bad-policy\.json: issuers\[0\]\.issuer: must be an https URL/);
+    expect(r.stderr).toMatch(/issuers\[0\]\.audience: required/);
+    expect(r.stderr).toMatch(/issuers\[0\]\.mapping: "jenkins" is not a built-in mapping/);
+    expect(r.stderr).toMatch(/issuers\[0\]\.projects: required/);
+    const missing = await runCli(['serve'], { PORT: '0', DATA_DIR: join(work, 'bad-data'), OIDC_POLICY_FILE: join(work, 'nope.json') }, work);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/OIDC_POLICY_FILE: cannot read .*nope\.json \(ENOENT\)/);
+  });
+
   it("the gateway's own HS256 job tokens keep working beside the OIDC issuers", async () => {
     const minted = await runCli(['token', '--project', 'octo/octo-repo', '--build', 'hs-1'], gw.env);
     expect(minted.code).toBe(0);
