@@ -8,8 +8,8 @@ import type { JWTPayload } from 'jose';
 /**
  * GitHub Actions: the example token of
  * https://docs.github.com/en/actions/concepts/security/openid-connect (claims explained at
- * https://docs.github.com/en/actions/reference/security/oidc, where ref_protected is listed; the
- * example predates it). run_id "example-run-id" is the page's own placeholder.
+ * https://docs.github.com/en/actions/reference/security/oidc, which lists ref_protected; the
+ * example does not carry it). run_id "example-run-id" is the page's own placeholder.
  */
 export const GITHUB_EXAMPLE: JWTPayload = {
   jti: 'example-id',
