@@ -109,3 +109,9 @@ export class StorageUnavailableError extends AppError {
   readonly status = 503;
   readonly code = 'storage_unavailable';
 }
+
+/** 503: a trusted OIDC issuer's discovery document or keys could not be fetched; the token may be fine. */
+export class IssuerUnavailableError extends AppError {
+  readonly status = 503;
+  readonly code = 'issuer_unavailable';
+}

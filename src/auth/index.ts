@@ -1,10 +1,11 @@
 /**
  * Builds every verifier from the root secret and the config: the one place that knows which
- * derived key signs what.
+ * derived key signs what, and which CI issuers (OIDC_POLICY_FILE) are trusted beside it.
  */
 import type { Config } from '../config';
 import { createTokenVerifier, type TokenKeySource, type TokenVerifier } from './job-token';
 import { deriveKey } from './keys';
+import { createOidcVerifier, loadOidcPolicy, withOidc } from './oidc';
 import { createViewerAuth, type ViewerAuth } from './viewer';
 
 export interface Auth {
@@ -22,8 +23,13 @@ export async function createAuth(config: Config, rootSecret: Buffer, now: () => 
     : jt.jwksUrl
       ? { kind: 'jwks-url', url: jt.jwksUrl }
       : { kind: 'hs256', key: jobTokenKey };
+  let tokens = await createTokenVerifier({ source, issuer: jt.issuer, audience: jt.audience, now });
+  if (config.oidc.policyFile !== undefined) {
+    const policy = await loadOidcPolicy(config.oidc.policyFile, jt.issuer);
+    tokens = withOidc(tokens, jt.issuer, createOidcVerifier({ policy, timeoutMs: config.oidc.fetchTimeoutMs, cooldownMs: config.oidc.keyCooldownMs, now }));
+  }
   return {
-    tokens: await createTokenVerifier({ source, issuer: jt.issuer, audience: jt.audience, now }),
+    tokens,
     viewers: createViewerAuth({ ticket: deriveKey(rootSecret, 'viewer-ticket'), session: deriveKey(rootSecret, 'viewer-session') }, now),
     jobTokenKey,
   };

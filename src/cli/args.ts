@@ -7,6 +7,7 @@
 import { access } from 'node:fs/promises';
 import { createAuth, type Auth } from '../auth';
 import { resolveSigningSecret } from '../auth/secret-file';
+import { findCiToken } from '../client/ci-token';
 import type { Config } from '../config';
 import { UsageError } from './command';
 
@@ -66,7 +67,12 @@ export interface Gateway {
   redact: (text: string) => string;
 }
 
-export function gatewayOptions(values: { url?: string; token?: string }, env: NodeJS.ProcessEnv): Gateway {
+/**
+ * The gateway URL and the job's token: --token, else ARTIFACT_GATEWAY_TOKEN, else the OIDC ID
+ * token the CI offers the job (client/ci-token.ts), asked for with the audience
+ * ARTIFACT_GATEWAY_AUDIENCE or, by default, the gateway URL's origin.
+ */
+export async function gatewayOptions(values: { url?: string; token?: string }, env: NodeJS.ProcessEnv): Promise<Gateway> {
   const fromOption = values.url !== undefined;
   const raw = values.url ?? env.ARTIFACT_GATEWAY_URL ?? env.PUBLIC_URL ?? 'http://localhost:8080';
   const what = fromOption ? "the option '--url'" : 'the gateway URL (ARTIFACT_GATEWAY_URL or PUBLIC_URL)';
@@ -80,8 +86,16 @@ export function gatewayOptions(values: { url?: string; token?: string }, env: No
   if ((baseUrl.protocol !== 'http:' && baseUrl.protocol !== 'https:') || baseUrl.search || baseUrl.hash) {
     throw new UsageError(`${what} must be an http(s) URL without query or fragment, got ${JSON.stringify(raw)}`);
   }
-  const token = (values.token ?? env.ARTIFACT_GATEWAY_TOKEN ?? '').trim();
-  if (token === '') throw new UsageError("a job token is required: set ARTIFACT_GATEWAY_TOKEN or pass '--token'");
+  let token = (values.token ?? env.ARTIFACT_GATEWAY_TOKEN ?? '').trim();
+  if (token === '') {
+    const audience = env.ARTIFACT_GATEWAY_AUDIENCE?.trim() || baseUrl.origin;
+    token = (await findCiToken(env, { audience }))?.token ?? '';
+  }
+  if (token === '') {
+    throw new UsageError(
+      "a job token is required: set ARTIFACT_GATEWAY_TOKEN or pass '--token' (or run where the CI offers an OIDC ID token: docs/identity.md)",
+    );
+  }
   if (!TOKEN.test(token)) throw new UsageError('the job token is malformed: a JWT holds only letters, digits and - _ . =');
   return { baseUrl, token, redact: (text) => text.split(token).join('[redacted]') };
 }

@@ -66,7 +66,7 @@ A script that goes on without a cache: artifact-gateway cache restore … || [ $
     }
     const retries = wholeNumber(values.retries, 'retries', 3, 0, 10);
     const maxExpandedSize = byteSize(values['max-expanded-size'], 'max-expanded-size', DEFAULT_MAX_EXPANDED_SIZE);
-    const gateway = gatewayOptions(values, env);
+    const gateway = await gatewayOptions(values, env);
     const root = await rootDirectory(values.directory);
     const paths = cachePaths(positionals, root);
 

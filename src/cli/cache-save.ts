@@ -44,7 +44,7 @@ nothing is saved and the exit status is 0.`,
     const key = cacheKey(values.key, 'key');
     const directThreshold = wholeNumber(values['direct-threshold'], 'direct-threshold', DEFAULT_DIRECT_THRESHOLD, 0, Number.MAX_SAFE_INTEGER);
     const retries = wholeNumber(values.retries, 'retries', 3, 0, 10);
-    const gateway = gatewayOptions(values, env);
+    const gateway = await gatewayOptions(values, env);
     const root = await rootDirectory(values.directory);
     const paths = cachePaths(positionals, root);
     const progress = new Steps(process.stderr, gateway.redact);

@@ -2,6 +2,7 @@
  * `artifact-gateway serve`: reads the environment once, starts the gateway, and stops it cleanly
  * on SIGTERM/SIGINT (exit 0). A bad configuration exits 2 with one message naming every problem.
  */
+import { loadOidcPolicy } from '../auth/oidc';
 import { helpLines, loadConfig, type Config } from '../config';
 import { createLogger } from '../http/logger';
 import { startServer } from '../server';
@@ -22,7 +23,10 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
   const code = await runCommand('serve', SERVE_HELP, args, async () => {
     // configuration is read from the environment only: no options besides --help
     parseCommand(SPEC, args);
-    config = loadConfig(env);
+    const loaded = loadConfig(env);
+    // the policy file is read here too, so that a mistake in it is a configuration error (exit 2)
+    if (loaded.oidc.policyFile !== undefined) await loadOidcPolicy(loaded.oidc.policyFile, loaded.jobTokens.issuer);
+    config = loaded;
     return 0;
   });
   if (config === undefined) return code;

@@ -44,7 +44,7 @@ Exit status: 0 every file is in the build, 1 some are not, 2 bad command line.`,
     const concurrency = wholeNumber(values.concurrency, 'concurrency', 4, 1, 64);
     const retries = wholeNumber(values.retries, 'retries', 3, 0, 10);
     const prefix = checkPrefix(values.prefix ?? '');
-    const { baseUrl, token, redact } = gatewayOptions(values, env);
+    const { baseUrl, token, redact } = await gatewayOptions(values, env);
     if (positionals.length === 0) throw new UsageError('name at least one file or directory to upload');
 
     const { files, skipped } = await collectFiles(positionals, prefix, { includeHidden: values['include-hidden'] });

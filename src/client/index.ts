@@ -23,6 +23,8 @@ export type { ExtractOptions, Phase } from './archive/extract';
 export { ExtractFailed } from './archive/place';
 export { ArchiveRefused } from './archive/rules';
 export type { Inspected } from './archive/rules';
+export { findCiToken } from './ci-token';
+export type { FindTokenOptions, FoundToken } from './ci-token';
 export { InvalidInput } from './errors';
 export { createHttp, describeNetworkError, describeStatus, HttpFailure, retryAfter } from './http';
 export type { Body, Http, HttpOptions, HttpRequest, HttpResponse } from './http';

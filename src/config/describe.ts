@@ -29,6 +29,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     inlineMaxBytes: config.inlineMaxBytes,
     frameAncestors: config.frameAncestors,
     jobTokens: { ...config.jobTokens, jwksUrl: config.jobTokens.jwksUrl?.toString() },
+    oidc: config.oidc,
     caches: config.caches,
     artifactRetentionDays: config.artifactRetentionDays,
     gcIntervalMinutes: config.gcIntervalMinutes,

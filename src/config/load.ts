@@ -121,6 +121,11 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
       publicKeyAlgorithm: v.JWT_ALGORITHM,
       jwksUrl: v.JWT_JWKS_URL,
     },
+    oidc: {
+      policyFile: v.OIDC_POLICY_FILE === undefined ? undefined : resolve(options.cwd ?? '.', v.OIDC_POLICY_FILE),
+      fetchTimeoutMs: v.OIDC_FETCH_TIMEOUT * 1000,
+      keyCooldownMs: v.OIDC_KEY_COOLDOWN * 1000,
+    },
     caches: {
       ttlDays: v.CACHE_TTL_DAYS,
       quotaBytes: v.CACHE_QUOTA_BYTES,

@@ -54,6 +54,15 @@ export interface Config {
     publicKeyAlgorithm: 'RS256' | 'ES256' | 'EdDSA';
     jwksUrl?: URL;
   };
+  /** CI issuers whose own OIDC ID tokens jobs may use (auth/oidc.ts). */
+  oidc: {
+    /** The policy file, absolute; absent: no OIDC issuer is trusted. */
+    policyFile?: string;
+    /** Each fetch of a discovery document or JWKS must answer within this, ms. */
+    fetchTimeoutMs: number;
+    /** An unknown key id refetches the JWKS at most this often, ms. */
+    keyCooldownMs: number;
+  };
   caches: {
     /** Entries unused this long are deleted by gc. */
     ttlDays: number;

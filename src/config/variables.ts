@@ -119,6 +119,20 @@ export const VARIABLES = {
   }),
   JWT_ALGORITHM: given({ default: 'RS256', parse: oneOf(KEY_ALGORITHMS), doc: 'algorithm of JWT_PUBLIC_KEY' }),
   JWT_JWKS_URL: optional({ parse: httpUrl, doc: 'JWKS URL of an external token issuer (an OIDC provider)' }),
+  OIDC_POLICY_FILE: optional({
+    parse: text,
+    doc: 'JSON file of the CI issuers (GitHub Actions, GitLab, CircleCI, Buildkite, others) whose own OIDC ID tokens jobs may use, and which repositories act as which project (docs/identity.md); job tokens of JWT_ISSUER keep working beside them',
+  }),
+  OIDC_FETCH_TIMEOUT: given({
+    default: '5',
+    parse: wholeNumber(1, 60),
+    doc: "seconds an issuer's discovery document or JWKS has to answer completely; then the request is a 503 with Retry-After",
+  }),
+  OIDC_KEY_COOLDOWN: given({
+    default: '30',
+    parse: wholeNumber(1, 3600),
+    doc: "a token with a key id the issuer's cached JWKS lacks refetches it at most once per this many seconds",
+  }),
   TICKET_TTL: given({ default: '300', parse: wholeNumber(10, 86400), doc: 'seconds a viewer ticket link stays valid' }),
   SESSION_TTL: given({ default: String(8 * 3600), parse: wholeNumber(60, 30 * 86400), doc: 'seconds a viewer session cookie stays valid (8 h)' }),
   CACHE_TTL_DAYS: given({ default: '7', parse: wholeNumber(1, 3650), doc: 'cache entries not restored for this many days are deleted by gc' }),

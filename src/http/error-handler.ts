@@ -7,7 +7,7 @@
 import escapeHtml from 'escape-html';
 import type { Context, Middleware, ParameterizedContext } from 'koa';
 import statuses from 'statuses';
-import { AppError, ConflictError, RangeNotSatisfiableError, StorageUnavailableError } from '../errors';
+import { AppError, ConflictError, IssuerUnavailableError, RangeNotSatisfiableError, StorageUnavailableError } from '../errors';
 import type { Logger } from './logger';
 import type { RequestState } from './request-context';
 
@@ -102,6 +102,11 @@ export function errorHandler(logger: Logger): Middleware<RequestState> {
     if (err instanceof StorageUnavailableError) {
       message = 'storage is unreachable; retry later';
       ctx.set('Retry-After', '5');
+    }
+    if (err instanceof IssuerUnavailableError) {
+      // which issuer and what failed is in the log; the job only needs to know it is not its token
+      message = "the token's issuer could not be reached to verify it (its keys or discovery document); retry later";
+      ctx.set('Retry-After', '10');
     }
     const body = errorBody(safeStatus, code, message, ctx.state.requestId);
     if (err instanceof ConflictError && err.details) Object.assign(body.error, { existing: err.details });

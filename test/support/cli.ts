@@ -82,7 +82,8 @@ export async function startGateway(extraEnv: Record<string, string> = {}): Promi
       if (attempt < 3 && gw.stderr().includes('EADDRINUSE') && !extraEnv.PORT) continue;
       throw new Error(`${(err as Error).message}\n${gw.stdout()}\n${gw.stderr()}`, { cause: err });
     }
-    return gatewayHandle(port, env, dir, gw);
+    // a PORT given by the caller is the one the gateway bound
+    return gatewayHandle(Number(env.PORT), env, dir, gw);
   }
 }
 
