@@ -12,6 +12,8 @@ export interface Auth {
   viewers: ViewerAuth;
   /** HS256 key for minting job tokens (`artifact-gateway token`, tests). */
   jobTokenKey: Buffer;
+  /** HMAC key of the Actions cache service's signed blob upload URLs (src/protocols/actions/upload-url.ts). */
+  actionsUploadKey: Buffer;
 }
 
 export async function createAuth(config: Config, rootSecret: Buffer, now: () => number = Date.now): Promise<Auth> {
@@ -26,5 +28,6 @@ export async function createAuth(config: Config, rootSecret: Buffer, now: () => 
     tokens: await createTokenVerifier({ source, issuer: jt.issuer, audience: jt.audience, now }),
     viewers: createViewerAuth({ ticket: deriveKey(rootSecret, 'viewer-ticket'), session: deriveKey(rootSecret, 'viewer-session') }, now),
     jobTokenKey,
+    actionsUploadKey: deriveKey(rootSecret, 'actions-upload-url'),
   };
 }
