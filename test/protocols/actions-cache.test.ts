@@ -12,6 +12,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { UploadUrlSigner } from '../../src/protocols/actions/upload-url';
+import { runCli } from '../support/cli';
 import { DRIVERS } from '../support/drivers';
 import { PROJECT, scratch, startProtocolGateway, truncatedPut, type ProtocolGateway } from './support';
 
@@ -240,6 +241,17 @@ describe.each(DRIVERS)('GitHub Actions cache service (%s driver)', (driver) => {
       const sig = new URL(path, gw.url).searchParams.get('sig')!;
       expect(gw.logs()).toMatch(/actions-cache\/blobs/);
       expect(gw.logs()).not.toContain(sig);
+    });
+
+    it('a save in progress: the same job gets its upload again, another job of the scope is told to wait', async () => {
+      const first = await uploadUrl('busy-1');
+      expect(await uploadUrl('busy-1')).toBe(first);
+      const minted = await runCli(['token', '--project', PROJECT, '--build', '5'], gw.env);
+      const other = await twirp('CreateCacheEntry', { key: 'busy-1', version: VERSION }, minted.stdout.trim());
+      expect(other.json()).toMatchObject({ ok: false, message: expect.stringMatching(/another job is saving/) });
+      // nor can it finalize the first job's save
+      const finalize = await twirp('FinalizeCacheEntryUpload', { key: 'busy-1', version: VERSION, size_bytes: '0' }, minted.stdout.trim());
+      expect(finalize.json()).toMatchObject({ ok: false, message: expect.stringMatching(/no save/) });
     });
 
     it('blocks: any order, committed by the block list; an unknown block id commits nothing', async () => {

@@ -107,7 +107,12 @@ export function twirpRoutes(deps: TwirpDeps): Router<RequestState> {
         return { ok: false, signed_upload_url: '', message: alreadyExists(key, version, scope) };
       }
       const uploadId = ActionsUploads.v2Id(scope, storeKey);
-      const upload = await uploads.reserve(j.project, uploadId, { api: 'v2', key: storeKey, scope, createdBy: writer(j) });
+      let upload = await uploads.reserve(j.project, uploadId, { api: 'v2', key: storeKey, scope, createdBy: writer(j) });
+      // the same job asking again (its first answer lost, the client retried): the same upload
+      if (!upload) {
+        const held = await uploads.get(j.project, uploadId);
+        if (held?.api === 'v2' && sameJob(held.createdBy, j)) upload = held;
+      }
       if (!upload) return { ok: false, signed_upload_url: '', message: `another job is saving cache ${JSON.stringify(key)} (version ${version}) right now` };
       const url = signer.sign({ project: j.project, uploadId, nonce: upload.nonce }, config.caches.uploadTtlSeconds);
       return { ok: true, signed_upload_url: url, message: '' };
