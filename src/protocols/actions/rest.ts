@@ -25,7 +25,7 @@ import type { CacheStore } from '../../caches/store';
 import type { Storage } from '../../storage/storage';
 import { protocolJob, type CacheAccess } from '../job';
 import type { KeyedCache } from '../keyed-cache';
-import { byteCount, cacheKey, cacheVersion, MAX_KEYS, sameJob, versioned, writer } from './fields';
+import { byteCount, cacheKey, cacheVersion, restoreKeys, sameJob, versioned, writer } from './fields';
 import { ActionsUploads, type ActionsUpload } from './uploads';
 
 const BASE = '/_apis/artifactcache';
@@ -73,9 +73,8 @@ export function restRoutes(deps: RestDeps): Router<RequestState> {
       const raw = ctx.query.keys;
       if (typeof raw !== 'string' || raw === '') throw new BadRequestError('keys is required: ?keys=key,restore-key,…&version=…');
       const version = cacheVersion(ctx.query.version);
-      const list = raw.split(',');
-      if (list.length > MAX_KEYS) throw new BadRequestError(`at most ${MAX_KEYS} keys may be given`);
-      const keys = list.map((k, i) => versioned(version, i === 0 ? cacheKey(k) : cacheKey(k, 'restore key')));
+      const [key, ...rest] = raw.split(',');
+      const keys = [cacheKey(key), ...restoreKeys(rest)].map((k) => versioned(version, k));
       const hit = await cache.restore(j, 'actions', keys);
       if (!hit) {
         ctx.status = 204;
