@@ -143,11 +143,17 @@ export class ActionsUploads {
   async finalize(project: string, uploadId: string, upload: ActionsUpload, size: number): Promise<CacheEntry> {
     if (!upload.blob) throw new BadRequestError('nothing was uploaded to the upload URL: upload the archive before finalizing');
     if (upload.blob.size !== size) throw new BadRequestError(`the upload URL holds ${upload.blob.size} bytes, not the ${size} being finalized`);
+    const done = () => this.deps.storage.delete('cache', layout.reservationKey(project, uploadId)).catch(() => undefined);
+    let entry: CacheEntry;
     try {
-      return await this.deps.store.commitObject(project, upload.scope, upload.key, this.object(project, upload), upload.blob, upload.createdBy);
-    } finally {
-      await this.deps.storage.delete('cache', layout.reservationKey(project, uploadId)).catch(() => undefined);
+      entry = await this.deps.store.commitObject(project, upload.scope, upload.key, this.object(project, upload), upload.blob, upload.createdBy);
+    } catch (err) {
+      // a lost race is final; anything else (storage down) may be retried by the client
+      if (err instanceof ConflictError) await done();
+      throw err;
     }
+    await done();
+    return entry;
   }
 
   /** v1: one chunk at bytes start…end (inclusive). */
