@@ -37,7 +37,7 @@ export interface AppDeps {
   blobs?: BlobStore;
   /** Origin of presigned URLs (the bucket's, or the API host's for fs): allowed in artifact CSPs. */
   storageOrigin: string;
-  auth: Pick<Auth, 'tokens' | 'viewers'>;
+  auth: Pick<Auth, 'tokens' | 'viewers' | 'actionsUploadKey'>;
   /** The clock; injected so tests can move time. */
   now?: () => number;
   metrics?: Metrics;
@@ -66,7 +66,7 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   const blobs = deps.blobs && blobRoute(deps.blobs);
   const caches = new CacheStore(storage, now);
 
-  const apiRouter = apiRoutes(deps, { artifacts: store, caches, hosts, metrics, lifecycle, audit });
+  const apiRouter = apiRoutes(deps, { artifacts: store, caches, hosts, metrics, lifecycle, audit, now });
   // the API host: JSON for CI jobs and scripts, nothing that renders user content
   const api = compose([
     // 5a-i. the API host's headers (default-src 'none': nothing here may render or run)
@@ -151,6 +151,8 @@ export interface ApiParts {
   metrics: Metrics;
   lifecycle: Lifecycle;
   audit: Logger;
+  /** The clock signed upload URLs expire by. */
+  now?: () => number;
 }
 
 /**
@@ -170,8 +172,19 @@ export function apiRoutes(deps: Pick<AppDeps, 'config' | 'storage' | 'auth' | 'a
   // /api/v1/projects/{project}/caches…: restore, save, direct uploads (job token)
   router.use(cacheApiRoutes({ config, store: parts.caches, storage, tokens, audit: parts.audit }).routes());
   // build tools' own cache protocols on the same cache store and job tokens: turbo's /v8/…,
-  // Bazel's /cache/bazel/…, Nx's /v1/cache/…
-  router.use(protocolRoutes({ config, store: parts.caches, storage, metrics: parts.metrics, audit: parts.audit, tokens }).routes());
+  // Bazel's /cache/bazel/…, Nx's /v1/cache/…, the GitHub Actions cache service's /twirp/… and /_apis/artifactcache/…
+  router.use(
+    protocolRoutes({
+      config,
+      store: parts.caches,
+      storage,
+      metrics: parts.metrics,
+      audit: parts.audit,
+      tokens,
+      actionsUploadKey: deps.auth.actionsUploadKey,
+      now: parts.now ?? Date.now,
+    }).routes(),
+  );
   return router;
 }
 

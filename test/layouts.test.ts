@@ -6,6 +6,7 @@
 import * as artifacts from '../src/artifacts/layout';
 import * as caches from '../src/caches/layout';
 import { indexNames } from '../src/caches/prefix-index';
+import { toStorageKey } from '../src/storage/keys';
 
 const UUID = '0f8e1c1e-5b7a-4a53-9f0c-1d2e3f405162';
 
@@ -76,6 +77,11 @@ describe('the cache bucket layout', () => {
     });
     expect(caches.parseCacheKey(`p/acme%2Fweb/o/${UUID}`)).toEqual({ kind: 'object', project: 'acme/web', id: UUID });
     expect(caches.parseCacheKey(caches.reservationKey('acme/web', UUID))).toEqual({ kind: 'reservation', project: 'acme/web', uploadId: UUID });
+    // a staged piece of an upload is an object of its project: the orphan sweep's to remove
+    const piece = caches.pieceKey(toStorageKey(`p/acme%2Fweb/o/${UUID}`), 'b00ff');
+    expect(piece).toBe(`p/acme%2Fweb/o/${UUID}.b00ff`);
+    expect(caches.parseCacheKey(piece)).toEqual({ kind: 'object', project: 'acme/web', id: `${UUID}.b00ff` });
+    expect(caches.piecesPrefix(toStorageKey(`p/acme%2Fweb/o/${UUID}`))).toBe(`p/acme%2Fweb/o/${UUID}.`);
     const [name] = indexNames('acme/web', 'branch:main', 'deps-linux', 1_700_000_000_000);
     expect(caches.parseCacheKey(name)).toEqual({
       kind: 'index',

@@ -13,6 +13,8 @@ export interface Auth {
   viewers: ViewerAuth;
   /** HS256 key for minting job tokens (`artifact-gateway token`, tests). */
   jobTokenKey: Buffer;
+  /** HMAC key of the Actions cache service's signed blob upload URLs (src/protocols/actions/upload-url.ts). */
+  actionsUploadKey: Buffer;
 }
 
 export async function createAuth(config: Config, rootSecret: Buffer, now: () => number = Date.now): Promise<Auth> {
@@ -32,5 +34,6 @@ export async function createAuth(config: Config, rootSecret: Buffer, now: () => 
     tokens,
     viewers: createViewerAuth({ ticket: deriveKey(rootSecret, 'viewer-ticket'), session: deriveKey(rootSecret, 'viewer-session') }, now),
     jobTokenKey,
+    actionsUploadKey: deriveKey(rootSecret, 'actions-upload-url'),
   };
 }

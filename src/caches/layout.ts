@@ -4,6 +4,9 @@
  *
  *   p/<project>/s/<scope>/k/<key>     entry JSON, created create-only: the first writer wins
  *   p/<project>/o/<uuid>              the archive bytes, written before the entry
+ *   p/<project>/o/<uuid>.<piece>      one staged piece (a block, a chunk) of an upload whose archive
+ *                                     will be p/<project>/o/<uuid>: an object to gc, an orphan once
+ *                                     a day old (src/protocols/actions/uploads.ts)
  *   p/<project>/u/<scope>/k/<key>     last-used marker, rewritten (at most hourly) on restore
  *   p/<project>/r/<uploadId>          a direct upload in progress (reserve -> parts -> commit)
  *   p/<project>/n/<scope>/<sha256(prefix), 32 hex>/<inverted createdAt ms, 15 digits>/<key>
@@ -56,6 +59,15 @@ export const usageKey = (project: string, scope: string, key: string): StorageKe
 
 /** A fresh key for the bytes of one archive. */
 export const newObjectKey = (project: string): StorageKey => joinKey('p', enc(project), 'o', randomUUID());
+
+/** A staged piece of the archive `object` will hold (`piece`: letters, digits, '-', at most 160). */
+export function pieceKey(object: StorageKey, piece: string): StorageKey {
+  if (!/^[A-Za-z0-9-]{1,160}$/.test(piece)) throw new Error(`not a piece name: ${piece}`);
+  return toStorageKey(`${object}.${piece}`);
+}
+
+/** Every staged piece of `object`. */
+export const piecesPrefix = (object: StorageKey): KeyPrefix => toKeyPrefix(`${object}.`);
 
 /** Upload ids are the gateway's own UUIDs: anything else names no upload (NotFoundError). */
 export function reservationKey(project: string, uploadId: string): StorageKey {

@@ -113,6 +113,35 @@ export class CacheStore {
     });
   }
 
+  /**
+   * Commits an archive already written (and hashed) at `object`, one of `newObjectKey()`'s: for
+   * uploads whose bytes arrive before the request that makes them visible (the Actions cache
+   * service's blob URL, then FinalizeCacheEntryUpload). ConflictError (with the entry) when the
+   * key exists; the object is then deleted, as save() deletes its own.
+   */
+  async commitObject(
+    project: string,
+    scope: string,
+    key: string,
+    object: StorageKey,
+    stored: { size: number; sha256: string },
+    createdBy: CacheWriter,
+  ): Promise<CacheEntry> {
+    if (!layout.objectKeyIn(project, object)) throw new NotFoundError("the archive is not one of this project's objects");
+    try {
+      await this.refuseExisting(project, scope, key);
+    } catch (err) {
+      await this.storage.delete('cache', object).catch(() => undefined);
+      throw err;
+    }
+    return this.commitEntry(project, { key, scope, object, size: stored.size, sha256: stored.sha256, createdBy });
+  }
+
+  /** A fresh key for the bytes of one archive of `project`. */
+  newObjectKey(project: string): StorageKey {
+    return layout.newObjectKey(project);
+  }
+
   /** First of `keys` exactly, then each as a prefix (newest wins); scope by scope. */
   async restore(project: string, scopes: string[], keys: string[]): Promise<{ entry: CacheEntry; exact: boolean } | null> {
     for (const scope of scopes) {

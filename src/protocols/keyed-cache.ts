@@ -10,6 +10,9 @@
  * - Content-addressed entries (Bazel's CAS) are verified against the sha256 that names them
  *   before they commit, so they cannot be poisoned: they share one project-wide scope.
  *
+ * - Restores with fallback keys (the Actions cache service) go through restore(): the caches
+ *   API's own semantics (CacheStore.restore), not a second implementation of them.
+ *
  * Failure behaviour: lookup() resolves null on a miss (a miss is not an error); open() throws
  * NotFoundError when the entry's bytes vanished under it (gc); save() resolves 'duplicate' when
  * the key already holds an entry in that scope (the first writer wins) and throws
@@ -28,7 +31,7 @@ import type { ReadResult, Storage } from '../storage/storage';
 import { readScopes, writeScope } from '../caches/scopes';
 import type { CacheEntry, CacheStore } from '../caches/store';
 
-export type Protocol = 'turbo' | 'nx' | 'bazel-ac' | 'bazel-cas' | 'ccache' | 'gradle';
+export type Protocol = 'turbo' | 'nx' | 'bazel-ac' | 'bazel-cas' | 'ccache' | 'gradle' | 'actions';
 
 /** The scope content-addressed entries share: no branch scope is named like this. */
 const CONTENT_ADDRESSED_SCOPE = 'content-addressed';
@@ -84,6 +87,36 @@ export class KeyedCache {
     ctx.body = (await this.open(ctx, job, protocol, entry)).body;
   }
 
+  /**
+   * The caches API's restore (CacheStore.restore) in the job's read scopes, scope by scope:
+   * `keys[0]` exactly, then each key as a prefix, newest wins. Null on a miss.
+   */
+  async restore(job: JobIdentity, protocol: Protocol, keys: string[]): Promise<{ entry: CacheEntry; exact: boolean } | null> {
+    const { store, metrics } = this.deps;
+    const hit = await store.restore(
+      job.project,
+      this.readScopes(job, protocol),
+      keys.map((k) => `${protocol}/${k}`),
+    );
+    metrics.protocolRequests.inc({ protocol, result: hit ? 'hit' : 'miss' });
+    if (!hit) return null;
+    // last-used is advisory: failing to record it must not fail the hit
+    await store.touch(job.project, hit.entry).catch((err: unknown) => this.deps.audit.warn({ err }, 'could not record cache use'));
+    // the bytes go out through a signed URL: counted as served when it is handed out
+    metrics.protocolBytes.inc({ protocol, direction: 'down' }, hit.entry.size);
+    return hit;
+  }
+
+  /** The store key of a protocol's key: what restore() and saves under it use. */
+  storeKey(protocol: Protocol, key: string): string {
+    return `${protocol}/${key}`;
+  }
+
+  /** The job's write scope for `protocol`. */
+  writeScope(job: JobIdentity, protocol: Protocol): string {
+    return protocol === 'bazel-cas' ? CONTENT_ADDRESSED_SCOPE : writeScope(job);
+  }
+
   /** Streams a found entry's bytes; the read is cancelled if the client goes away. */
   async open(ctx: Context, job: JobIdentity, protocol: Protocol, entry: CacheEntry): Promise<ReadResult> {
     const controller = new AbortController();
@@ -112,9 +145,9 @@ export class KeyedCache {
     key: string,
     options: { sha256?: string; meta?: Record<string, string> } = {},
   ): Promise<'stored' | 'duplicate'> {
-    const { store, config, metrics, audit } = this.deps;
-    const scope = protocol === 'bazel-cas' ? CONTENT_ADDRESSED_SCOPE : writeScope(job);
-    const storeKey = `${protocol}/${key}`;
+    const { store, config } = this.deps;
+    const scope = this.writeScope(job, protocol);
+    const storeKey = this.storeKey(protocol, key);
     const createdBy = { subject: job.subject, project: job.project, branch: job.branch, build: job.build, trusted: job.trusted };
     // a duplicate is answered before the body is read; node discards the unread body
     if (await store.entry(job.project, scope, storeKey)) return this.duplicate(protocol);
@@ -127,16 +160,28 @@ export class KeyedCache {
       if (err instanceof ConflictError) return this.duplicate(protocol);
       throw err;
     }
-    metrics.protocolRequests.inc({ protocol, result: 'stored' });
-    metrics.protocolBytes.inc({ protocol, direction: 'up' }, entry.size);
-    audit.info(
-      { audit: 'cache.save', reqId: ctx.state.requestId, who: createdBy, what: { protocol, key: entry.key, scope, size: entry.size, sha256: entry.sha256 } },
-      'cache entry saved',
-    );
+    this.saved(ctx, protocol, entry);
     return 'stored';
   }
 
-  private duplicate(protocol: Protocol): 'duplicate' {
+  /** The metrics and audit line of a stored entry; for protocols that commit their entries themselves. */
+  saved(ctx: Context, protocol: Protocol, entry: CacheEntry): void {
+    const { metrics, audit } = this.deps;
+    metrics.protocolRequests.inc({ protocol, result: 'stored' });
+    metrics.protocolBytes.inc({ protocol, direction: 'up' }, entry.size);
+    audit.info(
+      {
+        audit: 'cache.save',
+        reqId: ctx.state.requestId,
+        who: entry.createdBy,
+        what: { protocol, key: entry.key, scope: entry.scope, size: entry.size, sha256: entry.sha256 },
+      },
+      'cache entry saved',
+    );
+  }
+
+  /** Counts a save refused because the key already holds an entry. */
+  duplicate(protocol: Protocol): 'duplicate' {
     this.deps.metrics.protocolRequests.inc({ protocol, result: 'duplicate' });
     return 'duplicate';
   }

@@ -30,11 +30,12 @@ export interface ProtocolGateway extends Gateway {
   metric(name: string, labels: Record<string, string>): Promise<number>;
 }
 
-export async function startProtocolGateway(driver: DriverName): Promise<ProtocolGateway> {
+/** `env` overrides the gateway's settings (e.g. a larger CACHE_MAX_BYTES for multi-block uploads). */
+export async function startProtocolGateway(driver: DriverName, env: Record<string, string> = {}): Promise<ProtocolGateway> {
   const id = randomBytes(4).toString('hex');
   const storageEnv: Record<string, string> =
     driver === 's3' ? { ...s3Env(), ARTIFACTS_BUCKET: `agw-proto-a-${id}`, CACHE_BUCKET: `agw-proto-c-${id}`, S3_CREATE_BUCKETS: 'true' } : {};
-  const gw = await startGateway({ SIGNING_SECRET: SECRET, CACHE_MAX_BYTES: String(MAX_BYTES), ...storageEnv });
+  const gw = await startGateway({ SIGNING_SECRET: SECRET, CACHE_MAX_BYTES: String(MAX_BYTES), ...storageEnv, ...env });
   const mint = async (args: string[]) => {
     const r = await runCli(['token', ...args], gw.env);
     if (r.code !== 0) throw new Error(r.stderr);

@@ -257,4 +257,31 @@ describe.each(DRIVERS)('retention (gc) on the %s driver', (driver) => {
     expect((await gc()).uploadsAborted).toBe(1);
     expect((await t.harness.storage.list('cache', toKeyPrefix('p/acme%2Fweb/r/'))).items).toEqual([]);
   });
+
+  it('removes an abandoned Actions cache save: its reservation, staged blocks and uploaded archive', async () => {
+    const token = await t.token();
+    const body = JSON.stringify({ key: 'abandoned', version: 'v1' });
+    const created = await raw(srv.port, {
+      method: 'POST',
+      path: '/twirp/github.actions.results.api.v1.CacheService/CreateCacheEntry',
+      headers: { host: API, authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': body.length },
+      body,
+    });
+    const url = new URL(created.json().signed_upload_url as string);
+    const put = (query: string, headers: Record<string, string> = {}) =>
+      raw(srv.port, {
+        method: 'PUT',
+        path: `${url.pathname}${url.search}${query}`,
+        headers: { host: API, 'content-length': 10, ...headers },
+        body: Buffer.alloc(10, 2),
+      });
+    expect((await put('&comp=block&blockid=AAAA')).status).toBe(201);
+    expect((await put('', { 'x-ms-blob-type': 'BlockBlob' })).status).toBe(201);
+    const left = async () => (await t.harness.storage.list('cache', toKeyPrefix('p/acme%2Fweb/'))).items.length;
+    expect(await left()).toBe(3); // the reservation, the block, the archive
+    expect(await gc()).toMatchObject({ uploadsAborted: 0, orphansRemoved: 0 });
+    t.clock.now = t0 + 3 * DAY;
+    expect(await gc()).toMatchObject({ uploadsAborted: 1, orphansRemoved: 2 });
+    expect(await left()).toBe(0);
+  });
 });
