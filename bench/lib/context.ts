@@ -52,7 +52,8 @@ export function originHost(ctx: BenchContext, project: string): string {
 }
 
 export function artifactApiPath(project: string, build: string, path = ''): string {
-  return `/api/v1/projects/${encodeURIComponent(project)}/builds/${encodeURIComponent(build)}/artifacts${path ? `/${path.split('/').map(encodeURIComponent).join('/')}` : ''}`;
+  const rest = path ? `/${path.split('/').map(encodeURIComponent).join('/')}` : '';
+  return `/api/v1/projects/${encodeURIComponent(project)}/builds/${encodeURIComponent(build)}/artifacts${rest}`;
 }
 
 /** Uploads an artifact through the gateway's API (what a CI job does). */

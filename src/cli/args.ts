@@ -50,7 +50,8 @@ export async function gatewayAuth(command: string, config: Config): Promise<Auth
   const secret = await resolveSigningSecret(config);
   if (!existed) {
     process.stderr.write(
-      `artifact-gateway ${command}: warning: made a new signing secret in ${file}; only a gateway using this DATA_DIR (or SIGNING_SECRET) will accept what this command signs\n`,
+      `artifact-gateway ${command}: warning: made a new signing secret in ${file}; ` +
+        'only a gateway using this DATA_DIR (or SIGNING_SECRET) will accept what this command signs\n',
     );
   }
   return createAuth(config, secret);

@@ -144,7 +144,10 @@ export const OPTIONS = {
     ({
       type: 'string',
       value: 'TOKEN',
-      help: `job token with ${scope} (default: $ARTIFACT_GATEWAY_TOKEN, else the CI's OIDC ID token: $ARTIFACT_GATEWAY_ID_TOKEN, GitHub Actions' token for $ARTIFACT_GATEWAY_AUDIENCE or the gateway's origin, $CIRCLE_OIDC_TOKEN_V2; prefer a variable: a command line is visible to other users of the machine)`,
+      help:
+        `job token with ${scope} (default: $ARTIFACT_GATEWAY_TOKEN, else the CI's OIDC ID token: $ARTIFACT_GATEWAY_ID_TOKEN, ` +
+        "GitHub Actions' token for $ARTIFACT_GATEWAY_AUDIENCE or the gateway's origin, $CIRCLE_OIDC_TOKEN_V2; " +
+        'prefer a variable: a command line is visible to other users of the machine)',
     }) as const,
   project: { type: 'string', value: 'P', help: 'project id (required)' },
   directory: { type: 'string', short: 'C', value: 'DIR', help: 'the directory PATHs are relative to (default: the current one)' },

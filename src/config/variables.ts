@@ -121,7 +121,9 @@ export const VARIABLES = {
   JWT_JWKS_URL: optional({ parse: httpUrl, doc: 'JWKS URL of an external token issuer (an OIDC provider)' }),
   OIDC_POLICY_FILE: optional({
     parse: text,
-    doc: 'JSON file of the CI issuers (GitHub Actions, GitLab, CircleCI, Buildkite, others) whose own OIDC ID tokens jobs may use, and which repositories act as which project (docs/identity.md); job tokens of JWT_ISSUER keep working beside them',
+    doc:
+      'JSON file of the CI issuers (GitHub Actions, GitLab, CircleCI, Buildkite, others) whose own OIDC ID tokens jobs may use, ' +
+      'and which repositories act as which project (docs/identity.md); job tokens of JWT_ISSUER keep working beside them',
   }),
   OIDC_FETCH_TIMEOUT: given({
     default: '5',

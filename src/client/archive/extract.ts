@@ -52,7 +52,8 @@ export async function freeBytes(dir: string): Promise<number> {
 export function checkExpandedSize(expanded: number, limit: number, free?: number, what = 'recorded when it was saved'): void {
   if (expanded > limit) {
     throw new ArchiveRefused(
-      `the archive expands to ${formatBytes(expanded)} (${expanded} bytes, ${what}), over the --max-expanded-size limit of ${formatBytes(limit)} (${limit} bytes)`,
+      `the archive expands to ${formatBytes(expanded)} (${expanded} bytes, ${what}), ` +
+        `over the --max-expanded-size limit of ${formatBytes(limit)} (${limit} bytes)`,
     );
   }
   if (free !== undefined && expanded > free) {
@@ -116,7 +117,8 @@ export async function extractArchive(file: string, options: ExtractOptions): Pro
   checkExpandedSize(tarBytes, limit, undefined, 'counted');
   if (inspected.diskBytes > free) {
     throw new ArchiveRefused(
-      `the archive needs about ${formatBytes(inspected.diskBytes)} on disk (${inspected.files} files and ${inspected.directories} directories), more than the ${formatBytes(free)} free on the target's file system`,
+      `the archive needs about ${formatBytes(inspected.diskBytes)} on disk (${inspected.files} files and ${inspected.directories} directories), ` +
+        `more than the ${formatBytes(free)} free on the target's file system`,
     );
   }
 

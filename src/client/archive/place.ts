@@ -70,8 +70,9 @@ export async function moveIntoPlace(tree: string, root: string, staging: string)
       await removeStaging(staging);
       throw new ExtractFailed(`${failed}; what had been put in place was taken back: nothing was restored`, true);
     }
+    const shown = left.slice(0, 10).join('\n  ') + (left.length > 10 ? `\n  … and ${left.length - 10} more` : '');
     throw new ExtractFailed(
-      `${failed}; taking back what had been put in place failed too, the target is left so:\n  ${left.slice(0, 10).join('\n  ')}${left.length > 10 ? `\n  … and ${left.length - 10} more` : ''}\n` +
+      `${failed}; taking back what had been put in place failed too, the target is left so:\n  ${shown}\n` +
         `what the target held before at those paths is kept in ${join(staging, 'old')}`,
       false,
     );

@@ -164,7 +164,8 @@ export function restRoutes(deps: RestDeps): Router<RequestState> {
   const notServed = (ctx: Context) =>
     v1Errors(ctx, () => {
       throw new NotFoundError(
-        `${ctx.method} ${ctx.path} is not served: this gateway serves only the GitHub Actions cache service (${BASE}/cache, ${BASE}/caches…, and /twirp/ for v2)`,
+        `${ctx.method} ${ctx.path} is not served: ` +
+          `this gateway serves only the GitHub Actions cache service (${BASE}/cache, ${BASE}/caches…, and /twirp/ for v2)`,
       );
     });
   router.get('/_apis/{*rest}', notServed);
