@@ -95,11 +95,8 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
   app.use(requestContext({ logger, metrics, trustProxy: config.trustProxy, newId: deps.newId ?? randomUUID }));
   // 2. every thrown error becomes {error:{code,message}} with its status, in one place
   app.use(errorHandler(logger));
-  // 3. while draining, ask keep-alive clients to reconnect elsewhere
-  app.use((ctx, next) => {
-    if (lifecycle.draining) ctx.set('Connection', 'close');
-    return next();
-  });
+  // 3. while draining, ask keep-alive clients to reconnect elsewhere (in step 4's function: one
+  // middleware less on every request)
   // 4. cheap rejections before anything touches storage: method, request target, then Host.
   // A plain function (no await of its own): the artifact origin's redirect path runs it on every
   // request, and an async function costs each one a promise (bench figure 1).
@@ -114,6 +111,7 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
     if (ctx.status === 404 && ctx.body == null) throw new NotFoundError('no such endpoint');
   };
   app.use((ctx, next) => {
+    if (lifecycle.draining) ctx.set('Connection', 'close');
     if (ctx.method === 'CONNECT') {
       // node:http hands CONNECT to the server's 'connect' event; http/node-server.ts routes it here
       ctx.set('Allow', 'GET, HEAD, PUT, POST, DELETE');

@@ -22,9 +22,9 @@ export function requestContext(deps: { logger: Logger; metrics: Metrics; trustPr
   // microtask hop (bench figure 1)
   return (ctx, next) => {
     const start = process.hrtime.bigint();
-    const incoming = ctx.get('x-request-id');
     // an id from the proxy in front ties its log to ours; from anyone else it is not believed
-    const requestId = trustProxy && INCOMING_ID.test(incoming) ? incoming : newId();
+    const incoming = trustProxy ? ctx.get('x-request-id') : '';
+    const requestId = incoming && INCOMING_ID.test(incoming) ? incoming : newId();
     ctx.state.requestId = requestId;
     ctx.state.routeClass = 'unknown';
     ctx.set('X-Request-Id', requestId);
