@@ -68,8 +68,10 @@ describe.each(DRIVERS)('two gateway instances on one %s store', (driver) => {
     const path = `/cache/bazel/ac/${'ab'.repeat(32)}`;
     const headers = { host: API, authorization: `Bearer ${token}` };
     const put = (port: number, body: string) => raw(port, { method: 'PUT', path, headers: { ...headers, 'content-length': body.length }, body });
-    expect((await put(a.port, 'first')).status).toBe(200);
-    expect((await raw(a.port, { path, headers })).text).toBe('first'); // a has it in memory now
+    // over the size whose bytes are kept in memory: every hit reads the archive from the store
+    const first = 'first '.repeat(12_000);
+    expect((await put(a.port, first)).status).toBe(200);
+    expect((await raw(a.port, { path, headers })).text).toBe(first); // a knows the entry now
     // what gc does to an expired entry: the entry and its archive go, from under both instances
     const entryKey = layout.entryKey('acme/shared', 'branch:main', `bazel-ac/${'ab'.repeat(32)}`);
     const entry = await readEntry<{ object: string }>(harness.storage, 'cache', entryKey);
@@ -80,6 +82,19 @@ describe.each(DRIVERS)('two gateway instances on one %s store', (driver) => {
     expect((await raw(a.port, { path, headers })).status).toBe(404);
     expect((await put(a.port, 'again')).status).toBe(200);
     expect((await raw(b.port, { path, headers })).text).toBe('again');
+  });
+
+  it("keeps a small entry's bytes in memory: a second hit needs no read of the archive", async () => {
+    const digest = 'cd'.repeat(32);
+    const path = `/cache/bazel/ac/${digest}`;
+    const headers = { host: API, authorization: `Bearer ${token}` };
+    expect((await raw(a.port, { method: 'PUT', path, headers: { ...headers, 'content-length': 5 }, body: 'small' })).status).toBe(200);
+    expect((await raw(a.port, { path, headers })).text).toBe('small');
+    const entry = await readEntry<{ object: string }>(harness.storage, 'cache', layout.entryKey('acme/shared', 'branch:main', `bazel-ac/${digest}`));
+    await harness.storage.delete('cache', toStorageKey(entry!.object));
+    // the archive is gone from the store; a, which read it once, still has its bytes (they never change)
+    expect((await raw(a.port, { path, headers })).text).toBe('small');
+    expect((await raw(b.port, { path, headers })).status).toBe(404);
   });
 
   it('serves on one instance an origin first published through the other', async () => {
