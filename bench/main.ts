@@ -4,7 +4,7 @@
  * its baseline from this run, writes the same as JSON to bench/results/, and stops everything,
  * also after a failure or Ctrl-C.
  *
- *   npm run bench [-- [redirect] [inline] [memory] [cache] [upload] [build-caches] [--seconds=N] [--profile]]
+ *   npm run bench [-- [redirect] [inline] [memory] [cache] [upload] [build-caches] [actions-cache] [--seconds=N] [--profile]]
  *
  * --profile also runs the redirect path and the inline HTML transfers once more each under
  * `node --cpu-prof` and prints where the gateway's time went (those runs are not figures:
@@ -16,6 +16,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, wr
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createS3Client } from '../src/storage/s3/client';
+import { actionsCacheFigure } from './figures/actions-cache';
 import { buildCacheFigure } from './figures/build-caches';
 import { cacheFigure } from './figures/cache-lookup';
 import { inlineFigure } from './figures/inline';
@@ -27,7 +28,7 @@ import { summarizeProfile, type ProfileSummary } from './lib/profile';
 import { notes, table } from './lib/report';
 import { ROOT, startGateway, startRadosgw, type Gateway, type GatewayOptions } from './lib/services';
 
-const FIGURES = ['redirect', 'inline', 'cache', 'upload', 'memory', 'build-caches'] as const;
+const FIGURES = ['redirect', 'inline', 'cache', 'upload', 'memory', 'build-caches', 'actions-cache'] as const;
 type Figure = (typeof FIGURES)[number];
 
 function parseArgs(argv: string[]): { figures: Figure[]; seconds: number; profile: boolean } {
@@ -177,6 +178,9 @@ async function main(): Promise<void> {
           break;
         case 'build-caches':
           rows.push(...(await buildCacheFigure(ctx)));
+          break;
+        case 'actions-cache':
+          rows.push(...(await actionsCacheFigure(ctx)));
           break;
       }
     }
