@@ -13,7 +13,7 @@ export interface ListingRow {
   contentType?: string;
 }
 
-function humanSize(n: number): string {
+export function humanSize(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   let v = n;

@@ -234,7 +234,6 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
       ['a file that does not exist', '/7/report/missing.html'],
       ['a build that does not exist', '/8/report/index.html'],
       ['an empty directory', '/7/nothing/'],
-      ['the origin root', '/'],
     ])('answers 404 for %s', async (_what, path) => {
       const res = await get(publicHost, path);
       expect(res.status).toBe(404);
