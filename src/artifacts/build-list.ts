@@ -55,8 +55,9 @@ export function buildJson(row: BuildRow, url: (build: string, path: string) => s
     ...(row.commit ? { commit: row.commit } : {}),
     createdAt: row.createdAt,
     uploader: row.uploader,
-    files: s?.files ?? 0,
-    bytes: s?.bytes ?? 0,
+    /** null until the build was first counted (a page view counts a bounded number of files). */
+    files: s?.files ?? null,
+    bytes: s?.bytes ?? null,
     /** False while a recount is pending or when the build has more files than one count covers. */
     countsComplete: row.current && s !== null && !s.truncated,
     url: url(row.build, ''),

@@ -17,12 +17,14 @@
  * before its listing and is current while the marker still has that ETag. So a page view costs a
  * stat and a read per build, a settled build is listed once, and a build still uploading is
  * recounted at most once per SUMMARY_RETRY_MS per instance (in between its last summary is shown,
- * flagged as counting). Builds larger than SUMMARY_MAX_FILES are counted up to that bound and
- * flagged as such, so no page view ever lists more than that.
+ * flagged as counting). One page view counts at most VIEW_BUDGET entries over all its builds
+ * (builds it does not reach are counted by a later view), and builds larger than
+ * SUMMARY_MAX_FILES are counted up to there and flagged, so no page view lists 10,000 files.
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { mapLimit } from '../map-limit';
+import type { StorageKey } from '../storage/keys';
 import type { Storage } from '../storage/storage';
 import { createEntry, readEntry } from '../write-once';
 import * as layout from './layout';
@@ -56,37 +58,59 @@ export interface BuildRow extends BuildRecord {
 export const PAGE_SIZE_MAX = 100;
 /** How many of a branch's newest builds a `/-/latest/` link looks at. */
 export const LATEST_WALK_MAX = 100;
-const SUMMARY_MAX_FILES = 10_000;
+/** A build is counted up to this many files (and flagged when it has more). */
+const SUMMARY_MAX_FILES = 5_000;
+/** Entries one page view may count, over all its builds. */
+const VIEW_BUDGET = 5_000;
 const SUMMARY_RETRY_MS = 30_000;
 const REPORTS_MAX = 20;
 
 export class BuildIndex {
   private readonly recorded = new Set<string>();
   private readonly recounting = new Map<string, number>();
+  private readonly recording = new Map<string, Promise<void>>();
+
+  private readonly viewBudget: number;
+  private readonly maxFiles: number;
 
   constructor(
     private readonly storage: Storage,
     private readonly now: () => number = Date.now,
-  ) {}
+    /** Tests make these small; the defaults are VIEW_BUDGET and SUMMARY_MAX_FILES. */
+    limits: { viewBudget?: number; maxFiles?: number } = {},
+  ) {
+    this.viewBudget = limits.viewBudget ?? VIEW_BUDGET;
+    this.maxFiles = limits.maxFiles ?? SUMMARY_MAX_FILES;
+  }
 
   /** Writes the build's record and names unless they exist; on each upload, before its entry. */
   async recordBuild(project: string, record: Omit<BuildRecord, 'createdAt'>): Promise<void> {
     const id = `${project} ${record.build}`;
     if (this.recorded.has(id)) return;
-    const recordKey = layout.buildMetaKey(project, record.build, 'record');
-    if (!(await this.storage.stat('artifacts', recordKey))) {
-      const at = this.now();
-      const full: BuildRecord = { ...record, createdAt: new Date(at).toISOString() };
-      const names = [layout.buildName(project, record.build, at)];
-      if (layout.branchIndexable(record.branch)) names.push(layout.buildName(project, record.build, at, record.branch));
-      // names first: every record that exists is named; a name without its record is skipped
-      await Promise.all(names.map((name) => this.storage.write('artifacts', name, Readable.from([Buffer.alloc(0)]), { contentLength: 0 })));
-      if (!(await createEntry(this.storage, 'artifacts', recordKey, full))) {
-        await Promise.all(names.map((name) => this.storage.delete('artifacts', name).catch(() => undefined)));
-      }
+    // the CLI uploads several files at once: one look-up per build and instance, not one each
+    let pending = this.recording.get(id);
+    if (!pending) {
+      pending = this.writeRecord(project, record).finally(() => this.recording.delete(id));
+      this.recording.set(id, pending);
     }
+    await pending;
     if (this.recorded.size >= 10_000) this.recorded.clear();
     this.recorded.add(id);
+  }
+
+  private async writeRecord(project: string, record: Omit<BuildRecord, 'createdAt'>): Promise<void> {
+    const recordKey = layout.buildMetaKey(project, record.build, 'record');
+    if (await this.storage.stat('artifacts', recordKey)) return;
+    const at = this.now();
+    const names = namesOf(project, { ...record, createdAt: new Date(at).toISOString() });
+    // names first: every record that exists is named; a name without its record is skipped
+    await Promise.all(names.map((name) => this.storage.write('artifacts', name, Readable.from([Buffer.alloc(0)]), { contentLength: 0 })));
+    if (await createEntry(this.storage, 'artifacts', recordKey, { ...record, createdAt: new Date(at).toISOString() })) return;
+    // another upload (another job of this build, or another instance) recorded the build first:
+    // withdraw the names that are not also the winner's (same time and branch make the same name)
+    const winner = await this.record(project, record.build);
+    const theirs = new Set<string>(winner ? namesOf(project, winner) : []);
+    await Promise.all(names.filter((n) => !theirs.has(n)).map((n) => this.storage.delete('artifacts', n).catch(() => undefined)));
   }
 
   /** After an upload added a file: the build's summary is no longer current. */
@@ -130,29 +154,50 @@ export class BuildIndex {
     return out;
   }
 
-  /** The records with their summaries (computed here when missing, stale ones recounted at most every 30 s). */
-  withSummaries(project: string, records: BuildRecord[], list: (build: string, pageToken?: string) => Promise<ListedPage>): Promise<BuildRow[]> {
-    return mapLimit(records, 8, async (record) => {
+  /**
+   * The records with their summaries. Current summaries are read (a stat and a read per build);
+   * missing or stale ones are counted one build after another from a budget of VIEW_BUDGET
+   * entries for the whole call, so one page view never lists more than that. A build the budget
+   * does not reach shows its last summary, or none, flagged as not current; a later view counts
+   * it. A stale build is recounted at most every SUMMARY_RETRY_MS per instance.
+   */
+  async withSummaries(project: string, records: BuildRecord[], list: (build: string, pageToken?: string) => Promise<ListedPage>): Promise<BuildRow[]> {
+    const rows = await mapLimit(records, 8, async (record): Promise<BuildRow & { touchedEtag: string | null }> => {
       const [touched, stored] = await Promise.all([
         this.storage.stat('artifacts', layout.buildMetaKey(project, record.build, 'touched')),
         readEntry<BuildSummary>(this.storage, 'artifacts', layout.buildMetaKey(project, record.build, 'summary')),
       ]);
       const etag = touched?.etag ?? null;
-      if (stored && stored.touched === etag) return { ...record, summary: stored, current: true };
-      const id = `${project} ${record.build}`;
+      return { ...record, summary: stored, current: stored !== null && stored.touched === etag, touchedEtag: etag };
+    });
+    let budget = this.viewBudget;
+    for (const row of rows) {
+      if (row.current) continue;
+      const id = `${project} ${row.build}`;
       const last = this.recounting.get(id);
-      if (stored && last !== undefined && this.now() - last < SUMMARY_RETRY_MS) return { ...record, summary: stored, current: false };
+      if (row.summary && last !== undefined && this.now() - last < SUMMARY_RETRY_MS) continue;
+      if (budget <= 0) continue;
+      const { summary, complete } = await this.count(row.touchedEtag, Math.min(budget, this.maxFiles), (pageToken) => list(row.build, pageToken));
+      budget -= summary.files;
+      // cut short by what was left of the budget: not a count to keep or show
+      if (!complete && summary.files < this.maxFiles) continue;
       if (this.recounting.size >= 10_000) this.recounting.clear();
       this.recounting.set(id, this.now());
-      const summary = await this.count(etag, (pageToken) => list(record.build, pageToken));
-      await this.storage.write('artifacts', layout.buildMetaKey(project, record.build, 'summary'), Readable.from([JSON.stringify(summary)]), {
+      await this.storage.write('artifacts', layout.buildMetaKey(project, row.build, 'summary'), Readable.from([JSON.stringify(summary)]), {
         contentType: 'application/json',
       });
-      return { ...record, summary, current: true };
-    });
+      row.summary = summary;
+      row.current = true;
+    }
+    return rows.map(({ touchedEtag: _, ...row }) => row);
   }
 
-  private async count(touched: string | null, list: (pageToken?: string) => Promise<ListedPage>): Promise<BuildSummary> {
+  /** Counts up to `max` entries, a listing page at a time; `complete` when it saw them all. */
+  private async count(
+    touched: string | null,
+    max: number,
+    list: (pageToken?: string) => Promise<ListedPage>,
+  ): Promise<{ summary: BuildSummary; complete: boolean }> {
     const summary: BuildSummary = { files: 0, bytes: 0, reports: [], truncated: false, touched };
     let pageToken: string | undefined;
     do {
@@ -163,11 +208,19 @@ export class BuildIndex {
         if (e.path === 'index.html' || e.path.endsWith('/index.html')) summary.reports.push(e.path);
       }
       pageToken = page.nextPageToken;
-    } while (pageToken && summary.files < SUMMARY_MAX_FILES);
+    } while (pageToken && summary.files < max);
     summary.truncated = pageToken !== undefined;
     summary.reports = summary.reports.sort((a, b) => a.split('/').length - b.split('/').length || (a < b ? -1 : a > b ? 1 : 0)).slice(0, REPORTS_MAX);
-    return summary;
+    return { summary, complete: pageToken === undefined };
   }
+}
+
+/** The newest-first names of a build: among all builds, and among its branch's. */
+export function namesOf(project: string, record: BuildRecord): StorageKey[] {
+  const at = Date.parse(record.createdAt);
+  const names = [layout.buildName(project, record.build, at)];
+  if (layout.branchIndexable(record.branch)) names.push(layout.buildName(project, record.build, at, record.branch));
+  return names;
 }
 
 export interface ListedPage {

@@ -25,7 +25,7 @@ export function renderHome(project: string, items: BuildItem[], options: { branc
         `<td><a href="/?branch=${escapeHtml(encodeURIComponent(b.branch))}">${escapeHtml(b.branch)}</a></td>` +
         `<td>${b.commit ? `<code title="${escapeHtml(b.commit)}">${escapeHtml(b.commit.slice(0, 12))}</code>` : ''}</td>` +
         `<td><time datetime="${escapeHtml(b.createdAt)}">${escapeHtml(b.createdAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))}</time></td>` +
-        `<td class="n">${b.files}${counts}</td><td class="n">${humanSize(b.bytes)}</td>` +
+        `<td class="n">${b.files ?? ''}${counts}</td><td class="n">${b.bytes === null ? '' : humanSize(b.bytes)}</td>` +
         `<td>${escapeHtml(b.uploader.subject)}</td><td>${reports}</td></tr>`
       );
     })

@@ -10,7 +10,7 @@
  * summary, so the next page view counts it again.
  */
 import * as layout from '../artifacts/layout';
-import type { BuildRecord } from '../artifacts/builds';
+import { namesOf, type BuildRecord } from '../artifacts/builds';
 import type { ArtifactEntry } from '../artifacts/store';
 import { readEntry } from '../write-once';
 import { DAY, objectsBelow, type GcPass } from './pass';
@@ -61,9 +61,7 @@ async function settleBuild(
   const record = await readEntry<BuildRecord>(storage, 'artifacts', layout.buildMetaKey(project, build, 'record'));
   // a young record without entries is a build whose first upload is in flight
   if (!record || retained(record.createdAt)) return;
-  const at = Date.parse(record.createdAt);
-  const keys = [layout.buildName(project, build, at), layout.buildMetaKey(project, build, 'summary'), layout.buildMetaKey(project, build, 'touched')];
-  if (layout.branchIndexable(record.branch)) keys.push(layout.buildName(project, build, at, record.branch));
+  const keys = [...namesOf(project, record), layout.buildMetaKey(project, build, 'summary'), layout.buildMetaKey(project, build, 'touched')];
   // names first, the record last: a name without its record is skipped by every reader
   for (const key of keys) await storage.delete('artifacts', key);
   await storage.delete('artifacts', layout.buildMetaKey(project, build, 'record'));
