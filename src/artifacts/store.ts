@@ -2,7 +2,8 @@
  * Artifacts in the artifacts bucket (where each key lives: layout.ts). Each file is two objects:
  * the bytes, written first, streamed; then its entry, small JSON {size, sha256, type, who…},
  * written create-only AFTER the bytes are complete. Labels say which project (and build) an
- * origin label serves.
+ * origin label serves; a build's record, written before its first entry, is what the project's
+ * home page lists (builds.ts).
  *
  * The entry is the commit point. Until it exists nothing is visible, so an upload cut off halfway
  * leaves only an unreferenced object (removed by gc), never a partial file. Create-only entries
@@ -61,7 +62,7 @@ export class ArtifactStore {
 
   constructor(
     private readonly storage: Storage,
-    readonly isolation: Isolation,
+    private readonly isolation: Isolation,
     private readonly now: () => number = Date.now,
   ) {
     this.builds = new BuildIndex(storage, now);
