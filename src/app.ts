@@ -21,6 +21,7 @@ import { requestContext, type RequestState } from './http/request-context';
 import type { Storage } from './storage/storage';
 import type { Auth } from './auth';
 import { artifactApiRoutes } from './artifacts/api-routes';
+import { projectPages } from './artifacts/browse';
 import { artifactHelmet } from './artifacts/helmet-policy';
 import { readOnly, resolveOrigin, serveArtifacts } from './artifacts/origin';
 import { requireViewer, viewerSignIn, type OriginState } from './auth/viewer-session';
@@ -87,7 +88,9 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
     viewerSignIn({ config, viewers: deps.auth.viewers, audit }),
     // 5b-v. a private project's files need that session; public ones need nothing
     requireViewer({ viewers: deps.auth.viewers }),
-    // 5b-vi. the file, directory index or listing: inline, or a 302 to a presigned URL
+    // 5b-vi. the project's own pages: its home `/` (builds newest first) and `/-/latest/` links
+    projectPages({ config, store }),
+    // 5b-vii. the file, directory index or listing: inline, or a 302 to a presigned URL
     serveArtifacts({ config, store, storage, now }),
   ]);
 
@@ -131,7 +134,7 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
         ctx.state.routeClass = 'api';
         return answerApi(ctx);
       case 'artifact':
-        // 5b. an artifact origin, steps 5b-i to 5b-vi above
+        // 5b. an artifact origin, steps 5b-i to 5b-vii above
         ctx.state.routeClass = 'artifact';
         (ctx.state as OriginState).label = host.label;
         return artifacts(ctx as Koa.ParameterizedContext<OriginState>, next);

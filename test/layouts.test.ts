@@ -22,6 +22,26 @@ describe('the artifacts bucket layout', () => {
     expect(artifacts.objectsPrefix('acme/web')).toBe('p/acme%2Fweb/o/');
   });
 
+  it("builds a build's record, summary keys and newest-first names, and reads them back", () => {
+    expect(artifacts.buildMetaKey('acme/web', '100', 'record')).toBe('p/acme%2Fweb/b/100/m/record');
+    expect(artifacts.buildNamesPrefix('acme/web')).toBe('p/acme%2Fweb/n/a/');
+    expect(artifacts.buildNamesPrefix('acme/web', 'feature/x')).toBe('p/acme%2Fweb/n/b/feature%2Fx/');
+    const older = artifacts.buildName('acme/web', '100', 1_000, 'feature/x');
+    const newer = artifacts.buildName('acme/web', '101', 2_000, 'feature/x');
+    expect(older).toBe('p/acme%2Fweb/n/b/feature%2Fx/999999999998999/100');
+    expect(newer < older).toBe(true);
+    expect(artifacts.parseArtifactKey(older)).toEqual({ kind: 'build-name', project: 'acme/web', branch: 'feature/x', build: '100', createdAtMs: 1_000 });
+    expect(artifacts.parseArtifactKey(artifacts.buildName('acme/web', '100', 5))).toEqual({
+      kind: 'build-name',
+      project: 'acme/web',
+      build: '100',
+      createdAtMs: 5,
+    });
+    expect(artifacts.parseArtifactKey('p/acme%2Fweb/b/100/m/summary')).toEqual({ kind: 'build-meta', project: 'acme/web', build: '100', name: 'summary' });
+    // a build's record is not one of its entries: expiry and listings never take it for a file
+    expect(artifacts.buildMetaKey('acme/web', '100', 'record').startsWith(artifacts.entryPrefix('acme/web', '100'))).toBe(false);
+  });
+
   it('reads back what it builds', () => {
     expect(artifacts.parseArtifactKey(artifacts.entryKey('acme/web', 'v1 rc', 'a/b.txt'))).toEqual({
       kind: 'entry',
@@ -34,12 +54,20 @@ describe('the artifacts bucket layout', () => {
     expect(artifacts.projectOf(artifacts.projectPrefix('acme/web'))).toBe('acme/web');
   });
 
-  it.each(['p/acme%2fweb/o/x', 'p/a b/o/x', 'p/%zz/o/x', 'p/acme/o/x/y', 'p/acme/x/1', 'other/key', 'p/acme/b/1/g/x'])(
-    'refuses %j, a key it never makes',
-    (key) => {
-      expect(artifacts.parseArtifactKey(key)).toBeNull();
-    },
-  );
+  it.each([
+    'p/acme%2fweb/o/x',
+    'p/a b/o/x',
+    'p/%zz/o/x',
+    'p/acme/o/x/y',
+    'p/acme/x/1',
+    'other/key',
+    'p/acme/b/1/g/x',
+    'p/acme/b/1/m/other',
+    'p/acme/n/a/12/1',
+    'p/acme/n/c/x/999999999998999/1',
+  ])('refuses %j, a key it never makes', (key) => {
+    expect(artifacts.parseArtifactKey(key)).toBeNull();
+  });
 
   it("lets an entry name only its own project's bytes", () => {
     expect(artifacts.objectKeyIn('acme/web', `p/acme%2Fweb/o/${UUID}`)).toBe(`p/acme%2Fweb/o/${UUID}`);

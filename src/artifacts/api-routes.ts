@@ -3,6 +3,7 @@
  *   PUT  /api/v1/projects/{project}/builds/{build}/artifacts/{path}   upload (streamed, write-once)
  *   GET  /api/v1/projects/{project}/builds/{build}/artifacts          list (paged)
  *   GET  /api/v1/projects/{project}/builds/{build}/artifacts/{path}   302 to a presigned download
+ *   GET  /api/v1/projects/{project}/builds                             the project's builds, newest first (paged, ?branch=)
  * Nothing renders on the API host: downloads are always `attachment`.
  */
 import Router from '@koa/router';
@@ -19,6 +20,7 @@ import type { Logger } from '../http/logger';
 import type { RequestState } from '../http/request-context';
 import { checkId } from '../ids';
 import type { Storage } from '../storage/storage';
+import { buildJson, buildRows, parseBuildQuery } from './build-list';
 import { decodePath, encodePath } from './paths';
 import type { ArtifactEntry, ArtifactStore } from './store';
 import { pathParam } from '../http/params';
@@ -70,6 +72,16 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
     url: browseUrl(project, build, e.path),
   });
 
+  // the same list as the project origin's home page (build-list.ts), with absolute browse URLs
+  router.get('/api/v1/projects/:project/builds', async (ctx) => {
+    const project = checkId('project', pathParam(ctx, 'project'));
+    const job = await requireJob(ctx, tokens);
+    authorize(job, { project, scope: 'artifacts:read' });
+    const { rows, nextPageToken } = await buildRows(store, project, parseBuildQuery(ctx));
+    ctx.set('Cache-Control', 'private, no-store');
+    ctx.body = { project, items: rows.map((row) => buildJson(row, (build, path) => browseUrl(project, build, path))), nextPageToken: nextPageToken ?? null };
+  });
+
   router.put(`${PREFIX}/{*path}`, async (ctx) => {
     const { project, build } = ids(ctx);
     const job = await requireJob(ctx, tokens);
@@ -87,6 +99,7 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
       contentLength: length,
       contentType,
       uploader: { subject: job.subject, project: job.project, build: job.build, branch: job.branch, trusted: job.trusted },
+      commit: job.commit,
     });
     audit.info(
       {

@@ -4,8 +4,17 @@
  *   p/<project>/o/<uuid>                      the bytes of a file, written first, streamed
  *   p/<project>/b/<build>/f/<path>            its entry (store.ts): the commit point
  *   labels/<label>                            which project (and build) an origin label serves
+ *   p/<project>/b/<build>/m/record            the build's record (builds.ts): branch, commit, time,
+ *                                             uploader; created once, by the build's first upload
+ *   p/<project>/b/<build>/m/touched           rewritten after each upload that adds a file; its ETag
+ *                                             says whether the summary below is still current
+ *   p/<project>/b/<build>/m/summary           file count, bytes and reports, computed lazily
+ *   p/<project>/n/a/<inverted ms, 15 digits>/<build>
+ *   p/<project>/n/b/<branch>/<inverted ms, 15 digits>/<build>
+ *                                             newest-first names of builds, all and per branch
+ *                                             (empty objects; the same pattern as the caches')
  *
- * <project> and <build> are percent-encoded into one segment each; <path> is the artifact path as
+ * <project>, <build> and <branch> are percent-encoded into one segment each; <path> is the artifact path as
  * it is (already a valid key). Changing any of this orphans every stored artifact: it is the
  * on-bucket format, not a detail.
  */
@@ -14,12 +23,18 @@ import { joinKey, joinPrefix, toKeyPrefix, toStorageKey, type KeyPrefix, type St
 import { decodeSegment } from '../storage/segments';
 
 const enc = encodeURIComponent;
+const TIME_DIGITS = 15;
+const TIME_CEILING = 10 ** TIME_DIGITS - 1; // ms: year 33658
 
 /** Every project's keys lie below this. */
 export const PROJECTS = toKeyPrefix('p/');
 
 export type ArtifactKey =
-  { kind: 'object'; project: string; id: string } | { kind: 'entry'; project: string; build: string; path: string } | { kind: 'label'; label: string };
+  | { kind: 'object'; project: string; id: string }
+  | { kind: 'entry'; project: string; build: string; path: string }
+  | { kind: 'label'; label: string }
+  | { kind: 'build-meta'; project: string; build: string; name: 'record' | 'touched' | 'summary' }
+  | { kind: 'build-name'; project: string; branch?: string; build: string; createdAtMs: number };
 
 /** The project that a prefix one level below PROJECTS (`p/<project>/`) stands for, or null. */
 export function projectOf(prefix: string): string | null {
@@ -48,6 +63,23 @@ export function entryPrefix(project: string, build: string, dir = ''): KeyPrefix
   return dir === '' ? files : toKeyPrefix(`${files}${dir}`);
 }
 
+/** The build's record, its touched marker and its summary (builds.ts). */
+export const buildMetaKey = (project: string, build: string, name: 'record' | 'touched' | 'summary'): StorageKey =>
+  joinKey('p', enc(project), 'b', enc(build), 'm', name);
+
+/** Newest-first names of a project's builds: all of them, or one branch's. */
+export const buildNamesPrefix = (project: string, branch?: string): KeyPrefix =>
+  branch === undefined ? joinPrefix('p', enc(project), 'n', 'a') : joinPrefix('p', enc(project), 'n', 'b', enc(branch));
+
+/** Whether a branch fits in a key segment of the newest-first names (otherwise it has no per-branch names). */
+export const branchIndexable = (branch: string): boolean => branch !== '' && Buffer.byteLength(enc(branch)) <= 255;
+
+/** The newest-first name of `build`, created at `createdAtMs`, in the list of all builds or of one branch. */
+export function buildName(project: string, build: string, createdAtMs: number, branch?: string): StorageKey {
+  const inverted = String(TIME_CEILING - createdAtMs).padStart(TIME_DIGITS, '0');
+  return joinKey(buildNamesPrefix(project, branch).slice(0, -1), inverted, enc(build));
+}
+
 export const labelKey = (label: string): StorageKey => joinKey('labels', label);
 
 /**
@@ -67,6 +99,20 @@ export function parseArtifactKey(key: string): ArtifactKey | null {
   if (object) {
     const project = decodeSegment(object[1]);
     return project === null ? null : { kind: 'object', project, id: object[2] };
+  }
+  const meta = /^p\/([^/]+)\/b\/([^/]+)\/m\/(record|touched|summary)$/.exec(key);
+  if (meta) {
+    const project = decodeSegment(meta[1]);
+    const build = decodeSegment(meta[2]);
+    return project === null || build === null ? null : { kind: 'build-meta', project, build, name: meta[3] as 'record' | 'touched' | 'summary' };
+  }
+  const name = /^p\/([^/]+)\/n\/(?:a|b\/([^/]+))\/(\d{15})\/([^/]+)$/.exec(key);
+  if (name) {
+    const project = decodeSegment(name[1]);
+    const branch = name[2] === undefined ? undefined : decodeSegment(name[2]);
+    const build = decodeSegment(name[4]);
+    if (project === null || build === null || branch === null) return null;
+    return { kind: 'build-name', project, ...(branch === undefined ? {} : { branch }), build, createdAtMs: TIME_CEILING - Number(name[3]) };
   }
   const entry = /^p\/([^/]+)\/b\/([^/]+)\/f\/(.+)$/.exec(key);
   if (entry) {

@@ -14,7 +14,7 @@ import { sendLocation, setLocation, toLocation, type Location } from '../http/lo
 import { requestedRange, sendLength } from '../http/ranges';
 import { checkId } from '../ids';
 import type { Storage } from '../storage/storage';
-import { childrenOf, renderListing } from './listing-page';
+import { childrenOf, listingSort, renderListing } from './listing-page';
 import { decodePath } from './paths';
 import type { ArtifactEntry, ArtifactStore, LabelTarget } from './store';
 
@@ -137,6 +137,7 @@ export function serveArtifacts(deps: ServeDeps): Middleware<OriginState> {
 
   /** A passive file is redirected (without an await while its URL is reused); the rest is streamed. */
   function sendEntry(ctx: Context, project: string, entry: ArtifactEntry, isPublic: boolean): void | Promise<void> {
+    if (ctx.querystring !== '' && wantsDownload(ctx)) return sendDownload(ctx, project, entry, isPublic);
     // only passive files are ever presigned here, so a reused URL answers the classification too
     const reused = redirects.get(entry);
     const passive = reused !== undefined || classify(entry.contentType) === 'passive';
@@ -155,9 +156,26 @@ export function serveArtifacts(deps: ServeDeps): Middleware<OriginState> {
     return presignedLocation(project, entry, at).then((location) => sendLocation(ctx, location));
   }
 
-  async function sendInline(ctx: Context, project: string, entry: ArtifactEntry, isPublic: boolean): Promise<void> {
+  /**
+   * `?download=1` (the listing's download links): the file as an attachment, whatever its type. A
+   * passive file is a 302 to a URL presigned for it (not the reused inline one); active content
+   * is streamed from the origin as ever, never from the bucket, with the attachment header.
+   */
+  async function sendDownload(ctx: Context, project: string, entry: ArtifactEntry, isPublic: boolean): Promise<void> {
+    if (classify(entry.contentType) !== 'passive') return sendInline(ctx, project, entry, isPublic, 'attachment');
+    const url = await storage.presignGet('artifacts', store.objectKey(project, entry), {
+      expiresIn: config.presignTtlSeconds,
+      responseContentType: entry.contentType,
+      responseContentDisposition: dispositionFor('attachment', entry.path),
+    });
+    ctx.set('Cache-Control', 'private, no-store');
+    setLocation(ctx, url);
+  }
+
+  async function sendInline(ctx: Context, project: string, entry: ArtifactEntry, isPublic: boolean, disposition?: 'attachment'): Promise<void> {
     ctx.status = 200;
     ctx.set('Content-Type', entry.contentType);
+    if (disposition) ctx.set('Content-Disposition', dispositionFor(disposition, entry.path));
     ctx.set('ETag', `"${entry.sha256}"`);
     ctx.lastModified = new Date(entry.createdAt);
     ctx.set('Accept-Ranges', 'bytes');
@@ -178,19 +196,28 @@ export function serveArtifacts(deps: ServeDeps): Middleware<OriginState> {
   }
 
   async function sendListing(ctx: Context, project: string, build: string, dir: string, isPublic: boolean): Promise<void> {
-    const rows: Array<{ rel: string; size: number; contentType: string }> = [];
+    const sort = listingSort(ctx.query);
+    const rows: Array<{ rel: string; size: number; contentType: string; createdAt: string }> = [];
     let pageToken: string | undefined;
     do {
       const page = await store.list(project, build, { dir, limit: 1000, pageToken });
-      for (const e of page.items) rows.push({ rel: e.path.slice(dir.length), size: e.size, contentType: e.contentType });
+      for (const e of page.items) rows.push({ rel: e.path.slice(dir.length), size: e.size, contentType: e.contentType, createdAt: e.createdAt });
       pageToken = page.nextPageToken;
     } while (pageToken && rows.length < LISTING_MAX);
     if (rows.length === 0) throw new NotFoundError(`no artifacts under ${dir || '/'} in build ${build}`);
     ctx.status = 200;
     ctx.set('Cache-Control', isPublic ? 'public, max-age=60' : 'private, no-store');
     ctx.type = 'text/html; charset=utf-8';
-    ctx.body = renderListing(`${project} · build ${build} · /${dir}`, childrenOf(rows), pageToken !== undefined);
+    ctx.body = renderListing(`${project} · build ${build} · /${dir}`, childrenOf(rows), pageToken !== undefined, sort);
   }
+}
+
+/** Whether `?download=1` asks for the file as an attachment; 400 for another value. */
+function wantsDownload(ctx: Context): boolean {
+  const value = ctx.query.download;
+  if (value === undefined) return false;
+  if (value !== '1') throw new BadRequestError('download must be 1 (download=1 answers the file as an attachment)');
+  return true;
 }
 
 /** `/<build>/<rest>` (project isolation) or `/<rest>` (build isolation); rest still encoded. */

@@ -2,7 +2,8 @@
  * Artifacts in the artifacts bucket (where each key lives: layout.ts). Each file is two objects:
  * the bytes, written first, streamed; then its entry, small JSON {size, sha256, type, who…},
  * written create-only AFTER the bytes are complete. Labels say which project (and build) an
- * origin label serves.
+ * origin label serves; a build's record, written before its first entry, is what the project's
+ * home page lists (builds.ts).
  *
  * The entry is the commit point. Until it exists nothing is visible, so an upload cut off halfway
  * leaves only an unreferenced object (removed by gc), never a partial file. Create-only entries
@@ -15,6 +16,7 @@ import { mapLimit } from '../map-limit';
 import { createEntry, readEntry, writeHashed } from '../write-once';
 import type { KeyPrefix, StorageKey } from '../storage/keys';
 import type { ObjectInfo, Storage } from '../storage/storage';
+import { BuildIndex } from './builds';
 import { originLabel } from './labels';
 import * as layout from './layout';
 
@@ -55,12 +57,16 @@ export class ArtifactStore {
   private readonly labels = new Map<string, LabelTarget>();
   private readonly unknownLabels = new Map<string, number>();
   private readonly objectKeys = new WeakMap<ArtifactEntry, { project: string; key: StorageKey }>();
+  /** Each project's builds: records, newest-first names, summaries (builds.ts). */
+  readonly builds: BuildIndex;
 
   constructor(
     private readonly storage: Storage,
     private readonly isolation: Isolation,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.builds = new BuildIndex(storage, now);
+  }
 
   labelFor(project: string, build: string): string {
     return this.isolation === 'build' ? originLabel(project, build) : originLabel(project);
@@ -83,9 +89,13 @@ export class ArtifactStore {
     build: string,
     path: string,
     body: Readable,
-    options: { contentLength: number; contentType: string; uploader: Uploader },
+    options: { contentLength: number; contentType: string; uploader: Uploader; commit?: string },
   ): Promise<{ created: boolean; entry: ArtifactEntry }> {
     await this.ensureLabel(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
+    // the build's record before its first entry: a build with files always has one (one stat
+    // per build and instance; nothing once this process has seen the record)
+    const { subject, trusted, branch } = options.uploader;
+    await this.builds.recordBuild(project, { build, branch, ...(options.commit ? { commit: options.commit } : {}), uploader: { subject, trusted } });
     await this.refuseFileDirConflict(project, build, path); // cheap, before a byte is stored
     const object = layout.newObjectKey(project);
     const stored = await writeHashed(this.storage, 'artifacts', object, body, {
@@ -118,11 +128,14 @@ export class ArtifactStore {
         await this.storage.delete('artifacts', object).catch(() => undefined);
         throw err;
       }
+      await this.builds.touch(project, build);
       return { created: true, entry };
     }
     await this.storage.delete('artifacts', object).catch(() => undefined);
     const existing = await this.entry(project, build, path);
     if (existing && existing.sha256 === entry.sha256 && existing.size === entry.size) {
+      // a retry: the first attempt may have committed and failed before its touch
+      await this.builds.touch(project, build);
       return { created: false, entry: existing };
     }
     throw new ConflictError(`${path} already exists in build ${build} with other content; artifacts are write-once`, {

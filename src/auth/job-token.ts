@@ -17,6 +17,8 @@ export interface JobIdentity {
   /** The branch a pull request targets; absent for pushes. */
   baseBranch?: string;
   defaultBranch: string;
+  /** The commit the job built (hex, 7 to 64 digits), when the token names one; shown on the project's home page. */
+  commit?: string;
   /** Default/protected branch job; false for pull requests and forks. */
   trusted: boolean;
   scopes: ReadonlySet<Scope>;
@@ -28,6 +30,8 @@ export interface JobClaims {
   branch: string;
   base_branch?: string;
   default_branch: string;
+  /** Optional: the commit (hex) the job built. */
+  commit?: string;
   trusted: boolean;
   /** Space-separated, OAuth style. */
   scope: string;
@@ -125,6 +129,7 @@ function toIdentity(p: JWTPayload): JobIdentity {
     branch: str('branch'),
     baseBranch: typeof p.base_branch === 'string' && p.base_branch !== '' ? p.base_branch : undefined,
     defaultBranch: str('default_branch'),
+    commit: typeof p.commit === 'string' && /^[0-9a-f]{7,64}$/i.test(p.commit) ? p.commit.toLowerCase() : undefined,
     trusted: p.trusted,
     scopes,
   };

@@ -1,7 +1,8 @@
 /**
  * Viewers of private projects on an artifact origin: `/_auth?ticket=…&next=/…` exchanges a ticket
- * for this origin's session cookie, and every other request of a private project needs that
- * cookie. The cookie is `__Host-` (Secure, Path=/, no Domain): no other origin, not even a sibling
+ * for this origin's session cookie and lands on `next` (without it, on `/`: the project's home
+ * page, or the build's index with ISOLATION=build), and every other request of a private project
+ * needs that cookie. The cookie is `__Host-` (Secure, Path=/, no Domain): no other origin, not even a sibling
  * subdomain, can set or overwrite it; HttpOnly, so a report's own script cannot read it.
  */
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';

@@ -26,6 +26,7 @@ an external issuer mints the tokens.`,
       branch: { type: 'string', value: 'B', help: 'branch the job runs on (default: the default branch)' },
       'default-branch': { type: 'string', value: 'B', help: "the project's default branch (default: main)" },
       'base-branch': { type: 'string', value: 'B', help: 'the branch a pull request targets (omit for pushes)' },
+      commit: { type: 'string', value: 'SHA', help: "the commit the job builds, 7 to 64 hex digits (shown on the project's home page)" },
       untrusted: { type: 'boolean', help: 'a pull-request or fork job: writes only its own cache scope' },
       scope: { type: 'string', value: 'S1,S2,...', help: `scopes (default: all of ${SCOPES.join(', ')})` },
       ttl: { type: 'string', value: 'SECONDS', help: `lifetime, 1 to ${TOKEN_MAX_TTL} (default: 3600)` },
@@ -46,6 +47,11 @@ an external issuer mints the tokens.`,
     };
     const baseBranch = branchName(values['base-branch'], 'base-branch');
     if (baseBranch !== undefined) claims.base_branch = baseBranch;
+    if (values.commit !== undefined) {
+      if (!/^[0-9a-f]{7,64}$/i.test(values.commit))
+        throw new UsageError(`the option '--commit' expects 7 to 64 hex digits, got ${JSON.stringify(values.commit)}`);
+      claims.commit = values.commit.toLowerCase();
+    }
     const ttl = wholeNumber(values.ttl, 'ttl', 3600, 1, TOKEN_MAX_TTL);
 
     // checked before the secret is touched: with an external issuer no HS256 token can verify

@@ -230,11 +230,84 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
       expect(top.text).toContain('<a href="./report/">report/</a>');
     });
 
+    describe('the listing page', () => {
+      // build 9: three files a second apart, of sizes that sort otherwise than their names and times
+      const files: Array<[string, number]> = [
+        ['l/a.txt', 3000],
+        ['l/b.txt', 10],
+        ['l/c.txt', 20],
+      ];
+      let times: string[];
+      beforeAll(async () => {
+        for (const [path, size] of files) {
+          await upload('acme/docs', '9', path, 'x'.repeat(size));
+          t.clock.now += 1000;
+        }
+        await upload('acme/docs', '9', 'l/sub/x.txt', 'y'.repeat(100));
+        times = files.map((_, i) => new Date(t.clock.now - (files.length - i) * 1000).toISOString());
+      });
+      const order = (html: string) => [...html.matchAll(/<tr><td><a href="\.\/([^"?]+)">/g)].map((m) => m[1]);
+
+      it('shows human-readable sizes, upload times and a download link for each file', async () => {
+        const res = await get(publicHost, '/9/l/');
+        expect(res.status).toBe(200);
+        expect(res.text).toContain('<td>2.9 KiB</td>');
+        expect(res.text).toContain('<td>10 B</td>');
+        expect(res.text).toContain(`<time datetime="${times[0]}">${times[0].replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}</time>`);
+        expect(res.text).toContain('<a href="./a.txt?download=1" download>download</a>');
+        // a directory: the total of the files below it, no download link
+        expect(res.text).toMatch(
+          /<tr><td><a href="\.\/sub\/">sub\/<\/a><\/td><td>100 B<\/td><td>directory<\/td><td><time [^>]+>[^<]+<\/time><\/td><td><\/td><\/tr>/,
+        );
+        expect(res.text).not.toContain('<script');
+        expect(order(res.text)).toEqual(['sub/', 'a.txt', 'b.txt', 'c.txt']);
+      });
+
+      it('sorts by name, size or time on the server, directories first, with the column heads turning the order round', async () => {
+        const bySize = await get(publicHost, '/9/l/?sort=size&order=desc');
+        expect(order(bySize.text)).toEqual(['sub/', 'a.txt', 'c.txt', 'b.txt']);
+        expect(bySize.text).toContain('<th aria-sort="descending"><a href="?sort=size&amp;order=asc">Size ▼</a></th>');
+        expect(order((await get(publicHost, '/9/l/?sort=size&order=asc')).text)).toEqual(['sub/', 'b.txt', 'c.txt', 'a.txt']);
+        expect(order((await get(publicHost, '/9/l/?sort=time')).text)).toEqual(['sub/', 'c.txt', 'b.txt', 'a.txt']);
+        expect(order((await get(publicHost, '/9/l/?sort=name&order=desc')).text)).toEqual(['sub/', 'c.txt', 'b.txt', 'a.txt']);
+        for (const [query, message] of [
+          ['?sort=colour', 'sort must be name, size or time'],
+          ['?sort=size&order=up', 'order must be asc or desc'],
+        ]) {
+          const res = await get(publicHost, `/9/l/${query}`, { accept: 'application/json' });
+          expect(res.status).toBe(400);
+          expect(res.json().error.message).toBe(message);
+        }
+      });
+
+      it('answers a download link with the file as an attachment: passive files by a presigned URL, active ones streamed', async () => {
+        const res = await get(publicHost, '/9/l/a.txt?download=1');
+        expect(res.status).toBe(302);
+        expect(res.headers['cache-control']).toBe('private, no-store');
+        const got = await follow(new URL(res.headers.location!));
+        expect(got.status).toBe(200);
+        expect(got.headers['content-disposition']).toBe('attachment; filename="a.txt"');
+        expect(got.body.length).toBe(3000);
+        // the same file without the query is still inline
+        const inline = await follow(new URL((await get(publicHost, '/9/l/a.txt')).headers.location!));
+        expect(inline.headers['content-disposition']).toBe('inline; filename="a.txt"');
+
+        const html = await get(publicHost, '/7/report/index.html?download=1');
+        expect(html.status).toBe(200);
+        expect(html.headers['content-disposition']).toBe('attachment; filename="index.html"');
+        expect(html.text).toBe(REPORT['index.html']);
+        expectIsolationHeaders(html);
+
+        const bad = await get(publicHost, '/9/l/a.txt?download=yes', { accept: 'application/json' });
+        expect(bad.status).toBe(400);
+        expect(bad.json().error.message).toMatch(/download must be 1/);
+      });
+    });
+
     it.each([
       ['a file that does not exist', '/7/report/missing.html'],
       ['a build that does not exist', '/8/report/index.html'],
       ['an empty directory', '/7/nothing/'],
-      ['the origin root', '/'],
     ])('answers 404 for %s', async (_what, path) => {
       const res = await get(publicHost, path);
       expect(res.status).toBe(404);

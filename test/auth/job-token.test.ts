@@ -37,6 +37,12 @@ describe('job tokens', () => {
     });
   });
 
+  it('carries the commit a token names, and none when it names none or something else', async () => {
+    expect((await verifier.verify(await mintJobToken(key, { ...claims, commit: 'ABCDEF1234567' }, opts))).commit).toBe('abcdef1234567');
+    expect((await verifier.verify(await mintJobToken(key, { ...claims, commit: 'not a sha' }, opts))).commit).toBeUndefined();
+    expect((await verifier.verify(await mintJobToken(key, claims, opts))).commit).toBeUndefined();
+  });
+
   it.each([
     [
       'an unsigned token (alg: none)',

@@ -83,6 +83,8 @@ describe('artifact-gateway token', () => {
         'trunk',
         '--base-branch',
         'trunk',
+        '--commit',
+        '4F2A9C1',
         '--untrusted',
         '--scope',
         'cache:read,cache:write',
@@ -90,7 +92,14 @@ describe('artifact-gateway token', () => {
         '86400',
       ]),
     );
-    expect(claims).toMatchObject({ branch: 'feature/x', default_branch: 'trunk', base_branch: 'trunk', trusted: false, scope: 'cache:read cache:write' });
+    expect(claims).toMatchObject({
+      branch: 'feature/x',
+      default_branch: 'trunk',
+      base_branch: 'trunk',
+      commit: '4f2a9c1',
+      trusted: false,
+      scope: 'cache:read cache:write',
+    });
     expect((claims.exp as number) - (claims.iat as number)).toBe(86400);
   });
 
@@ -108,6 +117,7 @@ describe('artifact-gateway token', () => {
     [['--project', '../etc', '--build', '1'], /'--project' got "..\/etc"/],
     [['--project', 'p', '--build', 'a/b'], /'--build' got "a\/b"/],
     [['--project', 'p', '--build', '1', '--ttl', '0'], /'--ttl' expects a whole number from 1 to 86400/],
+    [['--project', 'p', '--build', '1', '--commit', 'main'], /'--commit' expects 7 to 64 hex digits, got "main"/],
     [['--project', 'p', '--build', '1', '--ttl', '86401'], /'--ttl' expects a whole number from 1 to 86400/],
     [['--project', 'p', '--build', '1', '--ttl', '1h'], /'--ttl'/],
     [['--project', 'p', '--build', '1', '--scope', 'artifacts:write,admin'], /'--scope' got unknown scope "admin"/],

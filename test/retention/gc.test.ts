@@ -109,6 +109,31 @@ describe.each(DRIVERS)('retention (gc) on the %s driver', (driver) => {
     });
     expect(list.json().items).toEqual([]);
     expect(await objects('artifacts')).toBe(0);
+    // the build's record and newest-first names went with its last file: the home page forgets it
+    expect((await t.harness.storage.list('artifacts', toKeyPrefix('p/'))).items.map((i) => i.key)).toEqual([]);
+  });
+
+  it("keeps a build's record while it has files, and drops its stored counts when some of them expire", async () => {
+    const put = async (path: string) => {
+      const res = await raw(srv.port, {
+        method: 'PUT',
+        path: `/api/v1/projects/acme%2Fweb/builds/100/artifacts/${path}`,
+        headers: { host: API, authorization: `Bearer ${await t.token()}`, 'content-length': 5 },
+        body: 'hello',
+      });
+      expect(res.status).toBe(201);
+    };
+    const builds = async () =>
+      (await raw(srv.port, { path: '/api/v1/projects/acme%2Fweb/builds', headers: { host: API, authorization: `Bearer ${await t.token()}` } })).json();
+    await put('old.txt');
+    t.clock.now = t0 + 20 * DAY;
+    await put('new.txt');
+    expect((await builds()).items[0]).toMatchObject({ build: '100', files: 2 });
+    t.clock.now = t0 + 31 * DAY;
+    expect((await gc()).artifactsExpired).toBe(1);
+    const keys = (await t.harness.storage.list('artifacts', toKeyPrefix('p/'))).items.map((i) => i.key);
+    expect(keys.filter((k) => /\/b\/100\/m\//.test(k))).toEqual(['p/acme%2Fweb/b/100/m/record', 'p/acme%2Fweb/b/100/m/touched']);
+    expect((await builds()).items[0]).toMatchObject({ build: '100', files: 1, bytes: 5 });
   });
 
   it('walks storage a page at a time, one project after another, and collects what one big page would', async () => {
