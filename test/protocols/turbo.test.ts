@@ -3,86 +3,65 @@
  * --token <job token> --team <project>`, each run on a clean checkout with an empty local cache.
  * Signing is on in the fixture, so a hit also proves `x-artifact-tag` reaches turbo.
  */
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { DRIVERS } from '../support/drivers';
-import { checkout, MAX_BYTES, PROJECT, scratch, startProtocolGateway, truncatedPut, type ProtocolGateway } from './support';
-
-// a gateway and four token mints, each a node process: slow on a loaded CI machine
-const START_MS = 180_000;
+import { bearer as auth, MAX_BYTES, PROJECT, runOnCheckout, truncatedPut, useProtocolGateway } from './support';
 
 const TURBO = resolve(__dirname, '../../node_modules/.bin/turbo');
 const FIXTURE = resolve(__dirname, 'fixtures/turbo');
 
 describe.each(DRIVERS)('Turborepo remote cache (%s driver)', (driver) => {
-  let gw: ProtocolGateway;
-  let work: { dir: string; remove: () => Promise<void> };
+  const suite = useProtocolGateway(driver);
 
-  beforeAll(async () => {
-    gw = await startProtocolGateway(driver);
-    work = await scratch();
-  }, START_MS);
-  afterAll(async () => {
-    await gw?.stop();
-    await work?.remove();
-  });
-
-  async function turbo(token: string, team = PROJECT): Promise<{ out: string; dir: string }> {
-    const dir = await checkout(FIXTURE, work.dir);
+  function turbo(token: string, team = PROJECT): Promise<{ out: string; dir: string }> {
     const env = {
-      PATH: process.env.PATH ?? '',
-      HOME: work.dir,
       TURBO_TELEMETRY_DISABLED: '1',
       DO_NOT_TRACK: '1',
       TURBO_NO_UPDATE_NOTIFIER: '1',
       TURBO_REMOTE_CACHE_SIGNATURE_KEY: 'fixture-signing-key',
     };
-    const args = ['run', 'build', '--api', gw.url, '--token', token, '--team', team];
-    const { stdout, stderr } = await promisify(execFile)(TURBO, args, { cwd: dir, env, timeout: 60_000 });
-    return { out: stdout + stderr, dir };
+    return runOnCheckout(FIXTURE, suite.work, TURBO, ['run', 'build', '--api', suite.gw.url, '--token', token, '--team', team], env, 60_000);
   }
-  const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
   it('misses and uploads, then hits remotely on a clean checkout; an untrusted run is never hit by a trusted one', async () => {
-    const pr = await turbo(gw.tokens.untrusted);
+    const pr = await turbo(suite.gw.tokens.untrusted);
     expect(pr.out).toMatch(/app:build: cache miss, executing/);
-    expect(await gw.metric('agw_protocol_cache_requests_total', { protocol: 'turbo', result: 'stored' })).toBe(1);
+    expect(await suite.gw.metric('agw_protocol_cache_requests_total', { protocol: 'turbo', result: 'stored' })).toBe(1);
 
     // the pull request's artifact has the same hash, but lives in its own scope
-    const first = await turbo(gw.tokens.trusted);
+    const first = await turbo(suite.gw.tokens.trusted);
     expect(first.out).toMatch(/app:build: cache miss, executing/);
-    expect(await gw.metric('agw_protocol_cache_requests_total', { protocol: 'turbo', result: 'stored' })).toBe(2);
+    expect(await suite.gw.metric('agw_protocol_cache_requests_total', { protocol: 'turbo', result: 'stored' })).toBe(2);
 
-    const second = await turbo(gw.tokens.trusted);
+    const second = await turbo(suite.gw.tokens.trusted);
     expect(second.out).toMatch(/app:build: cache hit, replaying logs/);
     expect(second.out).toMatch(/Cached:\s+1 cached, 1 total/);
     expect(await readFile(join(second.dir, 'packages/app/dist/out.txt'), 'utf8')).toBe('built by app\n');
-    expect(await gw.metric('agw_protocol_cache_requests_total', { protocol: 'turbo', result: 'hit' })).toBeGreaterThanOrEqual(1);
-    expect(await gw.metric('agw_protocol_cache_bytes_total', { protocol: 'turbo', direction: 'down' })).toBeGreaterThan(0);
+    expect(await suite.gw.metric('agw_protocol_cache_requests_total', { protocol: 'turbo', result: 'hit' })).toBeGreaterThanOrEqual(1);
+    expect(await suite.gw.metric('agw_protocol_cache_bytes_total', { protocol: 'turbo', direction: 'down' })).toBeGreaterThan(0);
   });
 
   it('refuses a team that names another project, with the error shape turbo reads, and turbo runs uncached', async () => {
-    const r = await gw.api({ path: `/v8/artifacts/status?slug=other`, headers: auth(gw.tokens.trusted) });
+    const r = await suite.gw.api({ path: `/v8/artifacts/status?slug=other`, headers: auth(suite.gw.tokens.trusted) });
     expect(r.status).toBe(403);
     expect(r.json().error.code).toBe('forbidden');
-    const other = await gw.api({ path: `/v8/artifacts/abc?teamId=other`, headers: auth(gw.tokens.trusted) });
+    const other = await suite.gw.api({ path: `/v8/artifacts/abc?teamId=other`, headers: auth(suite.gw.tokens.trusted) });
     expect(other.status).toBe(403);
-    const run = await turbo(gw.tokens.trusted, 'other');
+    const run = await turbo(suite.gw.tokens.trusted, 'other');
     expect(run.out).toMatch(/app:build: cache miss, executing/);
     // another project's token is valid, but names its own project: it never reads this one's artifacts
-    const theirs = await turbo(gw.tokens.otherProject, 'other');
+    const theirs = await turbo(suite.gw.tokens.otherProject, 'other');
     expect(theirs.out).toMatch(/app:build: cache miss, executing/);
   });
 
   it('answers status, HEAD, the batch query and events as the OpenAPI spec says', async () => {
     const body = Buffer.from('artifact bytes');
-    const put = await gw.api({
+    const put = await suite.gw.api({
       method: 'PUT',
       path: `/v8/artifacts/feedc0de?slug=${PROJECT}`,
       headers: {
-        ...auth(gw.tokens.trusted),
+        ...auth(suite.gw.tokens.trusted),
         'content-type': 'application/octet-stream',
         'content-length': body.length,
         'x-artifact-tag': 'tag-1',
@@ -93,32 +72,32 @@ describe.each(DRIVERS)('Turborepo remote cache (%s driver)', (driver) => {
     expect(put.status).toBe(202);
     expect(put.json().urls).toHaveLength(1);
     // write-once: a second save keeps the first artifact and still succeeds for turbo
-    const headers = { ...auth(gw.tokens.trusted), 'content-length': 3, 'x-artifact-tag': 'tag-2' };
-    const again = await gw.api({ method: 'PUT', path: '/v8/artifacts/feedc0de', headers, body: 'new' });
+    const headers = { ...auth(suite.gw.tokens.trusted), 'content-length': 3, 'x-artifact-tag': 'tag-2' };
+    const again = await suite.gw.api({ method: 'PUT', path: '/v8/artifacts/feedc0de', headers, body: 'new' });
     expect(again.status).toBe(202);
 
-    const status = await gw.api({ path: '/v8/artifacts/status', headers: auth(gw.tokens.readOnly) });
+    const status = await suite.gw.api({ path: '/v8/artifacts/status', headers: auth(suite.gw.tokens.readOnly) });
     expect(status.json()).toEqual({ status: 'enabled' });
-    const head = await gw.api({ method: 'HEAD', path: '/v8/artifacts/feedc0de', headers: auth(gw.tokens.readOnly) });
+    const head = await suite.gw.api({ method: 'HEAD', path: '/v8/artifacts/feedc0de', headers: auth(suite.gw.tokens.readOnly) });
     expect(head.status).toBe(200);
     expect(head.headers['content-length']).toBe(String(body.length));
     expect(head.headers['x-artifact-tag']).toBe('tag-1');
-    const get = await gw.api({ path: '/v8/artifacts/feedc0de', headers: auth(gw.tokens.readOnly) });
+    const get = await suite.gw.api({ path: '/v8/artifacts/feedc0de', headers: auth(suite.gw.tokens.readOnly) });
     expect(get.body).toEqual(body);
     expect(get.headers['x-artifact-duration']).toBe('42');
-    expect((await gw.api({ method: 'HEAD', path: '/v8/artifacts/0000', headers: auth(gw.tokens.trusted) })).status).toBe(404);
+    expect((await suite.gw.api({ method: 'HEAD', path: '/v8/artifacts/0000', headers: auth(suite.gw.tokens.trusted) })).status).toBe(404);
 
-    const query = await gw.api({
+    const query = await suite.gw.api({
       method: 'POST',
       path: '/v8/artifacts',
-      headers: { ...auth(gw.tokens.trusted), 'content-type': 'application/json' },
+      headers: { ...auth(suite.gw.tokens.trusted), 'content-type': 'application/json' },
       body: JSON.stringify({ hashes: ['feedc0de', '0000'] }),
     });
     expect(query.json()).toEqual({ feedc0de: { size: body.length, taskDurationMs: 42, tag: 'tag-1' }, '0000': null });
-    const events = await gw.api({
+    const events = await suite.gw.api({
       method: 'POST',
       path: '/v8/artifacts/events',
-      headers: { ...auth(gw.tokens.trusted), 'content-type': 'application/json' },
+      headers: { ...auth(suite.gw.tokens.trusted), 'content-type': 'application/json' },
       body: JSON.stringify([{ sessionId: 's', source: 'REMOTE', event: 'HIT', hash: 'feedc0de', duration: 1 }]),
     });
     expect(events.status).toBe(200);
@@ -129,19 +108,23 @@ describe.each(DRIVERS)('Turborepo remote cache (%s driver)', (driver) => {
     ['a forged token', { authorization: 'Bearer a.b.c' }, 401],
     ['a read-only token', 'readOnly', 403],
   ])('refuses a PUT with %s, and nothing is stored', async (_what, who, status) => {
-    const headers = typeof who === 'string' ? auth(gw.tokens[who as 'readOnly']) : (who as Record<string, string>);
-    const put = await gw.api({ method: 'PUT', path: `/v8/artifacts/refused${status}`, headers: { ...headers, 'content-length': 2 }, body: 'no' });
+    const headers = typeof who === 'string' ? auth(suite.gw.tokens[who as 'readOnly']) : (who as Record<string, string>);
+    const put = await suite.gw.api({ method: 'PUT', path: `/v8/artifacts/refused${status}`, headers: { ...headers, 'content-length': 2 }, body: 'no' });
     expect(put.status).toBe(status);
-    const get = await gw.api({ path: `/v8/artifacts/refused${status}`, headers: auth(gw.tokens.trusted) });
+    const get = await suite.gw.api({ path: `/v8/artifacts/refused${status}`, headers: auth(suite.gw.tokens.trusted) });
     expect(get.status).toBe(404);
   });
 
   it('refuses an oversize upload before reading it, and a truncated one leaves nothing visible', async () => {
-    const big = await gw.api({ method: 'PUT', path: '/v8/artifacts/big', headers: { ...auth(gw.tokens.trusted), 'content-length': MAX_BYTES + 1 } });
+    const big = await suite.gw.api({
+      method: 'PUT',
+      path: '/v8/artifacts/big',
+      headers: { ...auth(suite.gw.tokens.trusted), 'content-length': MAX_BYTES + 1 },
+    });
     expect(big.status).toBe(413);
-    await truncatedPut(gw.port, '/v8/artifacts/cut', auth(gw.tokens.trusted), 4096);
-    expect((await gw.api({ path: '/v8/artifacts/cut', headers: auth(gw.tokens.trusted) })).status).toBe(404);
-    const bad = await gw.api({ path: '/v8/artifacts/..%2Fx', headers: auth(gw.tokens.trusted) });
+    await truncatedPut(suite.gw.port, '/v8/artifacts/cut', auth(suite.gw.tokens.trusted), 4096);
+    expect((await suite.gw.api({ path: '/v8/artifacts/cut', headers: auth(suite.gw.tokens.trusted) })).status).toBe(404);
+    const bad = await suite.gw.api({ path: '/v8/artifacts/..%2Fx', headers: auth(suite.gw.tokens.trusted) });
     expect(bad.status).toBeGreaterThanOrEqual(400);
     expect(bad.status).toBeLessThan(500);
   });
