@@ -212,6 +212,9 @@ describe('loadConfig', () => {
         'VIEWER_OIDC_REDIRECT_PATH: /api/v1/callback is a route of the gateway already',
       ]);
       expect(problemsOf({ ...full, VIEWER_OIDC_REDIRECT_PATH: 'https://evil.example/cb' })[0]).toMatch(/^VIEWER_OIDC_REDIRECT_PATH: expected a path/);
+      expect(problemsOf({ ...full, PUBLIC_URL: 'http://artifacts.example.com' })).toEqual([
+        'VIEWER_OIDC_ISSUER: people sign in only with an https PUBLIC_URL (its cookies are Secure); http only on a loopback host',
+      ]);
       expect(load({ VIEWER_OIDC_CLIENT_ID: 'x' }).warnings).toContain('VIEWER_OIDC_CLIENT_ID is ignored: VIEWER_OIDC_ISSUER is not set');
     });
   });

@@ -11,7 +11,7 @@ import { deriveKey } from './keys';
 import { createOidcVerifier, loadOidcPolicy, withOidc } from './oidc';
 import { createPeopleLogin, type PeopleLogin } from './people-login';
 import { createViewerAuth, type ViewerAuth } from './viewer';
-import { loadViewerPolicy } from './viewer-policy';
+import { loadViewerPolicy, type ViewerPolicy } from './viewer-policy';
 
 export interface Auth {
   tokens: TokenVerifier;
@@ -40,8 +40,7 @@ export async function createAuth(config: Config, rootSecret: Buffer, now: () => 
   let people: PeopleLogin | undefined;
   const vl = config.viewerLogin;
   if (vl) {
-    const policy = await loadViewerPolicy(vl.policyFile);
-    const secret = vl.clientSecret ?? (await readSecretFile(vl.clientSecretFile!));
+    const { policy, secret } = await loadViewerLogin(vl);
     const settings = { ...vl, publicUrl: config.publicUrl, fetchTimeoutMs: config.oidc.fetchTimeoutMs };
     people = createPeopleLogin(settings, secret, policy, deriveKey(rootSecret, 'viewer-login'), now);
   }
@@ -52,6 +51,12 @@ export async function createAuth(config: Config, rootSecret: Buffer, now: () => 
     jobTokenKey,
     actionsUploadKey: deriveKey(rootSecret, 'actions-upload-url'),
   };
+}
+
+/** Reads VIEWER_POLICY_FILE and the client secret (file); every problem as a ConfigError (serve checks them first). */
+export async function loadViewerLogin(vl: NonNullable<Config['viewerLogin']>): Promise<{ policy: ViewerPolicy; secret: string }> {
+  const policy = await loadViewerPolicy(vl.policyFile);
+  return { policy, secret: vl.clientSecret ?? (await readSecretFile(vl.clientSecretFile!)) };
 }
 
 async function readSecretFile(file: string): Promise<string> {

@@ -100,6 +100,11 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
   if (v.JWT_PUBLIC_KEY !== undefined && v.JWT_JWKS_URL !== undefined) problems.push('JWT_PUBLIC_KEY / JWT_JWKS_URL: set one, not both');
 
   const viewerLogin = readViewerLogin(v, invalid, problems, warnings, options.cwd ?? '.');
+  // the sign-in's cookies are Secure: on plain http a browser drops them and every page would
+  // send it round the provider again and again
+  if (viewerLogin && publicUrl.protocol !== 'https:' && !/^(localhost|127\.0\.0\.1|\[::1\])$/.test(publicUrl.hostname)) {
+    problems.push('VIEWER_OIDC_ISSUER: people sign in only with an https PUBLIC_URL (its cookies are Secure); http only on a loopback host');
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {

@@ -12,6 +12,7 @@ import { originLabel } from '../../src/artifacts/labels';
 import { FLOW_COOKIE_PREFIX, LOGIN_COOKIE } from '../../src/auth/people-login';
 import { SESSION_COOKIE } from '../../src/auth/viewer-session';
 import { makeTestApp, type TestApp } from '../support/app';
+import { runCli } from '../support/cli';
 import { Jar, signInAtProvider, startPeopleProvider, type PeopleProvider } from '../support/people-provider';
 import { listen, raw, type Listening, type RawResponse } from '../support/raw-http';
 
@@ -254,5 +255,33 @@ describe('people signing in with the organisation login', () => {
     expect(again.status).toBe(302);
     const login = await get(API, on(API, again.headers.location), b.api);
     expect(login.headers.location!.startsWith(provider.issuer)).toBe(true);
+  });
+});
+
+describe('serve with people signing in', () => {
+  it('refuses a viewer policy or client secret file it cannot use: exit 2, naming every problem and where', async () => {
+    const bad = join(dir, 'bad-viewers.json');
+    await writeFile(bad, JSON.stringify({ viewers: [{ group: ['acme-devs'], projects: ['acme/**'] }] }));
+    const env = {
+      PORT: '0',
+      DATA_DIR: join(dir, 'serve-data'),
+      VIEWER_OIDC_ISSUER: provider.issuer,
+      VIEWER_OIDC_CLIENT_ID: provider.clientId,
+      VIEWER_OIDC_CLIENT_SECRET: provider.clientSecret,
+      VIEWER_POLICY_FILE: bad,
+    };
+    const r = await runCli(['serve'], env, dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/VIEWER_POLICY_FILE: .*bad-viewers\.json: viewers\[0\]: unknown key "group"/);
+    expect(r.stderr).toMatch(/viewers\[0\]\.projects: "acme\/\*\*" is not a project id/);
+    const { VIEWER_OIDC_CLIENT_SECRET: _secret, ...withoutSecret } = env;
+    const missing = await runCli(
+      ['serve'],
+      { ...withoutSecret, VIEWER_POLICY_FILE: join(dir, 'viewers.json'), VIEWER_OIDC_CLIENT_SECRET_FILE: join(dir, 'nope') },
+      dir,
+    );
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/VIEWER_OIDC_CLIENT_SECRET_FILE: cannot read .*nope \(ENOENT\)/);
+    expect(r.stderr + missing.stderr).not.toContain(provider.clientSecret);
   });
 });
