@@ -1,9 +1,10 @@
 /**
  * A real OpenID provider for the people-login tests, run as a process of its own: oidc-provider
  * (the certified implementation) with its built-in HTML login and consent forms, one confidential
- * test client that must use PKCE, and two people: alice (in the acme-devs group, acme.com) and
- * mallory (in neither). Configured from the environment; prints one JSON line
- * {"issuer": "http://HOST:PORT"} once it listens, and stops on SIGTERM.
+ * test client that must use PKCE, and three people: alice (in the acme-devs group, acme.com),
+ * mallory (in neither), and una, whose acme.com address the provider never verified. Configured
+ * from the environment; prints one JSON line {"issuer": "http://HOST:PORT"} once it listens, and
+ * stops on SIGTERM.
  *
  *   PROVIDER_HOST           the host name in the issuer URL (127.0.0.1 or localhost)
  *   PROVIDER_PORT           port to listen on (0: any free port)
