@@ -25,6 +25,7 @@ import { projectPages } from './artifacts/browse';
 import { artifactHelmet } from './artifacts/helmet-policy';
 import { readOnly, resolveOrigin, serveArtifacts } from './artifacts/origin';
 import { requireViewer, viewerSignIn, type OriginState } from './auth/viewer-session';
+import { peopleRoutes } from './auth/people-routes';
 import { ArtifactStore } from './artifacts/store';
 import { cacheApiRoutes } from './caches/routes';
 import { CacheStore } from './caches/store';
@@ -38,7 +39,7 @@ export interface AppDeps {
   blobs?: BlobStore;
   /** Origin of presigned URLs (the bucket's, or the API host's for fs): allowed in artifact CSPs. */
   storageOrigin: string;
-  auth: Pick<Auth, 'tokens' | 'viewers' | 'actionsUploadKey'>;
+  auth: Pick<Auth, 'tokens' | 'viewers' | 'actionsUploadKey' | 'people'>;
   /** The clock; injected so tests can move time. */
   now?: () => number;
   metrics?: Metrics;
@@ -84,10 +85,11 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
     readOnly,
     // 5b-iii. label -> project (and build with ISOLATION=build); 404 when nothing was published
     resolveOrigin(store, config),
-    // 5b-iv. /_auth: a viewer's ticket becomes this origin's session cookie
-    viewerSignIn({ config, viewers: deps.auth.viewers, audit }),
-    // 5b-v. a private project's files need that session; public ones need nothing
-    requireViewer({ viewers: deps.auth.viewers }),
+    // 5b-iv. /_auth: a viewer's ticket becomes this origin's session cookie; /_logout clears it
+    viewerSignIn({ config, viewers: deps.auth.viewers, audit, people: deps.auth.people !== undefined }),
+    // 5b-v. a private project's files need that session; public ones need nothing. A browser
+    // without one is sent to the API host's /login when people sign in there (VIEWER_OIDC_ISSUER)
+    requireViewer({ config, viewers: deps.auth.viewers, people: deps.auth.people !== undefined }),
     // 5b-vi. the project's own pages: its home `/` (builds newest first) and `/-/latest/` links
     projectPages({ config, store }),
     // 5b-vii. the file, directory index or listing: inline, or a 302 to a presigned URL
@@ -166,6 +168,10 @@ export function apiRoutes(deps: Pick<AppDeps, 'config' | 'storage' | 'auth' | 'a
   const router = new Router<RequestState>();
   // GET /: name, version and links, for whoever opens the API host's address; GET /openapi.yaml
   router.use(homeRoutes({ about: deps.about }).routes());
+  // /login, its callback and /logout: people sign in with the organisation's OpenID provider
+  router.use(
+    peopleRoutes({ config, people: deps.auth.people, viewers: deps.auth.viewers, store: parts.artifacts, hosts: parts.hosts, audit: parts.audit }).routes(),
+  );
   // /healthz, /readyz, /metrics
   router.use(healthRoutes({ storage, metrics: parts.metrics, lifecycle: parts.lifecycle }).routes());
   // /api/v1/projects/{project}/builds/{build}/artifacts…: upload, list, download (job token)

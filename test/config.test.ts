@@ -171,4 +171,51 @@ describe('loadConfig', () => {
   it('reads the variables of one storage driver only with that driver', () => {
     expect(load({ S3_RESPONSE_TIMEOUT: '0', ARTIFACTS_BUCKET: 'Bad_Bucket' }).storage.driver).toBe('fs');
   });
+
+  describe('people signing in (VIEWER_OIDC_*)', () => {
+    const full = {
+      VIEWER_OIDC_ISSUER: 'https://login.example.com/realms/acme',
+      VIEWER_OIDC_CLIENT_ID: 'artifact-gateway',
+      VIEWER_OIDC_CLIENT_SECRET: 'client-secret-marker-0123456789',
+      VIEWER_POLICY_FILE: 'viewers.json',
+    };
+
+    it('reads the issuer as written, the scopes with openid, the callback path and the policy file', () => {
+      const config = load({ ...full, VIEWER_OIDC_SCOPES: 'email groups' });
+      expect(config.viewerLogin).toEqual({
+        issuer: 'https://login.example.com/realms/acme',
+        clientId: 'artifact-gateway',
+        clientSecret: 'client-secret-marker-0123456789',
+        clientSecretFile: undefined,
+        scopes: ['openid', 'email', 'groups'],
+        redirectPath: '/login/callback',
+        policyFile: '/srv/gw/viewers.json',
+        loginTtlSeconds: 3600,
+      });
+      expect(JSON.stringify(describeConfig(config))).not.toContain('client-secret-marker');
+      expect(load({}).viewerLogin).toBeUndefined();
+    });
+
+    it('names every missing or conflicting piece', () => {
+      expect(problemsOf({ VIEWER_OIDC_ISSUER: full.VIEWER_OIDC_ISSUER })).toEqual([
+        'VIEWER_OIDC_CLIENT_ID: required with VIEWER_OIDC_ISSUER',
+        'VIEWER_OIDC_CLIENT_SECRET / VIEWER_OIDC_CLIENT_SECRET_FILE: set one of them with VIEWER_OIDC_ISSUER',
+        'VIEWER_POLICY_FILE: required with VIEWER_OIDC_ISSUER (who may view which project)',
+      ]);
+      expect(problemsOf({ ...full, VIEWER_OIDC_CLIENT_SECRET_FILE: '/run/secrets/oidc' })).toEqual([
+        'VIEWER_OIDC_CLIENT_SECRET / VIEWER_OIDC_CLIENT_SECRET_FILE: set one of them with VIEWER_OIDC_ISSUER',
+      ]);
+      expect(problemsOf({ ...full, VIEWER_OIDC_ISSUER: 'http://login.example.com' })).toEqual([
+        'VIEWER_OIDC_ISSUER: must be an https URL (http only on a loopback host), got "http://login.example.com"',
+      ]);
+      expect(problemsOf({ ...full, VIEWER_OIDC_REDIRECT_PATH: '/api/v1/callback' })).toEqual([
+        'VIEWER_OIDC_REDIRECT_PATH: /api/v1/callback is a route of the gateway already',
+      ]);
+      expect(problemsOf({ ...full, VIEWER_OIDC_REDIRECT_PATH: 'https://evil.example/cb' })[0]).toMatch(/^VIEWER_OIDC_REDIRECT_PATH: expected a path/);
+      expect(problemsOf({ ...full, PUBLIC_URL: 'http://artifacts.example.com' })).toEqual([
+        'VIEWER_OIDC_ISSUER: people sign in only with an https PUBLIC_URL (its cookies are Secure); http only on a loopback host',
+      ]);
+      expect(load({ VIEWER_OIDC_CLIENT_ID: 'x' }).warnings).toContain('VIEWER_OIDC_CLIENT_ID is ignored: VIEWER_OIDC_ISSUER is not set');
+    });
+  });
 });

@@ -3,6 +3,7 @@
  * on SIGTERM/SIGINT (exit 0). A bad configuration exits 2 with one message naming every problem.
  */
 import { loadOidcPolicy } from '../auth/oidc';
+import { loadViewerLogin } from '../auth';
 import { helpLines, loadConfig, type Config } from '../config';
 import { createLogger } from '../http/logger';
 import { startServer } from '../server';
@@ -26,6 +27,8 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     const loaded = loadConfig(env);
     // the policy file is read here too, so that a mistake in it is a configuration error (exit 2)
     if (loaded.oidc.policyFile !== undefined) await loadOidcPolicy(loaded.oidc.policyFile, loaded.jobTokens.issuer);
+    // and the viewer policy and client secret file of people's sign-in
+    if (loaded.viewerLogin !== undefined) await loadViewerLogin(loaded.viewerLogin);
     config = loaded;
     return 0;
   });

@@ -30,6 +30,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     frameAncestors: config.frameAncestors,
     jobTokens: { ...config.jobTokens, jwksUrl: config.jobTokens.jwksUrl?.toString() },
     oidc: config.oidc,
+    viewerLogin: config.viewerLogin && { ...config.viewerLogin, clientSecret: config.viewerLogin.clientSecret ? REDACTED : undefined },
     caches: config.caches,
     artifactRetentionDays: config.artifactRetentionDays,
     gcIntervalMinutes: config.gcIntervalMinutes,

@@ -99,6 +99,13 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
   }
   if (v.JWT_PUBLIC_KEY !== undefined && v.JWT_JWKS_URL !== undefined) problems.push('JWT_PUBLIC_KEY / JWT_JWKS_URL: set one, not both');
 
+  const viewerLogin = readViewerLogin(v, invalid, problems, warnings, options.cwd ?? '.');
+  // the sign-in's cookies are Secure: on plain http a browser drops them and every page would
+  // send it round the provider again and again
+  if (viewerLogin && publicUrl.protocol !== 'https:' && !/^(localhost|127\.0\.0\.1|\[::1\])$/.test(publicUrl.hostname)) {
+    problems.push('VIEWER_OIDC_ISSUER: people sign in only with an https PUBLIC_URL (its cookies are Secure); http only on a loopback host');
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     host: v.HOST,
@@ -126,6 +133,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
       fetchTimeoutMs: v.OIDC_FETCH_TIMEOUT * 1000,
       keyCooldownMs: v.OIDC_KEY_COOLDOWN * 1000,
     },
+    viewerLogin,
     caches: {
       ttlDays: v.CACHE_TTL_DAYS,
       quotaBytes: v.CACHE_QUOTA_BYTES,
@@ -142,6 +150,32 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     headersTimeoutMs: v.HEADERS_TIMEOUT * 1000,
     trustProxy: v.TRUST_PROXY,
     warnings,
+  };
+}
+
+/** People login: all of issuer, client id, one secret and the policy, or none of them. */
+function readViewerLogin(v: Values, invalid: Set<VariableName>, problems: string[], warnings: string[], cwd: string): Config['viewerLogin'] {
+  const names = ['VIEWER_OIDC_CLIENT_ID', 'VIEWER_OIDC_CLIENT_SECRET', 'VIEWER_OIDC_CLIENT_SECRET_FILE', 'VIEWER_POLICY_FILE'] as const;
+  if (v.VIEWER_OIDC_ISSUER === undefined) {
+    if (!invalid.has('VIEWER_OIDC_ISSUER')) {
+      for (const name of names) if (v[name] !== undefined) warnings.push(`${name} is ignored: VIEWER_OIDC_ISSUER is not set`);
+    }
+    return undefined;
+  }
+  if (v.VIEWER_OIDC_CLIENT_ID === undefined) problems.push('VIEWER_OIDC_CLIENT_ID: required with VIEWER_OIDC_ISSUER');
+  if ((v.VIEWER_OIDC_CLIENT_SECRET === undefined) === (v.VIEWER_OIDC_CLIENT_SECRET_FILE === undefined)) {
+    problems.push('VIEWER_OIDC_CLIENT_SECRET / VIEWER_OIDC_CLIENT_SECRET_FILE: set one of them with VIEWER_OIDC_ISSUER');
+  }
+  if (v.VIEWER_POLICY_FILE === undefined) problems.push('VIEWER_POLICY_FILE: required with VIEWER_OIDC_ISSUER (who may view which project)');
+  return {
+    issuer: v.VIEWER_OIDC_ISSUER,
+    clientId: v.VIEWER_OIDC_CLIENT_ID ?? '',
+    clientSecret: v.VIEWER_OIDC_CLIENT_SECRET,
+    clientSecretFile: v.VIEWER_OIDC_CLIENT_SECRET_FILE === undefined ? undefined : resolve(cwd, v.VIEWER_OIDC_CLIENT_SECRET_FILE),
+    scopes: v.VIEWER_OIDC_SCOPES,
+    redirectPath: v.VIEWER_OIDC_REDIRECT_PATH,
+    policyFile: resolve(cwd, v.VIEWER_POLICY_FILE ?? '.'),
+    loginTtlSeconds: v.VIEWER_LOGIN_TTL,
   };
 }
 

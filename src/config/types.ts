@@ -63,6 +63,22 @@ export interface Config {
     /** An unknown key id refetches the JWKS at most this often, ms. */
     keyCooldownMs: number;
   };
+  /** People signing in through the organisation's OpenID provider (auth/people-login.ts); absent: tickets only. */
+  viewerLogin?: {
+    /** The issuer URL exactly as configured (and as its ID tokens carry it). */
+    issuer: string;
+    clientId: string;
+    /** The secret itself, or the file it is read from at start. */
+    clientSecret?: string;
+    clientSecretFile?: string;
+    scopes: string[];
+    /** Path on the API host the provider redirects back to. */
+    redirectPath: string;
+    /** The viewer policy file, absolute. */
+    policyFile: string;
+    /** How long the API host remembers a sign-in, seconds; 0: not at all. */
+    loginTtlSeconds: number;
+  };
   caches: {
     /** Entries unused this long are deleted by gc. */
     ttlDays: number;

@@ -57,6 +57,31 @@ const frameSources = listOf("space-separated 'self', 'none' or http(s) origins",
   return source;
 });
 
+/** An issuer URL kept as written (its exact text is what ID tokens carry in iss): https, or http on loopback. */
+const issuerUrl = parser('https URL (http only on a loopback host)', (raw) => {
+  const url = httpUrl(raw);
+  if (url.protocol !== 'https:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) {
+    throw new Invalid(`must be an https URL (http only on a loopback host), got ${JSON.stringify(raw)}`);
+  }
+  if (url.search || url.hash) throw new Invalid('must not have a query or fragment');
+  return raw;
+});
+
+const scopeList = parser('space-separated scopes', (raw) => {
+  const scopes = raw.split(/\s+/).filter(Boolean);
+  for (const s of scopes) if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s)) throw new Invalid(`${JSON.stringify(s)} is not a scope`);
+  return [...new Set(['openid', ...scopes])];
+});
+
+// a path of its own on the API host: not the API's, the health checks' or another sign-in route's
+const redirectPath = parser('a path such as /login/callback', (raw) => {
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(raw)) throw new Invalid(`expected a path of letters, digits and . _ ~ - segments, got ${JSON.stringify(raw)}`);
+  if (/^\/(api|_blob|v8|v1|cache|twirp|_apis|healthz|readyz|metrics|openapi\.yaml)(\/|$)|^\/(login|logout)$/.test(raw)) {
+    throw new Invalid(`${raw} is a route of the gateway already`);
+  }
+  return raw;
+});
+
 export const VARIABLES = {
   HOST: given({ default: '127.0.0.1', parse: text, doc: 'address to bind (0.0.0.0 in a container)' }),
   PORT: given({ default: '8080', parse: wholeNumber(0, 65535), doc: 'port to bind' }),
@@ -134,6 +159,36 @@ export const VARIABLES = {
     default: '30',
     parse: wholeNumber(1, 3600),
     doc: "a token with a key id the issuer's cached JWKS lacks refetches it at most once per this many seconds",
+  }),
+  VIEWER_OIDC_ISSUER: optional({
+    parse: issuerUrl,
+    doc: "issuer URL of the organisation's OpenID provider (Keycloak realm, Dex, Google, Entra ID, GitLab…): people sign in to private projects through it; unset: only ticket links (docs/identity.md)",
+  }),
+  VIEWER_OIDC_CLIENT_ID: optional({ parse: text, doc: 'client id of the gateway at VIEWER_OIDC_ISSUER; required with it' }),
+  VIEWER_OIDC_CLIENT_SECRET: optional({
+    parse: text,
+    secret: true,
+    doc: 'client secret of the gateway at VIEWER_OIDC_ISSUER; or VIEWER_OIDC_CLIENT_SECRET_FILE',
+  }),
+  VIEWER_OIDC_CLIENT_SECRET_FILE: optional({ parse: text, doc: 'file holding the client secret (a mounted secret), instead of VIEWER_OIDC_CLIENT_SECRET' }),
+  VIEWER_OIDC_SCOPES: given({
+    default: 'openid email profile',
+    parse: scopeList,
+    doc: 'space-separated scopes asked of the provider; openid is always among them (add groups where the provider needs it)',
+  }),
+  VIEWER_OIDC_REDIRECT_PATH: given({
+    default: '/login/callback',
+    parse: redirectPath,
+    doc: 'path on the API host the provider sends people back to; register PUBLIC_URL + this path as the redirect URI',
+  }),
+  VIEWER_POLICY_FILE: optional({
+    parse: text,
+    doc: 'JSON file saying which groups, email domains or emails may view which private projects (docs/identity.md); required with VIEWER_OIDC_ISSUER',
+  }),
+  VIEWER_LOGIN_TTL: given({
+    default: '3600',
+    parse: wholeNumber(0, 86400),
+    doc: 'seconds the API host remembers a sign-in, so a second private origin needs no trip to the provider (1 h); 0: every origin asks the provider',
   }),
   TICKET_TTL: given({ default: '300', parse: wholeNumber(10, 86400), doc: 'seconds a viewer ticket link stays valid' }),
   SESSION_TTL: given({ default: String(8 * 3600), parse: wholeNumber(60, 30 * 86400), doc: 'seconds a viewer session cookie stays valid (8 h)' }),

@@ -31,9 +31,10 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 }
 
 // Query parameters that are credentials by name: SigV4 presigned URLs, our blob URLs, tickets,
-// tokens, and the names people give them (jwt, authorization, api_key, password, session…).
+// tokens, an OpenID sign-in's authorization code, state and nonce, and the names people give
+// them (jwt, authorization, api_key, password, session…).
 const SECRET_PARAM =
-  /signature|credential|security-token|token|ticket|secret|passw|^pwd$|^sig$|^key$|jwt|auth|session|cookie|api[-_]?key|access[-_]?key|private/i;
+  /signature|credential|security-token|token|ticket|secret|passw|^pwd$|^sig$|^key$|^code$|^state$|^nonce$|jwt|auth|session|cookie|api[-_]?key|access[-_]?key|private/i;
 
 // Values that are credentials by their look, whatever the parameter is called: a JWT or JWS
 // (three base64url parts, the first a JSON header); 32+ hex digits (a signature, a digest-based

@@ -4,11 +4,13 @@
  * the s3 driver, and nginx rendered by nginx/run-local.sh from the production templates. Every
  * port is a free loopback port; the test domains resolve to 127.0.0.1 only inside Chromium
  * (--host-resolver-rules) and in the requests below (which connect to 127.0.0.1 with the right SNI
- * and Host), so nothing depends on /etc/hosts.
+ * and Host), so nothing depends on /etc/hosts. With `people`, a real OpenID provider too
+ * (test/support/oidc-people-provider.mjs on http://localhost:<port>), and the gateways sign people
+ * in through it with a viewer policy: the acme-devs group may view e2e/*.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,6 +20,7 @@ import { createS3Client } from '../../src/storage/s3/client';
 import { runCli, spawnCli, type Running } from '../support/cli';
 import { emptyAndDeleteBucket, s3Env } from '../support/drivers';
 import { freePort } from '../support/ports';
+import { startPeopleProvider, type PeopleProvider } from '../support/people-provider';
 import { raw } from '../support/raw-http';
 
 const ROOT = resolve(__dirname, '../..');
@@ -58,6 +61,8 @@ export interface Stack {
   /** https://<label>.artifacts.agw.test:<port> */
   origin(project: string): string;
   gateways: GatewayInstance[];
+  /** The OpenID provider people sign in with, when started with `people`. */
+  provider?: PeopleProvider;
   /** The environment the gateways run with: give it to `token` and `ticket` too. */
   gatewayEnv: Record<string, string>;
   /** A request through nginx (TLS verified against the dev CA), as a client of `url` would send it. */
@@ -122,11 +127,18 @@ async function until<T>(what: string, ms: number, attempt: () => Promise<T | und
   }
 }
 
-export async function startStack(): Promise<Stack> {
+export interface StackOptions {
+  /** Start the test OpenID provider and have the gateways sign people in through it. */
+  people?: boolean;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const cleanup = new Cleanup();
   const output: string[] = [];
+  let providerOutput = () => '';
   // the AWS SDK's notice about future Node.js versions, printed by every gateway, says nothing here
-  const logs = () => output.join('').replace(/^\[gateway \d\] \(node:\d+\) Warning: NodeVersionSupportWarning[\s\S]*?--trace-warnings[^\n]*\n/gm, '');
+  const logs = () =>
+    providerOutput() + output.join('').replace(/^\[gateway \d\] \(node:\d+\) Warning: NodeVersionSupportWarning[\s\S]*?--trace-warnings[^\n]*\n/gm, '');
   try {
     const dir = await mkdtemp(join(tmpdir(), 'agw-e2e-'));
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
@@ -159,6 +171,23 @@ export async function startStack(): Promise<Stack> {
       PUBLIC_PROJECTS: 'e2e/alpha,e2e/beta',
       SHUTDOWN_TIMEOUT: '10',
     };
+    let provider: PeopleProvider | undefined;
+    if (options.people) {
+      // http on loopback: the provider is reached as http://localhost:<port> by Chromium and the gateways alike
+      provider = await startPeopleProvider({ host: 'localhost', redirectUris: [`${apiOrigin}/login/callback`] });
+      const started = provider;
+      cleanup.push(() => started.stop());
+      providerOutput = () => started.output().replace(/^/gm, '[provider] ');
+      const policy = join(dir, 'viewers.json');
+      await writeFile(policy, JSON.stringify({ viewers: [{ groups: ['acme-devs'], projects: ['e2e/*'] }] }));
+      Object.assign(gatewayEnv, {
+        VIEWER_OIDC_ISSUER: provider.issuer,
+        VIEWER_OIDC_CLIENT_ID: provider.clientId,
+        VIEWER_OIDC_CLIENT_SECRET: provider.clientSecret,
+        VIEWER_OIDC_SCOPES: 'openid email profile groups',
+        VIEWER_POLICY_FILE: policy,
+      });
+    }
     cleanup.push(async () => {
       const client = createS3Client({
         endpoint: s3.S3_ENDPOINT,
@@ -274,6 +303,7 @@ export async function startStack(): Promise<Stack> {
       s3Origin,
       origin: (project) => `https://${originLabel(project)}.${ARTIFACT_DOMAIN}:${httpsPort}`,
       gateways,
+      provider,
       gatewayEnv,
       fetch: fetchVia,
       async token(project, build) {
