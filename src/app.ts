@@ -14,6 +14,7 @@ import { blobRoute } from './http/fs-blob-route';
 import type { BlobStore } from './storage/fs/blob-url';
 import { healthRoutes, type Lifecycle } from './http/health';
 import { homeRoutes, type About } from './http/home';
+import { clientBundleRoutes } from './http/client-bundle';
 import { API_HELMET, koaHelmet } from './http/helmet';
 import type { Logger } from './http/logger';
 import { createMetrics, type Metrics } from './http/metrics';
@@ -166,6 +167,8 @@ export function apiRoutes(deps: Pick<AppDeps, 'config' | 'storage' | 'auth' | 'a
   const router = new Router<RequestState>();
   // GET /: name, version and links, for whoever opens the API host's address; GET /openapi.yaml
   router.use(homeRoutes({ about: deps.about }).routes());
+  // GET /client/artifact-gateway.cjs: the runner client in one file, for CI jobs to fetch
+  router.use(clientBundleRoutes().routes());
   // /healthz, /readyz, /metrics
   router.use(healthRoutes({ storage, metrics: parts.metrics, lifecycle: parts.lifecycle }).routes());
   // /api/v1/projects/{project}/builds/{build}/artifacts…: upload, list, download (job token)
