@@ -15,6 +15,8 @@ export default tseslint.config(
       '.edge/',
       'certs/out/',
       'test/protocols/fixtures/',
+      // the runner client bundle (scripts/build-client.mjs), copied for npm pack
+      'packages/client/artifact-gateway.cjs',
     ],
   },
   js.configs.recommended,

@@ -14,6 +14,7 @@ import { blobRoute } from './http/fs-blob-route';
 import type { BlobStore } from './storage/fs/blob-url';
 import { healthRoutes, type Lifecycle } from './http/health';
 import { homeRoutes, type About } from './http/home';
+import { clientBundleRoutes } from './http/client-bundle';
 import { API_HELMET, koaHelmet } from './http/helmet';
 import type { Logger } from './http/logger';
 import { createMetrics, type Metrics } from './http/metrics';
@@ -172,6 +173,8 @@ export function apiRoutes(deps: Pick<AppDeps, 'config' | 'storage' | 'auth' | 'a
   router.use(
     peopleRoutes({ config, people: deps.auth.people, viewers: deps.auth.viewers, store: parts.artifacts, hosts: parts.hosts, audit: parts.audit }).routes(),
   );
+  // GET /client/artifact-gateway.cjs: the runner client in one file, for CI jobs to fetch
+  router.use(clientBundleRoutes().routes());
   // /healthz, /readyz, /metrics
   router.use(healthRoutes({ storage, metrics: parts.metrics, lifecycle: parts.lifecycle }).routes());
   // /api/v1/projects/{project}/builds/{build}/artifacts…: upload, list, download (job token)

@@ -1,14 +1,10 @@
 /**
  * Option values the subcommands share, each checked into a UsageError that names the option
- * (exit 2): whole numbers, ids, the gateway URL and token (never echoed); and the gateway's keys
- * read from the environment exactly as `serve` reads them, so a token or ticket minted here
- * verifies on a server started with the same environment.
+ * (exit 2): whole numbers, ids, the gateway URL and token (never echoed). The gateway's own keys,
+ * which token and ticket need, are read in gateway-auth.ts: the runner client bundles this file
+ * and must not carry them.
  */
-import { access } from 'node:fs/promises';
-import { createAuth, type Auth } from '../auth';
-import { resolveSigningSecret } from '../auth/secret-file';
 import { findCiToken } from '../client/ci-token';
-import type { Config } from '../config';
 import { UsageError } from './command';
 
 export function required(value: string | undefined, option: string): string {
@@ -31,30 +27,6 @@ export function id(value: string | undefined, option: string, pattern: RegExp): 
   if (!pattern.test(v))
     throw new UsageError(`the option '--${option}' got ${JSON.stringify(v)}, which is not a valid ${option} id (expected ${pattern.source})`);
   return v;
-}
-
-/**
- * The server's keys for a configuration read with loadConfig(env). With the fs driver and no
- * SIGNING_SECRET the secret lives in DATA_DIR/.signing-secret; when this command is the first to
- * need it, it is made here (as serve would), with a warning, because a server started on another
- * DATA_DIR will not accept what is signed with it.
- */
-export async function gatewayAuth(command: string, config: Config): Promise<Auth> {
-  const file = config.signingSecret ? undefined : config.signingSecretFile;
-  const existed =
-    file === undefined ||
-    (await access(file).then(
-      () => true,
-      () => false,
-    ));
-  const secret = await resolveSigningSecret(config);
-  if (!existed) {
-    process.stderr.write(
-      `artifact-gateway ${command}: warning: made a new signing secret in ${file}; ` +
-        'only a gateway using this DATA_DIR (or SIGNING_SECRET) will accept what this command signs\n',
-    );
-  }
-  return createAuth(config, secret);
 }
 
 // what requireJob accepts; checked here so that a pasted token with a stray character is a usage

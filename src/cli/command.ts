@@ -7,7 +7,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InvalidInput } from '../client/errors';
-import { ConfigError } from '../config';
+import { ConfigError } from '../config/error';
 
 /** A bad command line: the command prints the message and a pointer to --help, and exits 2. */
 export class UsageError extends InvalidInput {

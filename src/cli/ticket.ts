@@ -9,7 +9,8 @@ import { isSameOriginPath } from '../auth/viewer';
 import { originLabel } from '../artifacts/labels';
 import { loadConfig } from '../config';
 import { createHostResolver } from '../hosts';
-import { gatewayAuth, id, wholeNumber } from './args';
+import { id, wholeNumber } from './args';
+import { gatewayAuth } from './gateway-auth';
 import { defineCommand, OPTIONS, UsageError } from './command';
 
 export const ticket = defineCommand(

@@ -7,7 +7,8 @@
 import { mintJobToken, type JobClaims } from '../auth/job-token';
 import { BUILD_ID, isScope, PROJECT_ID, SCOPES, type Scope } from '../ids';
 import { loadConfig } from '../config';
-import { gatewayAuth, id, wholeNumber } from './args';
+import { id, wholeNumber } from './args';
+import { gatewayAuth } from './gateway-auth';
 import { defineCommand, OPTIONS, UsageError } from './command';
 
 export const TOKEN_MAX_TTL = 86400;

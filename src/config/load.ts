@@ -5,16 +5,12 @@
  * is checked here is only what relates one variable to another.
  */
 import { join, resolve } from 'node:path';
+import { ConfigError } from './error';
 import { Invalid } from './parsers';
 import type { Config, StorageConfig } from './types';
 import { VARIABLES, type Values, type Variable, type VariableName } from './variables';
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 type Env = Record<string, string | undefined>;
 

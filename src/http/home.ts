@@ -30,6 +30,7 @@ const LINKS = [
   { rel: 'api', href: '/openapi.yaml', title: 'the HTTP API, described in OpenAPI 3.1' },
   { rel: 'health', href: '/healthz', title: 'liveness: 200 while the process answers' },
   { rel: 'ready', href: '/readyz', title: 'readiness: 200 while storage answers' },
+  { rel: 'client', href: '/client/artifact-gateway.cjs', title: 'the runner client in one file: node artifact-gateway.cjs upload|cache …' },
 ];
 
 function page(about: About): string {

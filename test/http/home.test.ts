@@ -26,6 +26,7 @@ describe('GET / on the API host', () => {
       links: expect.arrayContaining([
         expect.objectContaining({ rel: 'api', href: '/openapi.yaml' }),
         expect.objectContaining({ rel: 'health', href: '/healthz' }),
+        expect.objectContaining({ rel: 'client', href: '/client/artifact-gateway.cjs' }),
       ]),
     });
     expect(res.headers.vary).toMatch(/accept/i);

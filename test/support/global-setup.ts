@@ -12,8 +12,10 @@ import { freePort } from './ports';
 export const CEPH_SCRIPT = resolve(__dirname, '../../scripts/ceph-rgw.sh');
 
 export default async function globalSetup(): Promise<void> {
-  // the CLI tests run the built command, exactly as a user would
+  // the CLI tests run the built command, exactly as a user would, and the runner client bundle
+  // that the gateway serves (both are `npm run build`)
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: resolve(__dirname, '../..'), stdio: 'inherit' });
+  execFileSync(process.execPath, ['scripts/build-client.mjs'], { cwd: resolve(__dirname, '../..'), stdio: 'inherit' });
   if (process.env.S3_ENDPOINT) return; // an S3 server given from outside (CI matrix, developer)
   const cephDir = mkdtempSync(join(tmpdir(), 'agw-ceph-'));
   const rgwPort = await freePort();
