@@ -3,6 +3,8 @@
  *
  *   p/<project>/o/<uuid>                      the bytes of a file, written first, streamed
  *   p/<project>/b/<build>/f/<path>            its entry (store.ts): the commit point
+ *   p/<project>/b/<build>/u/<uuid>            a bundle's commit record (bundles.ts): entries that
+ *                                             name a bundle are visible only once it says committed
  *   labels/<label>                            which project (and build) an origin label serves
  *
  * <project> and <build> are percent-encoded into one segment each; <path> is the artifact path as
@@ -19,7 +21,10 @@ const enc = encodeURIComponent;
 export const PROJECTS = toKeyPrefix('p/');
 
 export type ArtifactKey =
-  { kind: 'object'; project: string; id: string } | { kind: 'entry'; project: string; build: string; path: string } | { kind: 'label'; label: string };
+  | { kind: 'object'; project: string; id: string }
+  | { kind: 'entry'; project: string; build: string; path: string }
+  | { kind: 'bundle'; project: string; build: string; id: string }
+  | { kind: 'label'; label: string };
 
 /** The project that a prefix one level below PROJECTS (`p/<project>/`) stands for, or null. */
 export function projectOf(prefix: string): string | null {
@@ -48,6 +53,14 @@ export function entryPrefix(project: string, build: string, dir = ''): KeyPrefix
   return dir === '' ? files : toKeyPrefix(`${files}${dir}`);
 }
 
+/** A fresh id for one bundle upload. */
+export const newBundleId = (): string => randomUUID();
+
+/** The commit record of a bundle; `id` is a UUID (checked: entries name it, and entries may be tampered with). */
+export function bundleKey(project: string, build: string, id: string): StorageKey | null {
+  return /^[0-9a-f-]{36}$/.test(id) ? joinKey('p', enc(project), 'b', enc(build), 'u', id) : null;
+}
+
 export const labelKey = (label: string): StorageKey => joinKey('labels', label);
 
 /**
@@ -67,6 +80,12 @@ export function parseArtifactKey(key: string): ArtifactKey | null {
   if (object) {
     const project = decodeSegment(object[1]);
     return project === null ? null : { kind: 'object', project, id: object[2] };
+  }
+  const bundle = /^p\/([^/]+)\/b\/([^/]+)\/u\/([^/]+)$/.exec(key);
+  if (bundle) {
+    const project = decodeSegment(bundle[1]);
+    const build = decodeSegment(bundle[2]);
+    return project === null || build === null ? null : { kind: 'bundle', project, build, id: bundle[3] };
   }
   const entry = /^p\/([^/]+)\/b\/([^/]+)\/f\/(.+)$/.exec(key);
   if (entry) {
