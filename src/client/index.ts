@@ -7,6 +7,8 @@
  */
 export { buildRootUrl, createArtifactsClient, uploadFiles, UploadFailure } from './artifacts';
 export type { ArtifactsClient, ArtifactsClientOptions, PutOutcome, UploadedItem, UploadOptions, UploadSummary } from './artifacts';
+export { bundleLength, uploadBundle } from './bundle';
+export type { BundleResult } from './bundle';
 export { collectFiles } from './local-files';
 export type { CollectedFiles, LocalFile } from './local-files';
 export { CacheFailure, createCacheClient } from './caches';
