@@ -91,6 +91,11 @@ export function receiveBundle(store: ArtifactStore, project: string, body: Reada
 
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
+        // node-tar would gunzip on its own; the end-of-archive check needs the tar itself
+        if (received === 0 && chunk[0] === 0x1f && chunk[1] === 0x8b) {
+          fail(new BadRequestError('the body is a gzip-compressed archive; a bundle is an uncompressed tar'));
+          return cb();
+        }
         received += chunk.length;
         archiveHash.update(chunk);
         tail = chunk.length >= 512 ? Buffer.from(chunk.subarray(-512)) : Buffer.concat([tail, chunk]).subarray(-512);

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { toKeyPrefix, toStorageKey } from '../../src/storage/keys';
 import { makeTestApp, type TestApp } from '../support/app';
 import { DRIVERS } from '../support/drivers';
@@ -265,6 +266,14 @@ describe.each(DRIVERS)('bundle uploads on the %s driver', (driver) => {
     const res = await post(build, Buffer.from('{"this": "is json, not tar"}'.repeat(40)));
     expect(res.status).toBe(400);
     expect(res.json().error.message).toMatch(/the body is not a valid tar archive/);
+    expect(await buildKeys(build)).toEqual([]);
+  });
+
+  it('refuses a gzip-compressed tar with 400 saying so', async () => {
+    const build = nextBuild();
+    const res = await post(build, gzipSync(makeTar(files(3))));
+    expect(res.status).toBe(400);
+    expect(res.json().error.message).toMatch(/gzip-compressed archive; a bundle is an uncompressed tar/);
     expect(await buildKeys(build)).toEqual([]);
   });
 
