@@ -51,6 +51,13 @@ describe('the artifacts bucket layout', () => {
     });
     expect(artifacts.parseArtifactKey(`p/acme%2Fweb/o/${UUID}`)).toEqual({ kind: 'object', project: 'acme/web', id: UUID });
     expect(artifacts.parseArtifactKey('labels/abc123')).toEqual({ kind: 'label', label: 'abc123' });
+    expect(artifacts.parseArtifactKey(artifacts.bundleKey('acme/web', 'v1 rc', UUID)!)).toEqual({
+      kind: 'bundle',
+      project: 'acme/web',
+      build: 'v1 rc',
+      id: UUID,
+    });
+    expect(artifacts.bundleKey('acme/web', '1', '../x')).toBeNull();
     expect(artifacts.projectOf(artifacts.projectPrefix('acme/web'))).toBe('acme/web');
   });
 

@@ -1,6 +1,7 @@
 /**
  * The artifacts API on the API host (token-authenticated JSON):
  *   PUT  /api/v1/projects/{project}/builds/{build}/artifacts/{path}   upload (streamed, write-once)
+ *   POST /api/v1/projects/{project}/builds/{build}/artifacts?bundle=tar   upload a tar of many files, all or nothing
  *   GET  /api/v1/projects/{project}/builds/{build}/artifacts          list (paged)
  *   GET  /api/v1/projects/{project}/builds/{build}/artifacts/{path}   302 to a presigned download
  *   GET  /api/v1/projects/{project}/builds                             the project's builds, newest first (paged, ?branch=)
@@ -13,6 +14,7 @@ import { authorize, type TokenVerifier } from '../auth/job-token';
 import type { Config } from '../config';
 import { contentTypeFor, dispositionFor } from '../content-policy';
 import { BadRequestError, NotFoundError } from '../errors';
+import { BundleCut, receiveBundle } from './bundle-archive';
 import { declaredLength } from '../http/body';
 import type { HostResolver } from '../hosts';
 import { setLocation } from '../http/location';
@@ -39,6 +41,7 @@ const PREFIX = '/api/v1/projects/:project/builds/:build/artifacts';
 const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+(\s*;\s*[a-z0-9!#$&^_.+-]+=("[^"\r\n]*"|[a-z0-9!#$&^_.+-]+))*$/i;
 // what clients send when they did not choose a type: then the file name decides
 const UNCHOSEN = new Set(['application/octet-stream', 'application/x-www-form-urlencoded']);
+const BUNDLE_TYPES = new Set(['application/x-tar', 'application/octet-stream', '']);
 
 function ids(ctx: Context): { project: string; build: string } {
   return {
@@ -113,6 +116,47 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
     );
     ctx.status = created ? 201 : 200;
     ctx.body = item(project, build, entry);
+  });
+
+  router.post(PREFIX, async (ctx) => {
+    const { project, build } = ids(ctx);
+    const job = await requireJob(ctx, tokens);
+    authorize(job, { project, build, scope: 'artifacts:write' });
+    if (ctx.query.bundle !== 'tar') throw new BadRequestError('POST …/artifacts uploads a bundle: say its format with ?bundle=tar');
+    const given = ctx.get('content-type').split(';')[0].trim().toLowerCase();
+    if (!BUNDLE_TYPES.has(given)) throw new BadRequestError(`a bundle is a tar archive (Content-Type: application/x-tar), not ${JSON.stringify(given)}`);
+    const length = declaredLength(ctx, config.bundleMaxBytes, 'bundle');
+    const uploader = { subject: job.subject, project: job.project, build: job.build, branch: job.branch, trusted: job.trusted };
+    let received;
+    try {
+      received = await receiveBundle(store, project, ctx.req, length, { maxFiles: config.bundleMaxFiles, maxFileBytes: config.artifactMaxBytes });
+    } catch (err) {
+      // the rest of a refused archive is not read: close the connection after the answer
+      if (!ctx.req.complete) ctx.set('Connection', 'close');
+      if (err instanceof BundleCut) throw Object.assign(err, { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+      throw err;
+    }
+    const published = await store.publishBundle(project, build, received.files, uploader, { commit: job.commit });
+    audit.info(
+      {
+        audit: 'artifact.bundle',
+        reqId: ctx.state.requestId,
+        who: { subject: job.subject, project, build, branch: job.branch, trusted: job.trusted },
+        what: { bundle: published.bundle, files: received.files.length, bytes: received.bytes, sha256: received.sha256 },
+        created: published.created,
+        unchanged: published.unchanged,
+      },
+      'artifact bundle uploaded',
+    );
+    ctx.status = 201;
+    ctx.body = {
+      files: received.files.length,
+      created: published.created,
+      unchanged: published.unchanged,
+      bytes: received.bytes,
+      sha256: received.sha256,
+      url: browseUrl(project, build, ''),
+    };
   });
 
   router.get(PREFIX, async (ctx) => {

@@ -3,6 +3,8 @@
  *
  *   p/<project>/o/<uuid>                      the bytes of a file, written first, streamed
  *   p/<project>/b/<build>/f/<path>            its entry (store.ts): the commit point
+ *   p/<project>/b/<build>/u/<uuid>            a bundle's commit record (bundles.ts): entries that
+ *                                             name a bundle are visible only once it says committed
  *   labels/<label>                            which project (and build) an origin label serves
  *   p/<project>/b/<build>/m/record            the build's record (builds.ts): branch, commit, time,
  *                                             uploader; created once, by the build's first upload
@@ -32,6 +34,7 @@ export const PROJECTS = toKeyPrefix('p/');
 export type ArtifactKey =
   | { kind: 'object'; project: string; id: string }
   | { kind: 'entry'; project: string; build: string; path: string }
+  | { kind: 'bundle'; project: string; build: string; id: string }
   | { kind: 'label'; label: string }
   | { kind: 'build-meta'; project: string; build: string; name: 'record' | 'touched' | 'summary' }
   | { kind: 'build-name'; project: string; branch?: string; build: string; createdAtMs: number };
@@ -80,6 +83,14 @@ export function buildName(project: string, build: string, createdAtMs: number, b
   return joinKey(buildNamesPrefix(project, branch).slice(0, -1), inverted, enc(build));
 }
 
+/** A fresh id for one bundle upload. */
+export const newBundleId = (): string => randomUUID();
+
+/** The commit record of a bundle; `id` is a UUID (checked: entries name it, and entries may be tampered with). */
+export function bundleKey(project: string, build: string, id: string): StorageKey | null {
+  return /^[0-9a-f-]{36}$/.test(id) ? joinKey('p', enc(project), 'b', enc(build), 'u', id) : null;
+}
+
 export const labelKey = (label: string): StorageKey => joinKey('labels', label);
 
 /**
@@ -113,6 +124,12 @@ export function parseArtifactKey(key: string): ArtifactKey | null {
     const build = decodeSegment(name[4]);
     if (project === null || build === null || branch === null) return null;
     return { kind: 'build-name', project, ...(branch === undefined ? {} : { branch }), build, createdAtMs: TIME_CEILING - Number(name[3]) };
+  }
+  const bundle = /^p\/([^/]+)\/b\/([^/]+)\/u\/([^/]+)$/.exec(key);
+  if (bundle) {
+    const project = decodeSegment(bundle[1]);
+    const build = decodeSegment(bundle[2]);
+    return project === null || build === null ? null : { kind: 'bundle', project, build, id: bundle[3] };
   }
   const entry = /^p\/([^/]+)\/b\/([^/]+)\/f\/(.+)$/.exec(key);
   if (entry) {

@@ -11,12 +11,14 @@ import { serve } from './serve';
 import { ticket } from './ticket';
 import { token } from './token';
 import { upload } from './upload';
+import { download } from './download';
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   serve: { run: serve, summary: 'start the gateway (configured by environment variables)' },
   token: { run: token, summary: 'print a job token for a project and build (development, tests)' },
   ticket: { run: ticket, summary: "print a sign-in link to a private project's artifacts" },
   upload: { run: upload, summary: 'upload files and directories to a build' },
+  download: { run: download, summary: 'download a build, or a directory of it, verified' },
   cache: { run: cache, summary: 'save or restore a dependency cache (cache save|restore)' },
   gc: { run: gc, summary: 'delete expired caches and artifacts once (retention)' },
 };

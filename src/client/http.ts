@@ -52,6 +52,8 @@ export interface Body {
   name: string;
   /** Its bytes and their length, which is declared before the first byte is sent. Rejections are not retried. */
   open(): Promise<{ length: number; stream?: Readable }>;
+  /** Its Content-Type, when it has one. */
+  contentType?: string;
 }
 
 export interface HttpRequest {
@@ -140,6 +142,7 @@ export function createHttp(options: HttpOptions): Http {
       if (req.auth) headers.authorization = `Bearer ${options.token}`;
       const json = req.json === undefined ? undefined : Buffer.from(JSON.stringify(req.json));
       if (json) headers['content-type'] = 'application/json';
+      else if (req.body?.contentType) headers['content-type'] = req.body.contentType;
       const length = opened?.length ?? json?.length ?? 0;
       if (req.method !== 'GET') headers['content-length'] = String(length);
       const https = req.url.protocol === 'https:';

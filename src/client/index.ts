@@ -7,6 +7,10 @@
  */
 export { buildRootUrl, createArtifactsClient, uploadFiles, UploadFailure } from './artifacts';
 export type { ArtifactsClient, ArtifactsClientOptions, PutOutcome, UploadedItem, UploadOptions, UploadSummary } from './artifacts';
+export { bundleLength, uploadBundle } from './bundle';
+export type { BundleResult } from './bundle';
+export { downloadBuild, DownloadFailure } from './download';
+export type { DownloadOptions, DownloadSummary, RemoteFile } from './download';
 export { collectFiles } from './local-files';
 export type { CollectedFiles, LocalFile } from './local-files';
 export { CacheFailure, createCacheClient } from './caches';

@@ -26,6 +26,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
     isolation: config.isolation,
     publicProjects: [...config.publicProjects],
     artifactMaxBytes: config.artifactMaxBytes,
+    bundleMaxBytes: config.bundleMaxBytes,
+    bundleMaxFiles: config.bundleMaxFiles,
     inlineMaxBytes: config.inlineMaxBytes,
     frameAncestors: config.frameAncestors,
     jobTokens: { ...config.jobTokens, jwksUrl: config.jobTokens.jwksUrl?.toString() },

@@ -115,6 +115,8 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     isolation: v.ISOLATION,
     publicProjects: new Set(v.PUBLIC_PROJECTS),
     artifactMaxBytes: v.ARTIFACT_MAX_BYTES,
+    bundleMaxBytes: v.BUNDLE_MAX_BYTES,
+    bundleMaxFiles: v.BUNDLE_MAX_FILES,
     inlineMaxBytes: v.INLINE_MAX_BYTES,
     frameAncestors: v.FRAME_ANCESTORS,
     jobTokens: {

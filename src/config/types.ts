@@ -42,6 +42,9 @@ export interface Config {
   publicProjects: ReadonlySet<string>;
   /** Largest artifact upload accepted, bytes. */
   artifactMaxBytes: number;
+  /** Bundle uploads: the most bytes sent (the tar) and the most files in one. */
+  bundleMaxBytes: number;
+  bundleMaxFiles: number;
   /** Largest file a report's own script may fetch inline from its origin, bytes. */
   inlineMaxBytes: number;
   /** CSP frame-ancestors for artifact pages. */

@@ -129,6 +129,12 @@ export const VARIABLES = {
   ISOLATION: given({ default: 'project', parse: oneOf(['project', 'build']), doc: 'project: an origin per project; build: an origin per build' }),
   PUBLIC_PROJECTS: optional({ parse: projectIds, doc: 'projects anyone may browse; all others are private' }),
   ARTIFACT_MAX_BYTES: given({ default: String(5 * GiB), parse: byteSize(1, 5 * TiB), doc: 'largest artifact upload accepted (5 GiB)' }),
+  BUNDLE_MAX_BYTES: given({
+    default: String(10 * GiB),
+    parse: byteSize(1024, 5 * TiB),
+    doc: 'largest bundle upload (one tar of many artifacts) accepted, as sent (10 GiB); each file in it is also held to ARTIFACT_MAX_BYTES',
+  }),
+  BUNDLE_MAX_FILES: given({ default: '100000', parse: wholeNumber(1, 10_000_000), doc: 'most files one bundle upload may hold' }),
   INLINE_MAX_BYTES: given({
     default: String(64 * MiB),
     parse: byteSize(0, TiB),

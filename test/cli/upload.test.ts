@@ -86,7 +86,7 @@ describe('artifact-gateway upload', () => {
   });
 
   it('uploads a directory tree, skipping links, and the list API then has every path with its size and sha256', async () => {
-    const r = await runCli(['upload', '--project', PROJECT, '--build', '1', tree], env('1'));
+    const r = await runCli(['upload', '--no-bundle', '--project', PROJECT, '--build', '1', tree], env('1'));
     expect(r.stderr).toContain('6 uploaded, 0 unchanged, 0 failed, 2 skipped');
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/warning: skipped .*leak\.txt: a symbolic link/);
@@ -110,18 +110,18 @@ describe('artifact-gateway upload', () => {
     await writeFile(join(hidden, 'report.html'), '<p>ok');
     const t = await runCli(['token', '--project', PROJECT, '--build', '4'], gw.env);
     const envFor4 = { ARTIFACT_GATEWAY_URL: gw.url, ARTIFACT_GATEWAY_TOKEN: t.stdout.trim() };
-    const r = await runCli(['upload', '--project', PROJECT, '--build', '4', hidden], envFor4);
+    const r = await runCli(['upload', '--no-bundle', '--project', PROJECT, '--build', '4', hidden], envFor4);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/warning: skipped .*\.git: hidden \(pass --include-hidden/);
     expect(r.stderr).toMatch(/warning: skipped .*\.env: hidden/);
     expect((await list(gw, t.stdout.trim(), '4')).map((i) => i.path)).toEqual(['report.html']);
-    const all = await runCli(['upload', '--project', PROJECT, '--build', '4', '--include-hidden', hidden], envFor4);
+    const all = await runCli(['upload', '--no-bundle', '--project', PROJECT, '--build', '4', '--include-hidden', hidden], envFor4);
     expect(all.code).toBe(0);
     expect((await list(gw, t.stdout.trim(), '4')).map((i) => i.path).sort()).toEqual(['.env', '.git/config', 'report.html']);
   });
 
   it('reports every file unchanged on a second run, and exits 0', async () => {
-    const r = await runCli(['upload', '--project', PROJECT, '--build', '1', tree], env('1'));
+    const r = await runCli(['upload', '--no-bundle', '--project', PROJECT, '--build', '1', tree], env('1'));
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('0 uploaded, 6 unchanged, 0 failed');
     expect(r.stderr).toContain('unchanged data/big.bin (5.0 MiB)');
@@ -131,7 +131,7 @@ describe('artifact-gateway upload', () => {
     const changed = await mkdtemp(join(work, 'changed-'));
     await writeFile(join(changed, 'index.html'), '<!doctype html><title>another report</title>');
     await writeFile(join(changed, 'empty.txt'), '');
-    const r = await runCli(['upload', '--project', PROJECT, '--build', '1', changed], env('1'));
+    const r = await runCli(['upload', '--no-bundle', '--project', PROJECT, '--build', '1', changed], env('1'));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/FAILED +index\.html: 409 conflict: .*write-once/);
     expect(r.stderr).toContain('0 uploaded, 1 unchanged, 1 failed');
@@ -144,7 +144,7 @@ describe('artifact-gateway upload', () => {
       { args: ['--token', forged], env: env('1', { ARTIFACT_GATEWAY_TOKEN: '' }) },
       { args: [], env: env('1', { ARTIFACT_GATEWAY_TOKEN: forged }) },
     ]) {
-      const r = await runCli(['upload', ...how.args, '--project', PROJECT, '--build', '1', tree], how.env);
+      const r = await runCli(['upload', '--no-bundle', ...how.args, '--project', PROJECT, '--build', '1', tree], how.env);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/401 unauthorized: job token rejected: its signature does not verify/);
       for (const secret of [forged, signature, body]) {
@@ -156,7 +156,7 @@ describe('artifact-gateway upload', () => {
   });
 
   it('stops sending once the token is refused: the rest are not attempted', async () => {
-    const r = await runCli(['upload', '--concurrency', '1', '--project', PROJECT, '--build', '2', tree], env('1'));
+    const r = await runCli(['upload', '--no-bundle', '--concurrency', '1', '--project', PROJECT, '--build', '2', tree], env('1'));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/403 forbidden: this token writes build "1" only, not "2"/);
     expect(r.stderr).toContain('0 uploaded, 0 unchanged, 1 failed, 5 not attempted');
@@ -164,7 +164,10 @@ describe('artifact-gateway upload', () => {
 
   it('uploads a file argument under its base name and everything under --prefix, and prints URLs with --verbose', async () => {
     const file = join(work, 'outside.txt');
-    const r = await runCli(['upload', '--verbose', '--prefix', 'reports/unit/', '--project', PROJECT, '--build', '2', file, join(tree, 'css')], env('2'));
+    const r = await runCli(
+      ['upload', '--no-bundle', '--verbose', '--prefix', 'reports/unit/', '--project', PROJECT, '--build', '2', file, join(tree, 'css')],
+      env('2'),
+    );
     expect(r.code).toBe(0);
     const origin = `http://${originLabel(PROJECT)}.localhost:${gw.port}`;
     expect(r.stdout.trim().split('\n').sort()).toEqual([`${origin}/2/reports/unit/outside.txt`, `${origin}/2/reports/unit/site.css`, `${origin}/2/`].sort());
@@ -172,14 +175,14 @@ describe('artifact-gateway upload', () => {
   });
 
   it('follows a link named on the command line', async () => {
-    const r = await runCli(['upload', '--project', PROJECT, '--build', '3', join(tree, 'css-again')], env('3'));
+    const r = await runCli(['upload', '--no-bundle', '--project', PROJECT, '--build', '3', join(tree, 'css-again')], env('3'));
     expect(r.code).toBe(0);
     expect((await list(gw, tokens['3'], '3')).map((i) => i.path)).toEqual(['site.css']);
   });
 
   it('says there is nothing to upload for an empty directory, and exits 0', async () => {
     const empty = await mkdtemp(join(work, 'empty-'));
-    const r = await runCli(['upload', '--project', PROJECT, '--build', '3', empty], env('3'));
+    const r = await runCli(['upload', '--no-bundle', '--project', PROJECT, '--build', '3', empty], env('3'));
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('nothing to upload');
     expect(r.stdout).toBe('');
@@ -200,7 +203,7 @@ describe('artifact-gateway upload', () => {
     [['--project', PROJECT, '--build', '1', '.'], { ARTIFACT_GATEWAY_TOKEN: '' }, /a job token is required: set ARTIFACT_GATEWAY_TOKEN or pass '--token'/],
     [['--project', PROJECT, '--build', '1', '.'], { ARTIFACT_GATEWAY_TOKEN: 'not a "token"' }, /the job token is malformed/],
   ])('exits 2 naming the problem for %j %j', async (args, extraEnv, message) => {
-    const r = await runCli(['upload', ...args], { ...env('1'), ...extraEnv }, work);
+    const r = await runCli(['upload', '--no-bundle', ...args], { ...env('1'), ...extraEnv }, work);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toContain(tokens['1']);
@@ -208,13 +211,13 @@ describe('artifact-gateway upload', () => {
   });
 
   it('exits 2 before sending anything when two arguments would land on the same path', async () => {
-    const r = await runCli(['upload', '--project', PROJECT, '--build', '3', join(tree, 'css', 'site.css'), join(tree, 'css')], env('3'));
+    const r = await runCli(['upload', '--no-bundle', '--project', PROJECT, '--build', '3', join(tree, 'css', 'site.css'), join(tree, 'css')], env('3'));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/would both be uploaded as "site.css"/);
   });
 
   it('prints its help with exit 0', async () => {
-    const r = await runCli(['upload', '--help']);
+    const r = await runCli(['upload', '--no-bundle', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/ARTIFACT_GATEWAY_TOKEN/);
   });
@@ -260,7 +263,9 @@ describe('artifact-gateway upload against a flaky server', () => {
   }
 
   const run = (port: number, extra: string[] = []) =>
-    runCli(['upload', '--url', `http://127.0.0.1:${port}`, '--project', 'acme/web', '--build', '9', ...extra, work], { ARTIFACT_GATEWAY_TOKEN: 'a.b.c' });
+    runCli(['upload', '--no-bundle', '--url', `http://127.0.0.1:${port}`, '--project', 'acme/web', '--build', '9', ...extra, work], {
+      ARTIFACT_GATEWAY_TOKEN: 'a.b.c',
+    });
 
   it('retries 503 and 429 with backoff, then succeeds; each attempt sends the whole file with its length', async () => {
     const { seen, server } = await scripted([503, 429, 201]);
