@@ -199,9 +199,11 @@ export async function audit(store: Store, snap?: StoreSnapshot): Promise<Audit> 
     if (!m) continue;
     const [, project, kind, rest] = m as unknown as [string, string, string, string];
     if (o.bucket === 'artifacts' && kind === 'b') {
+      // a build's files (f/); its record, summary and touched marker (m/) and bundle records (u/) name no bytes
       const fm = /^([^/]+)\/f\/(.+)$/.exec(rest);
+      if (!fm) continue;
       const e = await readJson<{ path: string; object: string; size: number; sha256: string }>(o);
-      if (!fm || !e) continue;
+      if (!e) continue;
       named.add(`artifacts:${e.object}`);
       if (!byKey.has(`artifacts:${e.object}`)) brokenEntries.push(`artifacts/${o.key} names missing bytes ${e.object}`);
       artifacts.push({ project: dec(project), build: dec(fm[1]), path: e.path, object: e.object, size: e.size, sha256: e.sha256 });
