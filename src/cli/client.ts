@@ -1,5 +1,5 @@
 /**
- * The runner client: the `artifact-gateway` commands a CI job needs (upload, cache save|restore)
+ * The runner client: the `artifact-gateway` commands a CI job needs (upload, download, cache save|restore)
  * and nothing that administers a gateway (serve, gc, token, ticket need its configuration, its
  * signing secret or the storage SDK). scripts/build-client.mjs bundles this file alone into one
  * self-contained file, dist/bundle/artifact-gateway.cjs, which the gateway serves at
@@ -7,7 +7,8 @@
  * fetch the client that matches its server.
  */
 import { cache } from './cache';
-import type { Command } from './command';
+import { dispatch, listCommands, runMain, type Commands } from './dispatch';
+import { download } from './download';
 import { upload } from './upload';
 
 // set by the bundler (package.json version, plus the git commit when the tree has one); the
@@ -15,8 +16,9 @@ import { upload } from './upload';
 declare const AGW_CLIENT_VERSION: string | undefined;
 export const CLIENT_VERSION = typeof AGW_CLIENT_VERSION === 'string' ? AGW_CLIENT_VERSION : 'unbundled';
 
-const COMMANDS: Record<string, { run: Command; summary: string }> = {
+const COMMANDS: Commands = {
   upload: { run: upload, summary: 'upload files and directories to a build' },
+  download: { run: download, summary: 'download a build, or a directory of it, verified' },
   cache: { run: cache, summary: 'save or restore a dependency cache (cache save|restore)' },
 };
 
@@ -26,43 +28,23 @@ The runner client (${CLIENT_VERSION}): the commands a CI job needs. The gateway'
 (serve, gc, token, ticket) come with the full installation.
 
 Commands:
-${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
-  .join('\n')}
+${listCommands(COMMANDS)}
 
 Run 'artifact-gateway <command> --help' for a command's options, --version for the version.
 `;
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const [name, ...args] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(HELP);
-    return name === undefined ? 2 : 0;
-  }
-  if (name === '--version' || name === '-V') {
-    process.stdout.write(`artifact-gateway ${CLIENT_VERSION}\n`);
-    return 0;
-  }
-  const command = COMMANDS[name];
-  if (!command) {
-    process.stderr.write(`artifact-gateway: unknown command ${JSON.stringify(name)} (this is the runner client)\n\n${HELP}`);
-    return 2;
-  }
-  return command.run(args, env);
+export function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return dispatch(argv, env, {
+    commands: COMMANDS,
+    help: HELP,
+    unknownHint: ' (this is the runner client)',
+    flags: { '--version': () => `artifact-gateway ${CLIENT_VERSION}\n`, '-V': () => `artifact-gateway ${CLIENT_VERSION}\n` },
+  });
 }
 
 /** Runs the command line and sets the exit code, as the full command's run() does. */
 export function run(argv: string[]): void {
-  process.exitCode = 1;
-  main(argv, process.env).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`artifact-gateway: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  runMain(main, argv);
 }
 
 if (require.main === module) run(process.argv.slice(2));
