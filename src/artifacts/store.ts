@@ -11,11 +11,8 @@
  * (S3 metadata must be sent before the body, when the hash is not known yet).
  *
  * A bundle (many files in one request) cannot commit with one entry, and writing thousands of
- * entries can fail halfway. So its entries name the bundle, and such an entry is visible only
- * once the bundle's commit record (one small object, created create-only, last) says committed.
- * A bundle that fails gets an `aborted` record instead; its entries are then dead and any writer
- * may replace them. A bundle whose gateway died mid-publish has no record: after BUNDLE_STALE_MS
- * another writer aborts it (create-only, so it either wins or finds the bundle committed).
+ * entries can fail halfway: its entries name the bundle and are visible only once its commit
+ * record says so (bundle-entries.ts).
  */
 import type { Readable } from 'node:stream';
 import { ConflictError, StorageError } from '../errors';
@@ -25,6 +22,7 @@ import type { KeyPrefix, StorageKey } from '../storage/keys';
 import type { ObjectInfo, Storage } from '../storage/storage';
 import { BuildIndex } from './builds';
 import { originLabel } from './labels';
+import { BundleEntries } from './bundle-entries';
 import * as layout from './layout';
 
 export interface Uploader {
@@ -57,11 +55,7 @@ export interface StagedFile {
   contentType: string;
 }
 
-export interface BundleRecord {
-  state: 'committed' | 'aborted';
-  files?: number;
-  at: string;
-}
+export type { BundleRecord } from './bundle-entries';
 
 export interface Published {
   /** Files new in the build. */
@@ -82,9 +76,6 @@ const ENTRY_CACHE_MS = 60_000;
 const ENTRY_CACHE_MAX = 10_000;
 const UNKNOWN_LABEL_MS = 5_000;
 const UNKNOWN_LABEL_MAX = 10_000;
-const BUNDLE_STATES_MAX = 10_000;
-/** Entries of a bundle without a record after this long are from a gateway that died publishing them. */
-const BUNDLE_STALE_MS = 60 * 60_000;
 const PUBLISH_CONCURRENCY = 16;
 
 export class ArtifactStore {
@@ -94,8 +85,8 @@ export class ArtifactStore {
   private readonly objectKeys = new WeakMap<ArtifactEntry, { project: string; key: StorageKey }>();
   /** Each project's builds: records, newest-first names, summaries (builds.ts). */
   readonly builds: BuildIndex;
-  /** Bundle records seen (they never change once written), by their key. */
-  private readonly bundleStates = new Map<string, BundleRecord['state']>();
+  /** Bundles' commit records and entries (bundle-entries.ts). */
+  private readonly bundles: BundleEntries;
 
   constructor(
     private readonly storage: Storage,
@@ -103,6 +94,7 @@ export class ArtifactStore {
     private readonly now: () => number = Date.now,
   ) {
     this.builds = new BuildIndex(storage, now);
+    this.bundles = new BundleEntries(storage, now);
   }
 
   labelFor(project: string, build: string): string {
@@ -252,12 +244,11 @@ export class ArtifactStore {
     const { subject, trusted, branch } = uploader;
     await this.builds.recordBuild(project, { build, branch, ...(options.commit ? { commit: options.commit } : {}), uploader: { subject, trusted } });
     const bundle = layout.newBundleId();
-    const recordKey = layout.bundleKey(project, build, bundle)!;
     const createdAt = new Date(this.now()).toISOString();
     const written: StorageKey[] = [];
     const unused: StorageKey[] = [];
     try {
-      await this.refuseBundleConflicts(project, build, files);
+      await this.bundles.refuseConflicts(project, build, files, async (path) => (await this.entry(project, build, path)) !== null);
       let unchanged = 0;
       let failed: Error | undefined;
       let next = 0;
@@ -267,7 +258,7 @@ export class ArtifactStore {
           const f = files[next++];
           const key = this.entryKey(project, build, f.path);
           try {
-            const outcome = await this.createBundleEntry(project, build, { ...f, createdAt, uploader, bundle });
+            const outcome = await this.bundles.createEntry(project, build, { ...f, createdAt, uploader, bundle });
             if (outcome === 'created') written.push(key);
             else {
               unused.push(f.object);
@@ -282,118 +273,17 @@ export class ArtifactStore {
       };
       await Promise.all(Array.from({ length: PUBLISH_CONCURRENCY }, worker));
       if (failed !== undefined) throw failed;
-      const record: BundleRecord = { state: 'committed', files: files.length, at: createdAt };
-      if (!(await createEntry(this.storage, 'artifacts', recordKey, record))) {
-        throw new StorageError(`bundle ${bundle} was aborted by another writer before it could commit (it took over ${BUNDLE_STALE_MS / 60_000} minutes)`);
-      }
-      this.rememberBundle(recordKey, 'committed');
+      await this.bundles.commit(project, build, bundle, files.length, createdAt);
       // the build's counts are stale now (builds.ts recounts a touched build)
       await this.builds.touch(project, build);
       await this.discard(unused);
       return { bundle, created: files.length - unchanged, unchanged };
     } catch (err) {
-      const record: BundleRecord = { state: 'aborted', at: new Date(this.now()).toISOString() };
-      await createEntry(this.storage, 'artifacts', recordKey, record).catch(() => undefined);
+      await this.bundles.abort(project, build, bundle).catch(() => undefined);
       await mapLimit(written, PUBLISH_CONCURRENCY, (k) => this.storage.delete('artifacts', k).catch(() => undefined));
       await this.discard(files.map((f) => f.object));
       throw err;
     }
-  }
-
-  /** Creates one entry of a bundle; 'unchanged' when the build already holds these bytes there. */
-  private async createBundleEntry(project: string, build: string, entry: ArtifactEntry): Promise<'created' | 'unchanged'> {
-    const key = this.entryKey(project, build, entry.path);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      if (await createEntry(this.storage, 'artifacts', key, entry)) return 'created';
-      const existing = await this.readJson<ArtifactEntry>(key);
-      if (!existing) continue; // deleted meanwhile: try again
-      const state = existing.bundle === undefined ? 'committed' : await this.bundleState(project, build, existing.bundle, Date.parse(existing.createdAt));
-      if (state === 'aborted') {
-        // a dead entry of a failed bundle: replace it (create-only again, so one writer wins)
-        await this.storage.delete('artifacts', key).catch(() => undefined);
-        continue;
-      }
-      if (state === 'committed' && existing.sha256 === entry.sha256 && existing.size === entry.size) return 'unchanged';
-      throw new ConflictError(
-        state === 'committed'
-          ? `${entry.path} already exists in build ${build} with other content; artifacts are write-once, so nothing of the bundle was stored`
-          : `${entry.path} is being written to build ${build} by another bundle upload; nothing of this bundle was stored`,
-        { path: entry.path, size: existing.size, sha256: existing.sha256 },
-      );
-    }
-    throw new ConflictError(`${entry.path} kept changing in build ${build} while the bundle was stored; nothing of the bundle was stored`, {
-      path: entry.path,
-    });
-  }
-
-  /**
-   * A bundle's files against what the build holds, with one listing of the build (not a request per
-   * file): a bundle's file where the build has a directory, or below a file of the build.
-   */
-  private async refuseBundleConflicts(project: string, build: string, files: readonly StagedFile[]): Promise<void> {
-    const existingFiles = new Set<string>();
-    const existingDirs = new Map<string, string>(); // directory -> a file below it
-    let pageToken: string | undefined;
-    do {
-      const page = await this.storage.list('artifacts', this.entryPrefix(project, build), { limit: 1000, pageToken });
-      for (const item of page.items) {
-        const parsed = layout.parseArtifactKey(item.key);
-        if (parsed?.kind !== 'entry') continue;
-        existingFiles.add(parsed.path);
-        for (const dir of ancestors(parsed.path)) if (!existingDirs.has(dir)) existingDirs.set(dir, parsed.path);
-      }
-      pageToken = page.nextPageToken;
-    } while (pageToken !== undefined);
-    if (existingFiles.size === 0) return;
-    for (const f of files) {
-      const below = existingDirs.get(f.path);
-      // entries listed may be dead ones of a failed bundle: only visible ones conflict
-      if (below !== undefined && (await this.entry(project, build, below))) {
-        throw new ConflictError(
-          `${f.path} cannot be stored in build ${build}: it is a directory there (it holds ${below}), and a path cannot be both a file and a directory; nothing of the bundle was stored`,
-          { path: f.path, directory: `${f.path}/` },
-        );
-      }
-      for (const dir of ancestors(f.path)) {
-        if (existingFiles.has(dir) && (await this.entry(project, build, dir))) {
-          throw new ConflictError(
-            `${f.path} cannot be stored in build ${build}: ${dir} is a file there, and a path cannot be both a file and a directory; nothing of the bundle was stored`,
-            { path: f.path, file: dir },
-          );
-        }
-      }
-    }
-  }
-
-  /**
-   * What a bundle's record says; 'pending' while there is none. With `since` (when its entries were
-   * written), a bundle pending for longer than BUNDLE_STALE_MS is aborted here, create-only: its
-   * gateway died while publishing it.
-   */
-  private async bundleState(project: string, build: string, id: string, since?: number): Promise<BundleRecord['state'] | 'pending'> {
-    const key = layout.bundleKey(project, build, id);
-    if (!key) return 'aborted'; // not a name this gateway makes: the entry was tampered with
-    const known = this.bundleStates.get(key);
-    if (known) return known;
-    const record = await this.readJson<BundleRecord>(key);
-    if (record) {
-      this.rememberBundle(key, record.state);
-      return record.state;
-    }
-    if (since !== undefined && this.now() - since > BUNDLE_STALE_MS) {
-      const aborted: BundleRecord = { state: 'aborted', at: new Date(this.now()).toISOString() };
-      if (await createEntry(this.storage, 'artifacts', key, aborted)) {
-        this.rememberBundle(key, 'aborted');
-        return 'aborted';
-      }
-      return this.bundleState(project, build, id);
-    }
-    return 'pending';
-  }
-
-  private rememberBundle(key: string, state: BundleRecord['state']): void {
-    if (this.bundleStates.size >= BUNDLE_STATES_MAX) this.bundleStates.clear();
-    this.bundleStates.set(key, state);
   }
 
   /** The storage key of an entry's bytes, re-validated: an entry can only point into its own project. */
@@ -413,7 +303,7 @@ export class ArtifactStore {
     if (cached) return cached;
     const key = this.entryKey(project, build, path);
     const entry = await this.readJson<ArtifactEntry>(key);
-    if (entry?.bundle !== undefined && (await this.bundleState(project, build, entry.bundle)) !== 'committed') return null;
+    if (entry?.bundle !== undefined && (await this.bundles.state(project, build, entry.bundle)) !== 'committed') return null;
     if (entry) {
       if (this.entries.size >= ENTRY_CACHE_MAX) this.entries.delete(this.entries.keys().next().value!);
       this.entries.set(key, { entry, until: this.now() + ENTRY_CACHE_MS });
@@ -491,12 +381,6 @@ export class ArtifactStore {
   private readJson<T>(key: StorageKey): Promise<T | null> {
     return readEntry<T>(this.storage, 'artifacts', key);
   }
-}
-
-/** 'a/b/c' -> ['a', 'a/b'] */
-function ancestors(path: string): string[] {
-  const segments = path.split('/');
-  return segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
 }
 
 function sameTarget(a: LabelTarget, b: LabelTarget): boolean {
