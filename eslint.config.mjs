@@ -59,4 +59,15 @@ export default tseslint.config(
     },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // the GitHub Actions (actions/): CommonJS run by the runner's node, with no package installed
+    files: ['actions/**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: Object.fromEntries(
+        ['require', 'module', 'process', 'Buffer', 'URL', 'fetch', 'AbortSignal', 'setTimeout', 'console'].map((name) => [name, 'readonly']),
+      ),
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );
