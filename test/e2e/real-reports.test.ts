@@ -59,11 +59,13 @@ beforeAll(async () => {
     }),
   );
   const started = startStack({ env: { PUBLIC_PROJECTS: `e2e/alpha,e2e/beta,${STRICT}`, STRICT_CONTENT_PROJECTS: STRICT } });
-  stack = await started;
-  await made;
+  // both settle before either failure is thrown: a started stack is always stopped by afterAll
+  const [ready, generated] = await Promise.allSettled([started, made]);
+  if (ready.status === 'fulfilled') stack = ready.value;
+  for (const r of [ready, generated]) if (r.status === 'rejected') throw r.reason;
   process.stderr.write(`real reports generated (in parallel with the stack starting): ${took.join(', ')}\n`);
   for (const project of [PUBLIC, PRIVATE, STRICT]) {
-    // the real command, by name through nginx, trusting the dev CA like any client
+    // the real command (one bundle), by name through nginx, trusting the dev CA like any client
     const r = await runCli(['upload', '--project', project, '--build', '1', reports], {
       ARTIFACT_GATEWAY_URL: stack.apiOrigin,
       ARTIFACT_GATEWAY_TOKEN: await stack.token(project, '1'),
@@ -132,6 +134,8 @@ const CHECKS: Record<string, Check> = {
     await page.goto(`${base}/playwright/index.html`);
     await showsAll(page, PLAYWRIGHT_TESTS);
     await page.getByText(PLAYWRIGHT_TESTS[1], { exact: true }).first().click();
+    // leaving a page cancels what it still loads (ERR_ABORTED), which would count as a failure
+    await page.waitForLoadState('networkidle');
     await page.locator('a[href*="trace/index.html"]').first().click();
     await page.waitForURL(/\/trace\/index\.html/);
     await page.getByText('Click', { exact: false }).first().click();
@@ -168,6 +172,7 @@ const CHECKS: Record<string, Check> = {
   async coverage(page, base) {
     await page.goto(`${base}/coverage/index.html`);
     await showsAll(page, ['prices.cjs', '75%']);
+    await page.waitForLoadState('networkidle');
     await page.getByText('prices.cjs', { exact: true }).click();
     await page.waitForURL(/prices\.cjs\.html$/);
     await page.getByText('negative price', { exact: false }).first().waitFor({ timeout: 20_000 });
