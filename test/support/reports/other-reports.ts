@@ -6,6 +6,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { withFixture, runNode, packageFile } from './fixture';
 
 /** The test titles the Vitest, Jest and newman reports list, for a test to look for. */
@@ -40,6 +41,7 @@ describe('prices', () => {
 
 /** Vitest's HTML report (index.html, assets/, html.meta.json.gz) in outDir. */
 export async function makeVitestReport(outDir: string): Promise<void> {
+  outDir = resolve(outDir); // the tool runs in the fixture's directory
   const files = {
     'package.json': '{ "type": "module" }',
     'prices.cjs': PRICES,
@@ -55,6 +57,7 @@ export async function makeVitestReport(outDir: string): Promise<void> {
 
 /** A Jest HTML report (jest-html-reporters: index.html and its attach folder) in outDir. */
 export async function makeJestReport(outDir: string): Promise<void> {
+  outDir = resolve(outDir); // the tool runs in the fixture's directory
   const files = {
     'prices.cjs': PRICES,
     'prices.test.js': unitSpec(''),
@@ -70,6 +73,7 @@ export async function makeJestReport(outDir: string): Promise<void> {
 
 /** istanbul's HTML coverage report, written by c8 from V8 coverage of a small program, in outDir. */
 export async function makeCoverageReport(outDir: string): Promise<void> {
+  outDir = resolve(outDir); // the tool runs in the fixture's directory
   const files = {
     'prices.cjs': PRICES,
     'main.cjs': `const { total } = require('./prices.cjs');\nconsole.log(total([3, 5], 10));\n`,
@@ -93,6 +97,7 @@ export async function makeCoverageReport(outDir: string): Promise<void> {
 
 /** newman's htmlextra report of a small collection run against a loopback HTTP server, as outDir/index.html. */
 export async function makeNewmanReport(outDir: string): Promise<void> {
+  outDir = resolve(outDir); // the tool runs in the fixture's directory
   const server = createServer((req, res) => {
     const body = JSON.stringify({ path: req.url, items: [{ name: 'apples', price: 3 }] });
     res.writeHead(req.url === '/missing' ? 404 : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });

@@ -4,6 +4,7 @@
  * `trace: 'on'`, and its HTML reporter writes index.html, data/ (the traces, screenshots) and
  * trace/ (the trace viewer and its service worker) into outDir.
  */
+import { resolve } from 'node:path';
 import { withFixture, runNode, packageFile, CHROMIUM } from './fixture';
 
 /** The test titles the report lists, for a test to look for. */
@@ -72,6 +73,7 @@ test(${JSON.stringify(PLAYWRIGHT_TESTS[2])}, async ({ page }) => {
 
 /** Runs the fixture project with the real runner; the HTML report (with traces) lands in outDir. */
 export async function makePlaywrightReport(outDir: string): Promise<void> {
+  outDir = resolve(outDir); // the tool runs in the fixture's directory
   await withFixture('pw-report', { 'playwright.config.js': CONFIG, 'shop.pw.js': SPEC }, async (dir) => {
     await runNode([packageFile('@playwright/test', 'cli.js'), 'test', '--config', 'playwright.config.js'], dir, {
       PW_REPORT: outDir,
