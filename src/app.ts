@@ -23,7 +23,7 @@ import type { Storage } from './storage/storage';
 import type { Auth } from './auth';
 import { artifactApiRoutes } from './artifacts/api-routes';
 import { projectPages } from './artifacts/browse';
-import { artifactHelmet } from './artifacts/helmet-policy';
+import { artifactHeaders, strictProjects } from './artifacts/helmet-policy';
 import { readOnly, resolveOrigin, serveArtifacts } from './artifacts/origin';
 import { requireViewer, viewerSignIn, type OriginState } from './auth/viewer-session';
 import { peopleRoutes } from './auth/people-routes';
@@ -79,13 +79,17 @@ export function createApp(deps: AppDeps): Koa<RequestState> {
     apiRouter.allowedMethods() as Middleware,
   ]);
   // an artifact origin: one project's (or build's) files, isolated from all others
+  const strict = strictProjects(config, deps.storageOrigin);
   const artifacts = compose<Koa.ParameterizedContext<OriginState>>([
-    // 5b-i. the isolation headers on every answer of the origin, errors and redirects included
-    koaHelmet(artifactHelmet(config.frameAncestors, deps.storageOrigin)),
+    // 5b-i. the isolation headers on every answer of the origin, errors and redirects included,
+    // with CONTENT_POLICY's CSP (reports: https subresources allowed; strict: the origin's own)
+    artifactHeaders(config, deps.storageOrigin),
     // 5b-ii. GET and HEAD only, before any look-up
     readOnly,
     // 5b-iii. label -> project (and build with ISOLATION=build); 404 when nothing was published
     resolveOrigin(store, config),
+    // 5b-iii'. a project in STRICT_CONTENT_PROJECTS gets the strict CSP instead (only when some is listed)
+    ...(strict ? [strict] : []),
     // 5b-iv. /_auth: a viewer's ticket becomes this origin's session cookie; /_logout clears it
     viewerSignIn({ config, viewers: deps.auth.viewers, audit, people: deps.auth.people !== undefined }),
     // 5b-v. a private project's files need that session; public ones need nothing. A browser

@@ -63,6 +63,16 @@ export function dispositionFor(kind: 'inline' | 'attachment', path: string): str
 }
 
 /**
+ * A web app manifest request: a browser's `<link rel=manifest>` fetch says so
+ * (`Sec-Fetch-Dest: manifest`), but a service worker that passes it on with `fetch(event.request)`
+ * (Playwright's trace viewer does) sends it as `empty`, so the path's type counts too. Either is
+ * only a claim: whatever answers it must not depend on its being true.
+ */
+export function isManifestRequest(dest: string | undefined, path: string): boolean {
+  return dest === 'manifest' || essence(contentTypeFor(path)) === 'application/manifest+json';
+}
+
+/**
  * A request that the report's own page makes for its own files: streamed from this origin
  * instead of redirected, so `fetch()` of report JSON (no CORS on the bucket), scripts, workers,
  * and stylesheets with relative url()s keep working (CircleCI broke these: allure2 #1085,

@@ -16,6 +16,20 @@ export function isId(kind: IdKind, value: string | undefined): value is string {
   return value !== undefined && PATTERNS[kind].test(value);
 }
 
+/**
+ * A project pattern (`acme/*`: `*` matches one path segment, `**` is not supported) as a RegExp,
+ * or undefined when it is no pattern of a project id. The viewer policy and
+ * STRICT_CONTENT_PROJECTS read patterns with this one definition.
+ */
+export function projectPattern(pattern: string): RegExp | undefined {
+  if (pattern.includes('**') || !PROJECT_ID.test(pattern.replace(/\*/g, 'x'))) return undefined;
+  return new RegExp(`^${pattern.split('*').map(escapeRegExp).join('[^/]+')}$`);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /** What a valid id of this kind looks like, for error messages. */
 export function idPattern(kind: IdKind): string {
   return PATTERNS[kind].source;

@@ -25,7 +25,15 @@ describe('loadConfig', () => {
     expect(config.signingSecretFile).toBe('/srv/gw/data/.signing-secret');
     expect(config.isolation).toBe('project');
     expect(config.publicProjects.size).toBe(0);
+    expect(config.contentPolicy).toBe('reports');
+    expect(config.strictContentProjects).toEqual([]);
     expect(config.warnings.join('\n')).toMatch(/share 'localhost'/);
+  });
+
+  it('reads the content policy and the project patterns that get the strict one', () => {
+    const config = load({ CONTENT_POLICY: 'strict', STRICT_CONTENT_PROJECTS: 'acme/web, bank/*' });
+    expect(config.contentPolicy).toBe('strict');
+    expect(config.strictContentProjects).toEqual(['acme/web', 'bank/*']);
   });
 
   it('gives clients 20 s to send their request headers unless HEADERS_TIMEOUT says otherwise', () => {
@@ -120,6 +128,9 @@ describe('loadConfig', () => {
     [{ PUBLIC_PROJECTS: 'acme/web,../etc' }, /PUBLIC_PROJECTS: "..\/etc" is not a valid project id/],
     [{ INLINE_MAX_BYTES: 'lots' }, /INLINE_MAX_BYTES: expected a whole number/],
     [{ FRAME_ANCESTORS: "'self' javascript:alert(1)" }, /FRAME_ANCESTORS: "javascript:alert\(1\)" is not/],
+    [{ CONTENT_POLICY: 'loose' }, /CONTENT_POLICY: expected reports or strict, got "loose"/],
+    [{ STRICT_CONTENT_PROJECTS: 'acme/web,acme/**' }, /STRICT_CONTENT_PROJECTS: "acme\/\*\*" is not a project id or a pattern of one/],
+    [{ STRICT_CONTENT_PROJECTS: '../etc' }, /STRICT_CONTENT_PROJECTS: "..\/etc" is not a project id/],
     [{ JWT_PUBLIC_KEY: 'not a pem' }, /JWT_PUBLIC_KEY: expected a PEM public key/],
     [{ JWT_JWKS_URL: 'file:///etc/keys' }, /JWT_JWKS_URL: expected an http or https URL/],
     [{ JWT_ALGORITHM: 'HS256' }, /JWT_ALGORITHM: expected RS256, ES256 or EdDSA/],

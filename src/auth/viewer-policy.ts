@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../config';
-import { PROJECT_ID } from '../ids';
+import { projectPattern } from '../ids';
 
 /** What the gateway knows of a signed-in person: from the ID token, nothing else. */
 export interface Person {
@@ -84,17 +84,11 @@ function parseRule(raw: unknown, at: string, problems: string[]): ViewerRule | u
   if (raw.projects === undefined || patterns.length === 0) problems.push(`${at}.projects: required, a non-empty list of project patterns`);
   const projects: RegExp[] = [];
   for (const p of patterns) {
-    if (p.includes('**') || !PROJECT_ID.test(p.replace(/\*/g, 'x'))) {
-      problems.push(`${at}.projects: ${JSON.stringify(p)} is not a project id, * matching one path segment (e.g. "acme/*")`);
-    } else {
-      projects.push(new RegExp(`^${p.split('*').map(escapeRegExp).join('[^/]+')}$`));
-    }
+    const pattern = projectPattern(p);
+    if (pattern) projects.push(pattern);
+    else problems.push(`${at}.projects: ${JSON.stringify(p)} is not a project id, * matching one path segment (e.g. "acme/*")`);
   }
   return { groups, emailDomains, emails, projects };
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 export class ViewerPolicyError extends Error {

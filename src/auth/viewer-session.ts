@@ -6,11 +6,13 @@
  * subdomain, can set or overwrite it; HttpOnly, so a report's own script cannot read it.
  * `/_logout` clears it. When people sign in with the organisation's login (VIEWER_OIDC_ISSUER), a
  * browser opening a page without a session is sent to the API host's /login, which comes back
- * through `/_auth`; scripts and other clients keep getting the 401.
+ * through `/_auth`; scripts and other clients keep getting the 401, except a web app manifest
+ * request, which gets a fixed empty manifest (EMPTY_MANIFEST).
  */
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import type { Middleware, ParameterizedContext } from 'koa';
 import type { Config } from '../config';
+import { isManifestRequest } from '../content-policy';
 import { BadRequestError, UnauthorizedError } from '../errors';
 import { setLocation } from '../http/location';
 import type { Logger } from '../http/logger';
@@ -18,6 +20,16 @@ import type { RequestState } from '../http/request-context';
 import { isSameOriginPath, type ViewerAuth } from './viewer';
 
 export const SESSION_COOKIE = '__Host-agw_session';
+
+/**
+ * What a private origin answers a manifest request without a session. Browsers fetch
+ * `<link rel=manifest>` without cookies (unless the page says crossorigin=use-credentials), so on
+ * a private project Playwright's trace viewer got a 401 and logged errors (issue #14). The answer
+ * is this fixed, data-free document, never the file, whatever the path: what makes a request a
+ * manifest request (isManifestRequest) is only a claim (curl can send Sec-Fetch-Dest), so nothing
+ * the real manifest holds, not even whether it exists, may depend on it.
+ */
+export const EMPTY_MANIFEST = '{}\n';
 
 /** What an artifact origin knows once its label is resolved. */
 export interface OriginState extends RequestState {
@@ -93,6 +105,10 @@ export function requireViewer({
       await viewers.verifySession(token, ctx.state.label);
       return true;
     } catch (err) {
+      if (err instanceof UnauthorizedError && isManifestRequest(ctx.get('sec-fetch-dest') || undefined, ctx.path)) {
+        answerEmptyManifest(ctx);
+        return false;
+      }
       if (!(people && err instanceof UnauthorizedError && isNavigation(ctx))) throw err;
       // a request target such as //host is no path to come back to
       const back = isSameOriginPath(ctx.originalUrl) ? ctx.originalUrl : '/';
@@ -105,6 +121,15 @@ export function requireViewer({
   };
   // public projects pass without an await (a microtask hop on every request of the redirect path)
   return (ctx, next) => (ctx.state.isPublic ? next() : signedIn(ctx).then((ok) => (ok ? next() : undefined)));
+}
+
+function answerEmptyManifest(ctx: ParameterizedContext<OriginState>): void {
+  ctx.status = 200;
+  ctx.type = 'application/manifest+json';
+  ctx.set('Cache-Control', 'private, no-store');
+  // the answer depends on these, whatever a cache in between would otherwise assume
+  ctx.set('Vary', 'Cookie, Sec-Fetch-Dest');
+  ctx.body = EMPTY_MANIFEST;
 }
 
 /** A browser opening a page (GET, asking for HTML), not a script's fetch or a CLI. */

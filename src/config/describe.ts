@@ -30,6 +30,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
     bundleMaxFiles: config.bundleMaxFiles,
     inlineMaxBytes: config.inlineMaxBytes,
     frameAncestors: config.frameAncestors,
+    contentPolicy: config.contentPolicy,
+    strictContentProjects: config.strictContentProjects,
     jobTokens: { ...config.jobTokens, jwksUrl: config.jobTokens.jwksUrl?.toString() },
     oidc: config.oidc,
     viewerLogin: config.viewerLogin && { ...config.viewerLogin, clientSecret: config.viewerLogin.clientSecret ? REDACTED : undefined },

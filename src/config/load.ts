@@ -119,6 +119,8 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     bundleMaxFiles: v.BUNDLE_MAX_FILES,
     inlineMaxBytes: v.INLINE_MAX_BYTES,
     frameAncestors: v.FRAME_ANCESTORS,
+    contentPolicy: v.CONTENT_POLICY,
+    strictContentProjects: v.STRICT_CONTENT_PROJECTS ?? [],
     jobTokens: {
       issuer: v.JWT_ISSUER,
       audience: v.JWT_AUDIENCE,

@@ -49,6 +49,9 @@ export interface Config {
   inlineMaxBytes: number;
   /** CSP frame-ancestors for artifact pages. */
   frameAncestors: string[];
+  /** The CSP of artifact pages (artifacts/helmet-policy.ts), and the projects that get `strict` whatever it is. */
+  contentPolicy: 'reports' | 'strict';
+  strictContentProjects: string[];
   jobTokens: {
     issuer: string;
     audience: string;

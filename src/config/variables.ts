@@ -3,7 +3,7 @@
  * what it means. loadConfig, `serve --help` and docs/configuration.md are all made from this table,
  * so a default is written in one place only.
  */
-import { isId } from '../ids';
+import { isId, projectPattern } from '../ids';
 import { boolean, bucket, byteSize, dnsName, endpoint, httpUrl, Invalid, listOf, oneOf, origin, parser, text, wholeNumber, type Parser } from './parsers';
 
 export interface Variable<V> {
@@ -48,6 +48,12 @@ const publicKeyPem = parser('PEM public key', (raw) => {
 const projectIds = listOf('comma-separated project ids', /,/, (id) => {
   if (!isId('project', id)) throw new Invalid(`${JSON.stringify(id)} is not a valid project id`);
   return id;
+});
+
+const projectPatterns = listOf('comma-separated project ids or patterns (acme/*: * matches one path segment)', /,/, (p) => {
+  const pattern = projectPattern(p);
+  if (!pattern) throw new Invalid(`${JSON.stringify(p)} is not a project id or a pattern of one (* matches one path segment, e.g. acme/*)`);
+  return p;
 });
 
 const frameSources = listOf("space-separated 'self', 'none' or http(s) origins", /\s+/, (source) => {
@@ -140,6 +146,12 @@ export const VARIABLES = {
     parse: byteSize(0, TiB),
     doc: "largest file a report's own script may fetch inline from its origin (64 MiB); larger ones are redirected",
   }),
+  CONTENT_POLICY: given({
+    default: 'reports',
+    parse: oneOf(['reports', 'strict']),
+    doc: 'CSP of artifact pages: reports lets them load scripts, styles, fonts and images from any https origin; strict only from their own (docs/content-policy.md)',
+  }),
+  STRICT_CONTENT_PROJECTS: optional({ parse: projectPatterns, doc: 'projects whose artifact pages get the strict CSP whatever CONTENT_POLICY says' }),
   FRAME_ANCESTORS: given({ default: "'self'", parse: frameSources, doc: "CSP frame-ancestors for artifact pages, e.g. 'self' https://ci.example.com" }),
   JWT_ISSUER: given({ default: 'artifact-gateway', parse: text, doc: 'iss that job tokens must carry' }),
   JWT_AUDIENCE: given({ default: 'artifact-gateway', parse: text, doc: 'aud that job tokens must carry' }),

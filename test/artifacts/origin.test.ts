@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { originLabel } from '../../src/artifacts/labels';
-import { SESSION_COOKIE } from '../../src/auth/viewer-session';
+import { EMPTY_MANIFEST, SESSION_COOKIE } from '../../src/auth/viewer-session';
 import { makeTestApp, type TestApp } from '../support/app';
 import { DRIVERS } from '../support/drivers';
 import { listen, raw, rawSocket, type Listening, type RawResponse } from '../support/raw-http';
@@ -385,6 +385,54 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
   });
 
   describe('a private project', () => {
+    describe('a web app manifest request without a session (browsers send it without cookies)', () => {
+      const manifest = JSON.stringify({ name: 'acme web: build 100 of the secret branch', start_url: '/100/' });
+      beforeAll(async () => {
+        await upload('acme/web', '100', 'manifest/app.webmanifest', manifest);
+        await upload('acme/web', '100', 'manifest/manifest.json', manifest);
+      });
+      const BROWSER = { 'sec-fetch-dest': 'manifest', 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' };
+
+      it.each([
+        ['a browser sends for a .webmanifest', '/100/manifest/app.webmanifest', BROWSER],
+        ['a service worker passes on for a .webmanifest (Sec-Fetch-Dest: empty)', '/100/manifest/app.webmanifest', SAME_ORIGIN_FETCH],
+        ['curl sends for a .webmanifest', '/100/manifest/app.webmanifest', {}],
+        ['a browser sends for a manifest.json', '/100/manifest/manifest.json', BROWSER],
+        ['curl forges with only Sec-Fetch-Dest', '/100/manifest/manifest.json', { 'sec-fetch-dest': 'manifest' }],
+        ['comes with a session cookie that does not verify', '/100/manifest/manifest.json', { ...BROWSER, cookie: `${SESSION_COOKIE}=forged` }],
+        ['names a file that does not exist', '/100/no/such/file', BROWSER],
+        ['names a .webmanifest that does not exist', '/100/no/such.webmanifest', {}],
+      ])('answers a request as %s with the fixed empty manifest, never the file', async (_name, path, headers) => {
+        for (const method of ['GET', 'HEAD']) {
+          const res = await get(privateHost, path, headers, method);
+          expect(res.status).toBe(200);
+          expect(res.headers['content-type']).toBe('application/manifest+json; charset=utf-8');
+          expect(res.headers['cache-control']).toBe('private, no-store');
+          expect(res.headers.vary).toMatch(/Sec-Fetch-Dest/);
+          expect(res.text).toBe(method === 'GET' ? EMPTY_MANIFEST : '');
+          expectIsolationHeaders(res);
+        }
+      });
+
+      it.each([
+        ['no Sec-Fetch headers', {}],
+        ["a script's fetch", SAME_ORIGIN_FETCH],
+        ['another destination', { 'sec-fetch-dest': 'script', 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'no-cors' }],
+        ['Sec-Fetch-Dest: MANIFEST', { 'sec-fetch-dest': 'MANIFEST' }],
+      ])('answers a manifest.json asked for with %s with 401, not the file', async (_name, headers) => {
+        const res = await get(privateHost, '/100/manifest/manifest.json', headers);
+        expect(res.status).toBe(401);
+        expect(res.text).not.toContain('secret branch');
+      });
+
+      it.each(['/100/manifest/app.webmanifest', '/100/manifest/manifest.json'])('serves the real %s to a signed-in viewer', async (path) => {
+        const cookie = await signIn();
+        const res = await get(privateHost, path, { ...BROWSER, cookie });
+        expect(res.status).toBe(200);
+        expect(res.text).toBe(manifest);
+      });
+    });
+
     it('answers 401 with a page that says how to get access', async () => {
       const res = await get(privateHost, '/100/report/', { accept: 'text/html' });
       expect(res.status).toBe(401);

@@ -130,6 +130,8 @@ async function until<T>(what: string, ms: number, attempt: () => Promise<T | und
 export interface StackOptions {
   /** Start the test OpenID provider and have the gateways sign people in through it. */
   people?: boolean;
+  /** Variables for the gateways on top of the suite's own (PUBLIC_PROJECTS, the content policy…). */
+  env?: Record<string, string>;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -170,6 +172,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       LOG_LEVEL: 'warn',
       PUBLIC_PROJECTS: 'e2e/alpha,e2e/beta',
       SHUTDOWN_TIMEOUT: '10',
+      ...options.env,
     };
     let provider: PeopleProvider | undefined;
     if (options.people) {
