@@ -29,6 +29,8 @@ const ROUNDS = 5;
 
 interface Load {
   ms: number;
+  /** Of which the report's page, until its test list shows. */
+  reportMs: number;
   bytes: number;
   /** Content-Encoding of the report's index.html and of the trace viewer's largest script. */
   codings: string[];
@@ -68,20 +70,23 @@ async function loadOnce(browser: Browser, base: string, trace: string, identity:
     if (identity) await cdp.send('Network.setExtraHTTPHeaders', { headers: { 'Accept-Encoding': 'identity' } });
     const bytes = countBytes(cdp);
     const codings: string[] = [];
+    const pending: Array<Promise<unknown>> = [];
     page.on('response', (r) => {
       const path = new URL(r.url()).pathname;
       if (path.endsWith('/index.html') || (path.includes('/trace/assets/') && path.includes('defaultSettingsView'))) {
-        void r.allHeaders().then((h) => codings.push(`${path.slice(path.indexOf('/', 1) + 1)}: ${h['content-encoding'] ?? 'identity'}`));
+        pending.push(r.allHeaders().then((h) => codings.push(`${path.slice(path.indexOf('/', 1) + 1)}: ${h['content-encoding'] ?? 'identity'}`)));
       }
     });
     const started = performance.now();
     await page.goto(`${base}/${BUILD}/index.html`);
     await page.getByText(PLAYWRIGHT_TESTS[0]).first().waitFor({ timeout: 60_000 });
+    const reportMs = performance.now() - started;
     await page.goto(`${base}/${BUILD}/trace/index.html?trace=${encodeURIComponent(`${base}/${BUILD}/${trace}`)}`);
     await traceShown(page);
     const ms = performance.now() - started;
     await page.waitForLoadState('networkidle');
-    return { ms, bytes: bytes.total(), codings: codings.sort() };
+    await Promise.all(pending);
+    return { ms, reportMs, bytes: bytes.total(), codings: codings.sort() };
   } finally {
     await context.close();
   }
@@ -165,9 +170,17 @@ async function measureReport(ctx: BenchContext, root: string): Promise<Row[]> {
     await nginx.stop();
   }
 
+  // the figure means something only if each way got the coding it names
+  const want = { 'gateway compressed': 'br', 'nginx compressed': 'gzip', 'gateway identity': 'identity', 'nginx identity': 'identity' };
+  for (const [key, coding] of Object.entries(want)) {
+    const wrong = loads[key].flatMap((l) => l.codings).filter((c) => !c.endsWith(`: ${coding}`));
+    if (wrong.length > 0 || loads[key].some((l) => l.codings.length < 2))
+      throw new Error(`figure 7: ${key} expected ${coding}, got ${loads[key][0].codings.join(', ')}`);
+  }
   const rows: Row[] = [];
   const detail = (key: string) => ({
     rounds: loads[key].map((l) => Math.round(l.ms)),
+    reportMs: loads[key].map((l) => Math.round(l.reportMs)),
     bytes: loads[key].map((l) => l.bytes),
     codings: loads[key][0].codings,
   });
