@@ -3,7 +3,8 @@
  * playwright-core) opens a Playwright HTML report with traces, as the real @playwright/test
  * writes it, from the gateway and from nginx serving the same files from disk, in the same run.
  * Each is loaded compressed (what Chromium asks for by itself) and uncompressed
- * (`Accept-Encoding: identity` through CDP), cold (a fresh browser context each round):
+ * (`Accept-Encoding: identity` through CDP), cold (a fresh browser context each round), over
+ * loopback and over an emulated 20 Mbit/s link (NETWORKS below):
  *
  *   1. the report's index.html until its test list shows, then
  *   2. the trace viewer (trace/index.html?trace=…) until it lists the trace's actions.
@@ -26,6 +27,18 @@ import { startNginxStatic } from '../lib/services';
 
 const BUILD = 'r1';
 const ROUNDS = 5;
+
+/**
+ * Loopback has no bandwidth limit, so there compression can only cost time; a viewer's network
+ * has one. Chromium's own throttling (CDP Network.emulateNetworkConditions on the page) gives a
+ * broadband-like link, the same for both servers. It shapes the page's requests, not the service
+ * worker's fetch of the trace zip.
+ */
+const NETWORKS = {
+  loopback: undefined,
+  '20 Mbit/s, 40 ms RTT': { offline: false, latency: 40, downloadThroughput: 20e6 / 8, uploadThroughput: 5e6 / 8 },
+} as const;
+type Network = keyof typeof NETWORKS;
 
 interface Load {
   ms: number;
@@ -61,13 +74,15 @@ function putFile(ctx: BenchContext, token: string, path: string, file: string): 
 }
 
 /** One cold load of the report and then of a trace, in a fresh context. */
-async function loadOnce(browser: Browser, base: string, trace: string, identity: boolean): Promise<Load> {
+async function loadOnce(browser: Browser, base: string, trace: string, identity: boolean, network: Network): Promise<Load> {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
     const cdp = await context.newCDPSession(page);
     await cdp.send('Network.enable');
     if (identity) await cdp.send('Network.setExtraHTTPHeaders', { headers: { 'Accept-Encoding': 'identity' } });
+    const conditions = NETWORKS[network];
+    if (conditions) await cdp.send('Network.emulateNetworkConditions', { ...conditions });
     const bytes = countBytes(cdp);
     const codings: string[] = [];
     const pending: Array<Promise<unknown>> = [];
@@ -153,15 +168,18 @@ async function measureReport(ctx: BenchContext, root: string): Promise<Row[]> {
   };
   const loads: Record<string, Load[]> = {};
   try {
-    for (const base of Object.values(servers)) await loadOnce(browser, base, trace, false); // warm-up: page cache, JIT
-    for (let i = 0; i < ROUNDS; i++) {
-      for (const identity of [false, true]) {
-        for (const [name, base] of Object.entries(servers)) {
-          const key = `${name} ${identity ? 'identity' : 'compressed'}`;
-          const load = await loadOnce(browser, base, trace, identity).catch((err: Error) => {
-            throw new Error(`figure 7: loading the report from ${key}: ${err.message}`);
-          });
-          (loads[key] ??= []).push(load);
+    for (const base of Object.values(servers)) await loadOnce(browser, base, trace, false, 'loopback'); // warm-up: page cache, JIT
+    for (const network of Object.keys(NETWORKS) as Network[]) {
+      ctx.log(`figure 7: ${ROUNDS} rounds over ${network}`);
+      for (let i = 0; i < ROUNDS; i++) {
+        for (const identity of [false, true]) {
+          for (const [name, base] of Object.entries(servers)) {
+            const key = `${name} ${identity ? 'identity' : 'compressed'} ${network}`;
+            const load = await loadOnce(browser, base, trace, identity, network).catch((err: Error) => {
+              throw new Error(`figure 7: loading the report from ${key}: ${err.message}`);
+            });
+            (loads[key] ??= []).push(load);
+          }
         }
       }
     }
@@ -172,10 +190,13 @@ async function measureReport(ctx: BenchContext, root: string): Promise<Row[]> {
 
   // the figure means something only if each way got the coding it names
   const want = { 'gateway compressed': 'br', 'nginx compressed': 'gzip', 'gateway identity': 'identity', 'nginx identity': 'identity' };
-  for (const [key, coding] of Object.entries(want)) {
-    const wrong = loads[key].flatMap((l) => l.codings).filter((c) => !c.endsWith(`: ${coding}`));
-    if (wrong.length > 0 || loads[key].some((l) => l.codings.length < 2))
-      throw new Error(`figure 7: ${key} expected ${coding}, got ${loads[key][0].codings.join(', ')}`);
+  for (const [way, coding] of Object.entries(want)) {
+    for (const network of Object.keys(NETWORKS)) {
+      const key = `${way} ${network}`;
+      const wrong = loads[key].flatMap((l) => l.codings).filter((c) => !c.endsWith(`: ${coding}`));
+      if (wrong.length > 0 || loads[key].some((l) => l.codings.length < 2))
+        throw new Error(`figure 7: ${key} expected ${coding}, got ${loads[key][0].codings.join(', ')}`);
+    }
   }
   const rows: Row[] = [];
   const detail = (key: string) => ({
@@ -184,25 +205,30 @@ async function measureReport(ctx: BenchContext, root: string): Promise<Row[]> {
     bytes: loads[key].map((l) => l.bytes),
     codings: loads[key][0].codings,
   });
+  const report = `Playwright report (${(size / 1e6).toFixed(1)} MB, ${files.length} files) + a trace in Chromium`;
+  for (const network of Object.keys(NETWORKS) as Network[]) {
+    for (const mode of ['compressed', 'identity'] as const) {
+      const g = loads[`gateway ${mode} ${network}`];
+      const n = loads[`nginx ${mode} ${network}`];
+      const label = mode === 'compressed' ? 'compressed (gateway br, nginx gzip)' : 'uncompressed (Accept-Encoding: identity)';
+      rows.push({
+        figure: '7',
+        what: `${report}, ${network}, ${label}, ms`,
+        value: median(g.map((l) => l.ms)),
+        unit: 'ms',
+        baseline: { what: 'nginx static, same files', value: median(n.map((l) => l.ms)) },
+        target: '(reference)',
+        detail: { gateway: detail(`gateway ${mode} ${network}`), nginx: detail(`nginx ${mode} ${network}`) },
+      });
+    }
+  }
   for (const mode of ['compressed', 'identity'] as const) {
-    const g = loads[`gateway ${mode}`];
-    const n = loads[`nginx ${mode}`];
-    const label = mode === 'compressed' ? 'compressed (br from the gateway, gzip from nginx)' : 'uncompressed (Accept-Encoding: identity)';
     rows.push({
       figure: '7',
-      what: `Playwright report (${(size / 1e6).toFixed(1)} MB, ${files.length} files) + a trace in Chromium, ${label}, ms`,
-      value: median(g.map((l) => l.ms)),
-      unit: 'ms',
-      baseline: { what: 'nginx static, same files', value: median(n.map((l) => l.ms)) },
-      target: '(reference)',
-      detail: { gateway: detail(`gateway ${mode}`), nginx: detail(`nginx ${mode}`) },
-    });
-    rows.push({
-      figure: '7',
-      what: `the same, bytes over the wire (CDP encodedDataLength), ${mode}`,
-      value: median(g.map((l) => l.bytes)) / 1024,
+      what: `the same, bytes over the wire (CDP encodedDataLength, loopback), ${mode}`,
+      value: median(loads[`gateway ${mode} loopback`].map((l) => l.bytes)) / 1024,
       unit: 'KiB',
-      baseline: { what: 'nginx static, same files', value: median(n.map((l) => l.bytes)) / 1024 },
+      baseline: { what: 'nginx static, same files', value: median(loads[`nginx ${mode} loopback`].map((l) => l.bytes)) / 1024 },
       target: '(reference)',
     });
   }
