@@ -73,10 +73,22 @@ export async function startNginx(dir: string, location: string, workers = 1): Pr
   return startNginxWith(join(dir, 'nginx'), `location / { return 302 "${location}"; }`, workers, 302);
 }
 
-/** nginx serving the files under `root` (sendfile on, as in production), one worker, no access log. */
-export async function startNginxStatic(dir: string, root: string): Promise<Nginx> {
+/**
+ * nginx serving the files under `root` (sendfile on, as in production; Debian's type map), one worker, no access log.
+ * `gzip`: also compresses what the gateway compresses (text, JSON, JS, SVG of 1 KiB or more) at
+ * level 6, as the gateway's gzip does.
+ */
+export async function startNginxStatic(dir: string, root: string, o: { gzip?: boolean } = {}): Promise<Nginx> {
   if (/[";\\$\s]/.test(root)) throw new Error('the root for nginx must not contain quotes, semicolons, backslashes, $ or spaces');
-  return startNginxWith(join(dir, 'nginx-static-conf'), `sendfile on; location / { root ${root}; }`, 1);
+  const gzip = o.gzip
+    ? 'gzip on; gzip_vary on; gzip_min_length 1024; gzip_comp_level 6; ' +
+      'gzip_types text/css text/plain text/javascript application/javascript application/json image/svg+xml application/xml; '
+    : '';
+  return startNginxWith(
+    join(dir, o.gzip ? 'nginx-static-gzip-conf' : 'nginx-static-conf'),
+    `sendfile on; include /etc/nginx/mime.types; ${gzip}location / { root ${root}; }`,
+    1,
+  );
 }
 
 /** nginx with one `server` block; `readyStatus`: what `GET /` answers once it is up (any answer when absent). */

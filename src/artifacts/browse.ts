@@ -12,6 +12,7 @@ import type { Middleware, ParameterizedContext } from 'koa';
 import type { OriginState } from '../auth/viewer-session';
 import type { Config } from '../config';
 import { BadRequestError, NotFoundError } from '../errors';
+import { compressGeneratedPage } from '../http/compression';
 import { setLocation } from '../http/location';
 import { mapLimit } from '../map-limit';
 import { buildJson, buildRows, checkBranch, parseBuildQuery } from './build-list';
@@ -48,9 +49,11 @@ export function projectPages({ config, store }: { config: Pick<Config, 'isolatio
       if (nextPageToken) params.set('pageToken', nextPageToken);
       ctx.type = 'text/html; charset=utf-8';
       ctx.body = renderHome(project, items, { branch: query.branch, nextHref: nextPageToken ? `/?${params.toString()}` : undefined });
-      return;
+    } else {
+      ctx.body = { project, items, nextPageToken: nextPageToken ?? null };
     }
-    ctx.body = { project, items, nextPageToken: nextPageToken ?? null };
+    // a hundred builds make a page worth compressing; nginx leaves artifact origins to the gateway
+    compressGeneratedPage(ctx);
   }
 
   async function latest(ctx: ParameterizedContext<OriginState>): Promise<void> {

@@ -11,9 +11,10 @@ import type { Config } from '../config';
 import { classify, dispositionFor, isSameOriginSubresource, safeInline } from '../content-policy';
 import { BadRequestError, MethodNotAllowedError, NotFoundError } from '../errors';
 import { sendLocation, setLocation, toLocation, type Location } from '../http/location';
+import { chooseCoding, codingEtag, compressGeneratedPage, encodeStream, negotiable } from '../http/compression';
 import { requestedRange, sendLength } from '../http/ranges';
 import { checkId } from '../ids';
-import type { Storage } from '../storage/storage';
+import type { ByteRange, Storage } from '../storage/storage';
 import { childrenOf, listingSort, renderListing } from './listing-page';
 import { decodePath } from './paths';
 import type { ArtifactEntry, ArtifactStore, LabelTarget } from './store';
@@ -172,27 +173,39 @@ export function serveArtifacts(deps: ServeDeps): Middleware<OriginState> {
     setLocation(ctx, url);
   }
 
+  /**
+   * Streams a file from storage with its validators, in the coding the request accepts (text of
+   * 1 KiB or more: brotli or gzip, on the fly; http/compression.ts has the rules). Conditionals
+   * compare against the chosen coding's ETag; a Range is served from the identity bytes.
+   */
   async function sendInline(ctx: Context, project: string, entry: ArtifactEntry, isPublic: boolean, disposition?: 'attachment'): Promise<void> {
+    const coding = negotiable(entry.contentType, entry.size) ? chooseCoding(ctx) : 'identity';
+    const etag = `"${entry.sha256}"`;
     ctx.status = 200;
     ctx.set('Content-Type', entry.contentType);
     if (disposition) ctx.set('Content-Disposition', dispositionFor(disposition, entry.path));
-    ctx.set('ETag', `"${entry.sha256}"`);
+    ctx.set('ETag', codingEtag(etag, coding));
     ctx.lastModified = new Date(entry.createdAt);
-    ctx.set('Accept-Ranges', 'bytes');
     ctx.set('Cache-Control', isPublic ? 'public, max-age=300' : 'private, no-store');
     if (ctx.fresh) {
       ctx.status = 304;
       return;
     }
-    const range = requestedRange(ctx, { size: entry.size, etag: `"${entry.sha256}"`, lastModified: new Date(entry.createdAt) });
-    if (range) ctx.status = 206;
-    sendLength(ctx, entry.size, range);
+    let range: ByteRange | undefined;
+    if (coding === 'identity') {
+      ctx.set('Accept-Ranges', 'bytes');
+      range = requestedRange(ctx, { size: entry.size, etag, lastModified: new Date(entry.createdAt) });
+      if (range) ctx.status = 206;
+      sendLength(ctx, entry.size, range);
+    } else {
+      ctx.set('Content-Encoding', coding); // no length: the compressed size is known only at the end
+    }
     if (ctx.method === 'HEAD') return;
     const controller = new AbortController();
     // only when the client went away early: aborting costs an AbortError per response
     ctx.res.once('close', () => ctx.res.writableFinished || controller.abort());
     const read = await storage.read('artifacts', store.objectKey(project, entry), { range, signal: controller.signal });
-    ctx.body = read.body;
+    ctx.body = coding === 'identity' ? read.body : encodeStream(read.body, coding, entry.size);
   }
 
   async function sendListing(ctx: Context, project: string, build: string, dir: string, isPublic: boolean): Promise<void> {
@@ -209,6 +222,7 @@ export function serveArtifacts(deps: ServeDeps): Middleware<OriginState> {
     ctx.set('Cache-Control', isPublic ? 'public, max-age=60' : 'private, no-store');
     ctx.type = 'text/html; charset=utf-8';
     ctx.body = renderListing(`${project} · build ${build} · /${dir}`, childrenOf(rows), pageToken !== undefined, sort);
+    compressGeneratedPage(ctx);
   }
 }
 
