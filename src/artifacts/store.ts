@@ -345,7 +345,7 @@ export class ArtifactStore {
    * The visible entry for a path, or null: none, deleted, of a bundle not committed, or expired
    * (expire_in passed; gc removes it later) in a build that is not pinned.
    */
-  async entry(project: string, build: string, path: string): Promise<ArtifactEntry | null> {
+  async entry(project: string, build: string, path: string, options: { remember?: boolean } = {}): Promise<ArtifactEntry | null> {
     const cached = this.cachedEntry(project, build, path);
     if (cached) return cached;
     const key = this.entryKey(project, build, path);
@@ -361,6 +361,7 @@ export class ArtifactStore {
         until = Math.min(until, expiresAt);
       }
     }
+    if (options.remember === false) return entry;
     if (this.entries.size >= ENTRY_CACHE_MAX) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(key, { entry, until });
     return entry;
@@ -401,11 +402,15 @@ export class ArtifactStore {
     return cached && cached.until > this.now() ? cached.entry : undefined;
   }
 
-  /** One page of entries below `dir` ('' or ending in '/'), with their contents read. */
+  /**
+   * One page of entries below `dir` ('' or ending in '/'), with their contents read. `remember:
+   * false` keeps them out of the entry cache: a walk of a whole build (the zip) would otherwise
+   * fill it with 10,000 entries nobody asks for again, and push out the ones that are.
+   */
   async list(
     project: string,
     build: string,
-    options: { dir?: string; limit: number; pageToken?: string },
+    options: { dir?: string; limit: number; pageToken?: string; remember?: boolean },
   ): Promise<{ items: ArtifactEntry[]; nextPageToken?: string }> {
     const page = await this.storage.list('artifacts', this.entryPrefix(project, build, options.dir), {
       limit: options.limit,
@@ -413,7 +418,7 @@ export class ArtifactStore {
     });
     const items = await mapLimit(page.items, 16, async (item: ObjectInfo) => {
       const parsed = layout.parseArtifactKey(item.key);
-      return parsed?.kind === 'entry' ? this.entry(project, build, parsed.path) : null;
+      return parsed?.kind === 'entry' ? this.entry(project, build, parsed.path, { remember: options.remember }) : null;
     });
     return { items: items.filter((e): e is ArtifactEntry => e !== null), nextPageToken: page.nextPageToken };
   }

@@ -39,7 +39,7 @@ export async function zipBuild(store: ArtifactStore, storage: Storage, project: 
   let first: ArtifactEntry[];
   // a page can be empty and not the last (deleted or expired files): look on until one is not
   do {
-    const page = await store.list(project, build, { dir, limit: PAGE, pageToken });
+    const page = await store.list(project, build, { dir, limit: PAGE, pageToken, remember: false });
     first = page.items;
     pageToken = page.nextPageToken;
   } while (first.length === 0 && pageToken);
@@ -109,7 +109,7 @@ export async function zipBuild(store: ArtifactStore, storage: Storage, project: 
 
   const more = () => {
     listing ??= store
-      .list(project, build, { dir, limit: PAGE, pageToken })
+      .list(project, build, { dir, limit: PAGE, pageToken, remember: false })
       .then((page) => {
         listing = undefined;
         if (done) return;
