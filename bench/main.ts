@@ -4,7 +4,7 @@
  * its baseline from this run, writes the same as JSON to bench/results/, and stops everything,
  * also after a failure or Ctrl-C.
  *
- *   npm run bench [-- [redirect] [inline] [memory] [cache] [upload] [build-caches] [actions-cache] [report-load] [--seconds=N] [--profile]]
+ *   npm run bench [-- [redirect] [inline] [memory] [cache] [upload] [build-caches] [actions-cache] [report-load] [zip] [--seconds=N] [--profile]]
  *
  * --profile also runs the redirect path and the inline HTML transfers once more each under
  * `node --cpu-prof` and prints where the gateway's time went (those runs are not figures:
@@ -24,12 +24,13 @@ import { memoryFigure } from './figures/memory';
 import { measureRedirect, redirectRows, setupRedirect } from './figures/redirect';
 import { reportLoadFigure } from './figures/report-load';
 import { uploadFigure } from './figures/upload';
+import { zipFigure } from './figures/zip';
 import { SITE, type BenchContext, type Row } from './lib/context';
 import { summarizeProfile, type ProfileSummary } from './lib/profile';
 import { notes, table } from './lib/report';
 import { ROOT, startGateway, startRadosgw, type Gateway, type GatewayOptions } from './lib/services';
 
-const FIGURES = ['redirect', 'inline', 'cache', 'upload', 'memory', 'build-caches', 'actions-cache', 'report-load'] as const;
+const FIGURES = ['redirect', 'inline', 'cache', 'upload', 'memory', 'build-caches', 'actions-cache', 'report-load', 'zip'] as const;
 type Figure = (typeof FIGURES)[number];
 
 function parseArgs(argv: string[]): { figures: Figure[]; seconds: number; profile: boolean } {
@@ -185,6 +186,9 @@ async function main(): Promise<void> {
           break;
         case 'report-load':
           rows.push(...(await reportLoadFigure(ctx)));
+          break;
+        case 'zip':
+          rows.push(...(await zipFigure(ctx)));
           break;
       }
     }

@@ -22,6 +22,7 @@ import { requestContext, type RequestState } from './http/request-context';
 import type { Storage } from './storage/storage';
 import type { Auth } from './auth';
 import { artifactApiRoutes } from './artifacts/api-routes';
+import { buildAdminRoutes } from './artifacts/build-admin-routes';
 import { projectPages } from './artifacts/browse';
 import { artifactHeaders, strictProjects } from './artifacts/helmet-policy';
 import { readOnly, resolveOrigin, serveArtifacts } from './artifacts/origin';
@@ -182,7 +183,9 @@ export function apiRoutes(deps: Pick<AppDeps, 'config' | 'storage' | 'auth' | 'a
   // /healthz, /readyz, /metrics
   router.use(healthRoutes({ storage, metrics: parts.metrics, lifecycle: parts.lifecycle }).routes());
   // /api/v1/projects/{project}/builds/{build}/artifacts…: upload, list, download (job token)
-  router.use(artifactApiRoutes({ config, store: parts.artifacts, storage, tokens, hosts: parts.hosts, audit: parts.audit }).routes());
+  router.use(artifactApiRoutes({ config, store: parts.artifacts, storage, tokens, hosts: parts.hosts, audit: parts.audit, now: parts.now }).routes());
+  // DELETE a build or a path of it, PUT/DELETE …/builds/{build}/pin (job token with artifacts:delete)
+  router.use(buildAdminRoutes({ store: parts.artifacts, storage, tokens, audit: parts.audit, now: parts.now }).routes());
   // /api/v1/projects/{project}/caches…: restore, save, direct uploads (job token)
   router.use(cacheApiRoutes({ config, store: parts.caches, storage, tokens, audit: parts.audit }).routes());
   // build tools' own cache protocols on the same cache store and job tokens: turbo's /v8/…,

@@ -43,7 +43,7 @@ export function checkId(kind: IdKind, value: string | undefined): string {
   return value;
 }
 
-export const SCOPES = ['artifacts:write', 'artifacts:read', 'cache:read', 'cache:write'] as const;
+export const SCOPES = ['artifacts:write', 'artifacts:read', 'cache:read', 'cache:write', 'artifacts:delete'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export function isScope(value: string): value is Scope {

@@ -2,9 +2,10 @@
  * The artifacts API on the API host (token-authenticated JSON):
  *   PUT  /api/v1/projects/{project}/builds/{build}/artifacts/{path}   upload (streamed, write-once)
  *   POST /api/v1/projects/{project}/builds/{build}/artifacts?bundle=tar   upload a tar of many files, all or nothing
- *   GET  /api/v1/projects/{project}/builds/{build}/artifacts          list (paged)
+ *   GET  /api/v1/projects/{project}/builds/{build}/artifacts          list (paged), or ?archive=zip[&prefix=dir/]: a zip (zip-archive.ts)
  *   GET  /api/v1/projects/{project}/builds/{build}/artifacts/{path}   302 to a presigned download
  *   GET  /api/v1/projects/{project}/builds                             the project's builds, newest first (paged, ?branch=)
+ * Uploads take `?expire_in=` (GitLab's durations, expire-in.ts). Deleting and pinning: build-admin-routes.ts.
  * Nothing renders on the API host: downloads are always `attachment`.
  */
 import Router from '@koa/router';
@@ -26,8 +27,13 @@ import { buildJson, buildRows, parseBuildQuery } from './build-list';
 import { decodePath, encodePath } from './paths';
 import type { ArtifactEntry, ArtifactStore } from './store';
 import { pathParam } from '../http/params';
+import { refuseEscapes, toStorageKey } from '../storage/keys';
+import { expiresAtFor } from './expire-in';
+import { zipBuild, zipName } from './zip-archive';
 
 export interface ArtifactApiDeps {
+  /** The clock expire_in counts from. */
+  now?: () => number;
   config: Config;
   store: ArtifactStore;
   storage: Storage;
@@ -60,6 +66,7 @@ function rawArtifactPath(ctx: Context): string {
 
 export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
   const { config, store, storage, tokens, hosts, audit } = deps;
+  const now = deps.now ?? Date.now;
   const router = new Router<RequestState>();
 
   const browseUrl = (project: string, build: string, path: string) => {
@@ -72,8 +79,28 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
     contentType: e.contentType,
     sha256: e.sha256,
     createdAt: e.createdAt,
+    ...(e.expiresAt !== undefined ? { expiresAt: e.expiresAt } : {}),
     url: browseUrl(project, build, e.path),
   });
+
+  /** `?archive=zip[&prefix=dir/]`: the build, or a directory of it, as one streamed zip. */
+  const sendZip = async (ctx: Context, project: string, build: string) => {
+    if (ctx.query.archive !== 'zip') throw new BadRequestError('archive must be zip (the one archive format the API streams)');
+    const prefix = ctx.query.prefix;
+    if (prefix !== undefined && typeof prefix !== 'string') throw new BadRequestError('prefix must be given once');
+    let dir = '';
+    if (prefix !== undefined && prefix !== '' && prefix !== '/') {
+      // the query is decoded once already: validated as a stored path is, never decoded again
+      const trimmed = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+      refuseEscapes(trimmed, 'prefix');
+      dir = `${toStorageKey(trimmed, 'prefix')}/`;
+    }
+    const body = await zipBuild(store, storage, project, build, dir);
+    ctx.set('Cache-Control', 'private, no-store');
+    ctx.set('Content-Disposition', dispositionFor('attachment', zipName(project, build, dir)));
+    ctx.type = 'application/zip';
+    ctx.body = body;
+  };
 
   // the same list as the project origin's home page (build-list.ts), with absolute browse URLs
   router.get('/api/v1/projects/:project/builds', async (ctx) => {
@@ -98,7 +125,9 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
     }
     const contentType = given === '' || UNCHOSEN.has(given.split(';')[0].trim().toLowerCase()) ? contentTypeFor(path) : given;
 
+    const expiresAt = expiresAtFor(ctx.query.expire_in, now());
     const { created, entry } = await store.put(project, build, path, ctx.req, {
+      ...(expiresAt !== undefined ? { expiresAt } : {}),
       contentLength: length,
       contentType,
       uploader: { subject: job.subject, project: job.project, build: job.build, branch: job.branch, trusted: job.trusted },
@@ -109,7 +138,7 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
         audit: 'artifact.upload',
         reqId: ctx.state.requestId,
         who: { subject: job.subject, project, build, branch: job.branch, trusted: job.trusted },
-        what: { path, size: entry.size, sha256: entry.sha256, contentType: entry.contentType },
+        what: { path, size: entry.size, sha256: entry.sha256, contentType: entry.contentType, expiresAt: entry.expiresAt },
         created,
       },
       created ? 'artifact uploaded' : 'artifact upload repeated with identical bytes',
@@ -127,6 +156,9 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
     if (!BUNDLE_TYPES.has(given)) throw new BadRequestError(`a bundle is a tar archive (Content-Type: application/x-tar), not ${JSON.stringify(given)}`);
     const length = declaredLength(ctx, config.bundleMaxBytes, 'bundle');
     const uploader = { subject: job.subject, project: job.project, build: job.build, branch: job.branch, trusted: job.trusted };
+    const expiresAt = expiresAtFor(ctx.query.expire_in, now());
+    // refused before a byte is read: a deleted build takes no uploads
+    await store.refuseDeletedBuild(project, build);
     let received;
     try {
       received = await receiveBundle(store, project, ctx.req, length, { maxFiles: config.bundleMaxFiles, maxFileBytes: config.artifactMaxBytes });
@@ -136,13 +168,16 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
       if (err instanceof BundleCut) throw Object.assign(err, { code: 'ERR_STREAM_PREMATURE_CLOSE' });
       throw err;
     }
-    const published = await store.publishBundle(project, build, received.files, uploader, { commit: job.commit });
+    const published = await store.publishBundle(project, build, received.files, uploader, {
+      commit: job.commit,
+      ...(expiresAt !== undefined ? { expiresAt } : {}),
+    });
     audit.info(
       {
         audit: 'artifact.bundle',
         reqId: ctx.state.requestId,
         who: { subject: job.subject, project, build, branch: job.branch, trusted: job.trusted },
-        what: { bundle: published.bundle, files: received.files.length, bytes: received.bytes, sha256: received.sha256 },
+        what: { bundle: published.bundle, files: received.files.length, bytes: received.bytes, sha256: received.sha256, expiresAt },
         created: published.created,
         unchanged: published.unchanged,
       },
@@ -172,6 +207,7 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
     if (token !== undefined && (typeof token !== 'string' || token.length > 2048)) {
       throw new BadRequestError('pageToken must be the nextPageToken of the previous page');
     }
+    if (ctx.query.archive !== undefined) return sendZip(ctx, project, build);
     const page = await store.list(project, build, { limit: pageSize, pageToken: token });
     ctx.set('Cache-Control', 'private, no-store');
     ctx.body = { items: page.items.map((e) => item(project, build, e)), nextPageToken: page.nextPageToken ?? null };

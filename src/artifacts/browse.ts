@@ -81,9 +81,7 @@ export function projectPages({ config, store }: { config: Pick<Config, 'isolatio
     for (let i = 0; i < builds.length; i += LATEST_BATCH) {
       const batch = builds.slice(i, i + LATEST_BATCH);
       const found = await mapLimit(batch, LATEST_BATCH, async (name) => {
-        const has = isDir
-          ? (await store.list(project, name.build, { dir: path, limit: 1 })).items.length > 0
-          : (await store.entry(project, name.build, path)) !== null;
+        const has = isDir ? await store.hasFilesBelow(project, name.build, path) : (await store.entry(project, name.build, path)) !== null;
         if (!has) return false;
         // a name counts only with its record (builds.ts): skips a crashed or losing writer's names
         const record = await store.builds.record(project, name.build);

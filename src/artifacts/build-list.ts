@@ -55,6 +55,8 @@ export function buildJson(row: BuildRow, url: (build: string, path: string) => s
     ...(row.commit ? { commit: row.commit } : {}),
     createdAt: row.createdAt,
     uploader: row.uploader,
+    /** Kept by retention (ARTIFACT_RETENTION_DAYS and expire_in) until unpinned. */
+    pinned: row.pinned,
     /** null until the build was first counted (a page view counts a bounded number of files). */
     files: s?.files ?? null,
     bytes: s?.bytes ?? null,

@@ -26,7 +26,7 @@ import { Readable } from 'node:stream';
 import { mapLimit } from '../map-limit';
 import type { StorageKey } from '../storage/keys';
 import type { Storage } from '../storage/storage';
-import { createEntry, readEntry } from '../write-once';
+import { createEntry, putJson, readEntry } from '../write-once';
 import * as layout from './layout';
 import type { ArtifactEntry } from './store';
 
@@ -49,8 +49,16 @@ export interface BuildSummary {
   touched: string | null;
 }
 
+/** What the pinned and deleted markers hold: when, and who. */
+export interface BuildMark {
+  at: string;
+  by: string;
+}
+
 export interface BuildRow extends BuildRecord {
   summary: BuildSummary | null;
+  /** Pinned builds are kept by retention, whatever their files' age or expire_in. */
+  pinned: boolean;
   /** False when files were added since the summary was computed (it is being recounted). */
   current: boolean;
 }
@@ -69,6 +77,8 @@ export class BuildIndex {
   private readonly recorded = new Set<string>();
   private readonly recounting = new Map<string, number>();
   private readonly recording = new Map<string, Promise<void>>();
+  /** Builds seen deleted: a deletion is final until gc collects the build, so a hit is kept. */
+  private readonly deleted = new Set<string>();
 
   private readonly viewBudget: number;
   private readonly maxFiles: number;
@@ -113,11 +123,62 @@ export class BuildIndex {
     await Promise.all(names.filter((n) => !theirs.has(n)).map((n) => this.storage.delete('artifacts', n).catch(() => undefined)));
   }
 
+  /**
+   * After files were deleted: the summary is stale, and the next view recounts it at once (not
+   * after SUMMARY_RETRY_MS, as for a build still uploading: deleted files must not be shown).
+   */
+  async touchDeleted(project: string, build: string): Promise<void> {
+    this.recounting.delete(`${project} ${build}`);
+    await this.storage.delete('artifacts', layout.buildMetaKey(project, build, 'summary'));
+    await this.touch(project, build);
+  }
+
   /** After an upload added a file: the build's summary is no longer current. */
   async touch(project: string, build: string): Promise<void> {
     await this.storage.write('artifacts', layout.buildMetaKey(project, build, 'touched'), Readable.from([randomUUID()]), {
       contentType: 'text/plain',
     });
+  }
+
+  /**
+   * Pins (true) or unpins the build: retention (ARTIFACT_RETENTION_DAYS and expire_in) skips a
+   * pinned build. Resolves whether it was pinned before.
+   */
+  async setPinned(project: string, build: string, pinned: boolean, by: string): Promise<boolean> {
+    const key = layout.buildMetaKey(project, build, 'pinned');
+    const before = (await this.storage.stat('artifacts', key)) !== null;
+    if (pinned) await putJson(this.storage, 'artifacts', key, { at: new Date(this.now()).toISOString(), by } satisfies BuildMark);
+    else await this.storage.delete('artifacts', key);
+    return before;
+  }
+
+  async isPinned(project: string, build: string): Promise<boolean> {
+    return (await this.storage.stat('artifacts', layout.buildMetaKey(project, build, 'pinned'))) !== null;
+  }
+
+  /** Marks the build deleted: from now on uploads into it are refused (store.ts). */
+  async markDeleted(project: string, build: string, by: string): Promise<void> {
+    await putJson(this.storage, 'artifacts', layout.buildMetaKey(project, build, 'deleted'), {
+      at: new Date(this.now()).toISOString(),
+      by,
+    } satisfies BuildMark);
+    this.deleted.add(`${project} ${build}`);
+  }
+
+  /** Whether the build was deleted (one stat, none once seen deleted in this process). */
+  async isDeleted(project: string, build: string): Promise<boolean> {
+    const id = `${project} ${build}`;
+    if (this.deleted.has(id)) return true;
+    if (!(await this.storage.stat('artifacts', layout.buildMetaKey(project, build, 'deleted')))) return false;
+    if (this.deleted.size >= 10_000) this.deleted.clear();
+    this.deleted.add(id);
+    return true;
+  }
+
+  /** Forgets what this process knows of a build that gc collected (its id may be used again). */
+  forget(project: string, build: string): void {
+    this.deleted.delete(`${project} ${build}`);
+    this.recorded.delete(`${project} ${build}`);
   }
 
   record(project: string, build: string): Promise<BuildRecord | null> {
@@ -163,12 +224,13 @@ export class BuildIndex {
    */
   async withSummaries(project: string, records: BuildRecord[], list: (build: string, pageToken?: string) => Promise<ListedPage>): Promise<BuildRow[]> {
     const rows = await mapLimit(records, 8, async (record): Promise<BuildRow & { touchedEtag: string | null }> => {
-      const [touched, stored] = await Promise.all([
+      const [touched, stored, pinned] = await Promise.all([
         this.storage.stat('artifacts', layout.buildMetaKey(project, record.build, 'touched')),
         readEntry<BuildSummary>(this.storage, 'artifacts', layout.buildMetaKey(project, record.build, 'summary')),
+        this.isPinned(project, record.build),
       ]);
       const etag = touched?.etag ?? null;
-      return { ...record, summary: stored, current: stored !== null && stored.touched === etag, touchedEtag: etag };
+      return { ...record, summary: stored, pinned, current: stored !== null && stored.touched === etag, touchedEtag: etag };
     });
     let budget = this.viewBudget;
     for (const row of rows) {

@@ -11,7 +11,7 @@ import { createEntry, readEntry } from '../write-once';
 import type { StorageKey } from '../storage/keys';
 import type { Storage } from '../storage/storage';
 import * as layout from './layout';
-import type { ArtifactEntry, StagedFile } from './store';
+import type { ArtifactEntry, DeletedEntry, StagedFile } from './store';
 
 /** Entries of a bundle without a record after this long are from a gateway that died publishing them. */
 const BUNDLE_STALE_MS = 60 * 60_000;
@@ -53,8 +53,17 @@ export class BundleEntries {
     const key = layout.entryKey(project, build, entry.path);
     for (let attempt = 0; attempt < 3; attempt++) {
       if (await createEntry(this.storage, 'artifacts', key, entry)) return 'created';
-      const existing = await this.readJson<ArtifactEntry>(key);
+      const existing = await this.readJson<ArtifactEntry | DeletedEntry>(key);
       if (!existing) continue; // deleted meanwhile: try again
+      if ('deleted' in existing) {
+        throw new ConflictError(
+          `${entry.path} was deleted from build ${build}; a deleted path is not reused (artifacts are write-once), so nothing of the bundle was stored`,
+          {
+            path: entry.path,
+            deleted: true,
+          },
+        );
+      }
       const state = existing.bundle === undefined ? 'committed' : await this.state(project, build, existing.bundle, Date.parse(existing.createdAt));
       if (state === 'aborted') {
         // a dead entry of a failed bundle: replace it (create-only again, so one writer wins)

@@ -21,7 +21,7 @@ export function renderHome(project: string, items: BuildItem[], options: { branc
         b.reports.length === 0 ? '' : `<ul>${b.reports.map((r) => `<li><a href="${escapeHtml(r.url)}">${escapeHtml(r.path)}</a></li>`).join('')}</ul>`;
       const counts = b.countsComplete ? '' : ' <small>(counting)</small>';
       return (
-        `<tr><td><a href="${escapeHtml(b.url)}">${escapeHtml(b.build)}</a></td>` +
+        `<tr><td><a href="${escapeHtml(b.url)}">${escapeHtml(b.build)}</a>${b.pinned ? ' <small title="kept by retention until unpinned">pinned</small>' : ''}</td>` +
         `<td><a href="/?branch=${escapeHtml(encodeURIComponent(b.branch))}">${escapeHtml(b.branch)}</a></td>` +
         `<td>${b.commit ? `<code title="${escapeHtml(b.commit)}">${escapeHtml(b.commit.slice(0, 12))}</code>` : ''}</td>` +
         `<td><time datetime="${escapeHtml(b.createdAt)}">${escapeHtml(b.createdAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))}</time></td>` +

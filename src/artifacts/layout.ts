@@ -11,6 +11,9 @@
  *   p/<project>/b/<build>/m/touched           rewritten after each upload that adds a file; its ETag
  *                                             says whether the summary below is still current
  *   p/<project>/b/<build>/m/summary           file count, bytes and reports, computed lazily
+ *   p/<project>/b/<build>/m/pinned            present while the build is pinned (retention skips it)
+ *   p/<project>/b/<build>/m/deleted           the build was deleted (deletion.ts): uploads into it are
+ *                                             refused; its record stays until gc collects it
  *   p/<project>/n/a/<inverted ms, 15 digits>/<build>
  *   p/<project>/n/b/<branch>/<inverted ms, 15 digits>/<build>
  *                                             newest-first names of builds, all and per branch
@@ -28,6 +31,9 @@ const enc = encodeURIComponent;
 const TIME_DIGITS = 15;
 const TIME_CEILING = 10 ** TIME_DIGITS - 1; // ms: year 33658
 
+/** The small objects kept per build beside its entries (`m/`; they sort after `f/`). */
+export type BuildMetaName = 'record' | 'touched' | 'summary' | 'pinned' | 'deleted';
+
 /** Every project's keys lie below this. */
 export const PROJECTS = toKeyPrefix('p/');
 
@@ -36,7 +42,7 @@ export type ArtifactKey =
   | { kind: 'entry'; project: string; build: string; path: string }
   | { kind: 'bundle'; project: string; build: string; id: string }
   | { kind: 'label'; label: string }
-  | { kind: 'build-meta'; project: string; build: string; name: 'record' | 'touched' | 'summary' }
+  | { kind: 'build-meta'; project: string; build: string; name: BuildMetaName }
   | { kind: 'build-name'; project: string; branch?: string; build: string; createdAtMs: number };
 
 /** The project that a prefix one level below PROJECTS (`p/<project>/`) stands for, or null. */
@@ -60,15 +66,17 @@ export const entryKey = (project: string, build: string, path: string): StorageK
  */
 export const entryId = (project: string, build: string, path: string): string => `p/${enc(project)}/b/${enc(build)}/f/${path}`;
 
+/** A build's own keys: its entries, bundle records and meta objects (what deleting the build walks). */
+export const buildPrefix = (project: string, build: string): KeyPrefix => joinPrefix('p', enc(project), 'b', enc(build));
+
 /** The entries of a build below `dir` ('' or a directory path ending in '/'). */
 export function entryPrefix(project: string, build: string, dir = ''): KeyPrefix {
   const files = joinPrefix('p', enc(project), 'b', enc(build), 'f');
   return dir === '' ? files : toKeyPrefix(`${files}${dir}`);
 }
 
-/** The build's record, its touched marker and its summary (builds.ts). */
-export const buildMetaKey = (project: string, build: string, name: 'record' | 'touched' | 'summary'): StorageKey =>
-  joinKey('p', enc(project), 'b', enc(build), 'm', name);
+/** The build's record, touched marker and summary (builds.ts), and its pinned and deleted markers. */
+export const buildMetaKey = (project: string, build: string, name: BuildMetaName): StorageKey => joinKey('p', enc(project), 'b', enc(build), 'm', name);
 
 /** Newest-first names of a project's builds: all of them, or one branch's. */
 export const buildNamesPrefix = (project: string, branch?: string): KeyPrefix =>
@@ -111,11 +119,11 @@ export function parseArtifactKey(key: string): ArtifactKey | null {
     const project = decodeSegment(object[1]);
     return project === null ? null : { kind: 'object', project, id: object[2] };
   }
-  const meta = /^p\/([^/]+)\/b\/([^/]+)\/m\/(record|touched|summary)$/.exec(key);
+  const meta = /^p\/([^/]+)\/b\/([^/]+)\/m\/(record|touched|summary|pinned|deleted)$/.exec(key);
   if (meta) {
     const project = decodeSegment(meta[1]);
     const build = decodeSegment(meta[2]);
-    return project === null || build === null ? null : { kind: 'build-meta', project, build, name: meta[3] as 'record' | 'touched' | 'summary' };
+    return project === null || build === null ? null : { kind: 'build-meta', project, build, name: meta[3] as BuildMetaName };
   }
   const name = /^p\/([^/]+)\/n\/(?:a|b\/([^/]+))\/(\d{15})\/([^/]+)$/.exec(key);
   if (name) {

@@ -125,8 +125,7 @@ export function serveArtifacts(deps: ServeDeps): Middleware<OriginState> {
     const entry = await store.entry(project, build, path);
     if (entry) return sendEntry(ctx, project, entry, isPublic);
     // a directory asked for without its slash: relative links inside need the slash
-    const below = await store.list(project, build, { dir: `${path}/`, limit: 1 });
-    if (below.items.length > 0) return setLocation(ctx, `${ctx.path}/${ctx.querystring ? `?${ctx.querystring}` : ''}`, 301);
+    if (await store.hasFilesBelow(project, build, `${path}/`)) return setLocation(ctx, `${ctx.path}/${ctx.querystring ? `?${ctx.querystring}` : ''}`, 301);
     throw new NotFoundError(`no artifact ${path} in build ${build}`);
   }
 

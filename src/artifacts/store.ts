@@ -44,7 +44,23 @@ export interface ArtifactEntry {
   uploader: Uploader;
   /** Set for files of a bundle: visible only once that bundle's record says committed. */
   bundle?: string;
+  /**
+   * From the upload's expire_in: when the file expires (unseen from then, removed by gc), or null
+   * for `never`. Absent: ARTIFACT_RETENTION_DAYS after createdAt. A pinned build keeps it anyway.
+   */
+  expiresAt?: string | null;
 }
+
+/**
+ * What a deleted file's entry becomes (deletion.ts): never visible, and never replaced, so a
+ * deleted path of a build is not reused with other bytes (write-once). gc removes it with the build.
+ */
+export interface DeletedEntry {
+  path: string;
+  deleted: { at: string; by: string };
+}
+
+export const isDeletedEntry = (e: ArtifactEntry | DeletedEntry): e is DeletedEntry => 'deleted' in e;
 
 /** A file of a bundle whose bytes are stored (invisible, in a fresh object) and not yet published. */
 export interface StagedFile {
@@ -71,7 +87,10 @@ export interface LabelTarget {
 
 export type Isolation = 'project' | 'build';
 
-/** Entries are immutable, so caching them is safe; the TTL only bounds how long a deleted one lingers. */
+/**
+ * Entries are immutable, so caching them is safe; the TTL bounds how long a file deleted through
+ * another instance lingers here (the instance that deletes it forgets it at once).
+ */
 const ENTRY_CACHE_MS = 60_000;
 const ENTRY_CACHE_MAX = 10_000;
 const UNKNOWN_LABEL_MS = 5_000;
@@ -118,8 +137,9 @@ export class ArtifactStore {
     build: string,
     path: string,
     body: Readable,
-    options: { contentLength: number; contentType: string; uploader: Uploader; commit?: string },
+    options: { contentLength: number; contentType: string; uploader: Uploader; commit?: string; expiresAt?: string | null },
   ): Promise<{ created: boolean; entry: ArtifactEntry }> {
+    await this.refuseDeletedBuild(project, build);
     await this.ensureLabel(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
     // the build's record before its first entry: a build with files always has one (one stat
     // per build and instance; nothing once this process has seen the record)
@@ -139,6 +159,7 @@ export class ArtifactStore {
       contentType: options.contentType,
       createdAt: new Date(this.now()).toISOString(),
       uploader: options.uploader,
+      ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {}),
     };
     const key = this.entryKey(project, build, path);
     // no clean-up when this throws: the entry may have landed with its answer lost on the way
@@ -149,8 +170,11 @@ export class ArtifactStore {
       // a racing upload of `a` and `a/x` can pass the first check together: look again now that
       // this entry is visible, and withdraw it if the other one is there (both may withdraw;
       // never both stay)
+      // and a deletion of the whole build that listed its entries before this one landed: it marked
+      // the build first, so either it listed this entry or this check sees its mark
       try {
         await this.refuseFileDirConflict(project, build, path);
+        await this.refuseDeletedBuild(project, build);
       } catch (err) {
         this.entries.delete(key);
         await this.storage.delete('artifacts', key).catch(() => undefined);
@@ -162,6 +186,7 @@ export class ArtifactStore {
     }
     await this.storage.delete('artifacts', object).catch(() => undefined);
     const existing = await this.entry(project, build, path);
+    if (!existing) await this.refuseDeletedPath(project, build, path);
     if (existing && existing.sha256 === entry.sha256 && existing.size === entry.size) {
       // a retry: the first attempt may have committed and failed before its touch
       await this.builds.touch(project, build);
@@ -207,6 +232,21 @@ export class ArtifactStore {
     }
   }
 
+  /** 409 when the build was deleted: its paths are not reused (write-once), nor is its id until gc collects it. */
+  async refuseDeletedBuild(project: string, build: string): Promise<void> {
+    if (await this.builds.isDeleted(project, build)) {
+      throw new ConflictError(`build ${build} was deleted; a deleted build takes no more uploads (use another build id)`, { build, deleted: true });
+    }
+  }
+
+  /** 409 when the path held a file that was deleted (write-once: a deleted path is not reused). */
+  private async refuseDeletedPath(project: string, build: string, path: string): Promise<void> {
+    const stored = await this.storedEntry(project, build, path);
+    if (stored && isDeletedEntry(stored)) {
+      throw new ConflictError(`${path} was deleted from build ${build}; a deleted path is not reused (artifacts are write-once)`, { path, deleted: true });
+    }
+  }
+
   /** Streams one file of a bundle into a fresh object: stored, invisible until published. */
   async stage(project: string, body: Readable, options: { contentLength: number }): Promise<{ object: StorageKey; size: number; sha256: string }> {
     const object = layout.newObjectKey(project);
@@ -237,8 +277,9 @@ export class ArtifactStore {
     build: string,
     files: readonly StagedFile[],
     uploader: Uploader,
-    options: { commit?: string } = {},
+    options: { commit?: string; expiresAt?: string | null } = {},
   ): Promise<Published & { bundle: string }> {
+    await this.refuseDeletedBuild(project, build);
     await this.ensureLabel(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
     // as put(): the build's record before its first entry, so the home page lists it
     const { subject, trusted, branch } = uploader;
@@ -258,7 +299,8 @@ export class ArtifactStore {
           const f = files[next++];
           const key = this.entryKey(project, build, f.path);
           try {
-            const outcome = await this.bundles.createEntry(project, build, { ...f, createdAt, uploader, bundle });
+            const expiry = options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {};
+            const outcome = await this.bundles.createEntry(project, build, { ...f, createdAt, uploader, bundle, ...expiry });
             if (outcome === 'created') written.push(key);
             else {
               unused.push(f.object);
@@ -273,6 +315,8 @@ export class ArtifactStore {
       };
       await Promise.all(Array.from({ length: PUBLISH_CONCURRENCY }, worker));
       if (failed !== undefined) throw failed;
+      // as put(): a deletion of the build that began meanwhile wins, and nothing of this bundle shows
+      await this.refuseDeletedBuild(project, build);
       await this.bundles.commit(project, build, bundle, files.length, createdAt);
       // the build's counts are stale now (builds.ts recounts a touched build)
       await this.builds.touch(project, build);
@@ -297,18 +341,54 @@ export class ArtifactStore {
     return key;
   }
 
-  /** The entry for a path, or null. */
-  async entry(project: string, build: string, path: string): Promise<ArtifactEntry | null> {
+  /**
+   * The visible entry for a path, or null: none, deleted, of a bundle not committed, or expired
+   * (expire_in passed; gc removes it later) in a build that is not pinned.
+   */
+  async entry(project: string, build: string, path: string, options: { remember?: boolean } = {}): Promise<ArtifactEntry | null> {
     const cached = this.cachedEntry(project, build, path);
     if (cached) return cached;
     const key = this.entryKey(project, build, path);
-    const entry = await this.readJson<ArtifactEntry>(key);
-    if (entry?.bundle !== undefined && (await this.bundles.state(project, build, entry.bundle)) !== 'committed') return null;
-    if (entry) {
-      if (this.entries.size >= ENTRY_CACHE_MAX) this.entries.delete(this.entries.keys().next().value!);
-      this.entries.set(key, { entry, until: this.now() + ENTRY_CACHE_MS });
+    const entry = await this.storedEntry(project, build, path);
+    if (!entry || isDeletedEntry(entry)) return null;
+    if (entry.bundle !== undefined && (await this.bundles.state(project, build, entry.bundle)) !== 'committed') return null;
+    let until = this.now() + ENTRY_CACHE_MS;
+    if (typeof entry.expiresAt === 'string') {
+      const expiresAt = Date.parse(entry.expiresAt);
+      if (expiresAt <= this.now()) {
+        if (!(await this.builds.isPinned(project, build))) return null;
+      } else {
+        until = Math.min(until, expiresAt);
+      }
     }
+    if (options.remember === false) return entry;
+    if (this.entries.size >= ENTRY_CACHE_MAX) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, { entry, until });
     return entry;
+  }
+
+  /** What is stored at a path's entry key, visible or not (a deleted file's mark, a bundle's pending entry). */
+  storedEntry(project: string, build: string, path: string): Promise<ArtifactEntry | DeletedEntry | null> {
+    return this.readJson<ArtifactEntry | DeletedEntry>(this.entryKey(project, build, path));
+  }
+
+  /** Drops a path from this process's entry cache (after deleting it); other instances drop it within ENTRY_CACHE_MS. */
+  forget(project: string, build: string, path: string): void {
+    this.entries.delete(layout.entryId(project, build, path));
+  }
+
+  /** Whether any visible file lies below `dir` ('' or ending in '/'); pages past deleted and expired ones. */
+  async hasFilesBelow(project: string, build: string, dir: string): Promise<boolean> {
+    let pageToken: string | undefined;
+    let first = true;
+    do {
+      // one entry is the usual answer; only a directory of deleted files needs more
+      const page = await this.list(project, build, { dir, limit: first ? 1 : 100, pageToken });
+      if (page.items.length > 0) return true;
+      pageToken = page.nextPageToken;
+      first = false;
+    } while (pageToken);
+    return false;
   }
 
   /**
@@ -322,11 +402,15 @@ export class ArtifactStore {
     return cached && cached.until > this.now() ? cached.entry : undefined;
   }
 
-  /** One page of entries below `dir` ('' or ending in '/'), with their contents read. */
+  /**
+   * One page of entries below `dir` ('' or ending in '/'), with their contents read. `remember:
+   * false` keeps them out of the entry cache: a walk of a whole build (the zip) would otherwise
+   * fill it with 10,000 entries nobody asks for again, and push out the ones that are.
+   */
   async list(
     project: string,
     build: string,
-    options: { dir?: string; limit: number; pageToken?: string },
+    options: { dir?: string; limit: number; pageToken?: string; remember?: boolean },
   ): Promise<{ items: ArtifactEntry[]; nextPageToken?: string }> {
     const page = await this.storage.list('artifacts', this.entryPrefix(project, build, options.dir), {
       limit: options.limit,
@@ -334,7 +418,7 @@ export class ArtifactStore {
     });
     const items = await mapLimit(page.items, 16, async (item: ObjectInfo) => {
       const parsed = layout.parseArtifactKey(item.key);
-      return parsed?.kind === 'entry' ? this.entry(project, build, parsed.path) : null;
+      return parsed?.kind === 'entry' ? this.entry(project, build, parsed.path, { remember: options.remember }) : null;
     });
     return { items: items.filter((e): e is ArtifactEntry => e !== null), nextPageToken: page.nextPageToken };
   }

@@ -6,7 +6,7 @@
  * policy's patterns is here too: nothing else decides who may act as what.
  */
 import { ForbiddenError } from '../errors';
-import { isScope, PROJECT_ID, type Scope } from '../ids';
+import { isScope, PROJECT_ID, SCOPES, type Scope } from '../ids';
 
 export const MAPPINGS = ['github', 'gitlab', 'circleci', 'buildkite'] as const;
 export type MappingName = (typeof MAPPINGS)[number];
@@ -24,7 +24,11 @@ export interface GenericMapping {
 /** Asymmetric algorithms only: `none` and HS* (a public key used as an HMAC secret) never. */
 export const OIDC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 
-/** What an OIDC job may do when its rule says nothing: upload artifacts, read and write caches. */
+/**
+ * What an OIDC job may do when its rule says nothing: upload artifacts, read and write caches.
+ * Never `artifacts:delete`: a rule's `scopes` must name it, for the repositories (and so the jobs)
+ * that are to clean up.
+ */
 export const DEFAULT_OIDC_SCOPES: readonly Scope[] = ['artifacts:write', 'cache:read', 'cache:write'];
 
 export interface ProjectRule {
@@ -232,7 +236,7 @@ const branchPattern = (name: string): RegExp => new RegExp(`^${name.split('*').m
 
 function scopes(raw: unknown, at: string, problems: string[]): ReadonlySet<Scope> {
   if (!Array.isArray(raw) || !raw.every((s) => typeof s === 'string' && isScope(s))) {
-    problems.push(`${at}: expected a list of scopes (artifacts:write, artifacts:read, cache:read, cache:write)`);
+    problems.push(`${at}: expected a list of scopes (${SCOPES.join(', ')})`);
     return new Set();
   }
   return new Set(raw);

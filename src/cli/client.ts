@@ -8,7 +8,9 @@
  */
 import { cache } from './cache';
 import { dispatch, listCommands, runMain, type Commands } from './dispatch';
+import { deleteCommand } from './delete';
 import { download } from './download';
+import { pin, unpin } from './pin';
 import { upload } from './upload';
 
 // set by the bundler (package.json version, plus the git commit when the tree has one); the
@@ -19,6 +21,9 @@ export const CLIENT_VERSION = typeof AGW_CLIENT_VERSION === 'string' ? AGW_CLIEN
 const COMMANDS: Commands = {
   upload: { run: upload, summary: 'upload files and directories to a build' },
   download: { run: download, summary: 'download a build, or a directory of it, verified' },
+  delete: { run: deleteCommand, summary: 'delete a build, or a file or directory of it' },
+  pin: { run: pin, summary: 'keep a build from retention' },
+  unpin: { run: unpin, summary: 'let retention remove a pinned build again' },
   cache: { run: cache, summary: 'save or restore a dependency cache (cache save|restore)' },
 };
 

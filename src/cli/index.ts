@@ -11,7 +11,9 @@ import { serve } from './serve';
 import { ticket } from './ticket';
 import { token } from './token';
 import { upload } from './upload';
+import { deleteCommand } from './delete';
 import { download } from './download';
+import { pin, unpin } from './pin';
 
 const COMMANDS: Commands = {
   serve: { run: serve, summary: 'start the gateway (configured by environment variables)' },
@@ -19,6 +21,9 @@ const COMMANDS: Commands = {
   ticket: { run: ticket, summary: "print a sign-in link to a private project's artifacts" },
   upload: { run: upload, summary: 'upload files and directories to a build' },
   download: { run: download, summary: 'download a build, or a directory of it, verified' },
+  delete: { run: deleteCommand, summary: 'delete a build, or a file or directory of it' },
+  pin: { run: pin, summary: 'keep a build from retention' },
+  unpin: { run: unpin, summary: 'let retention remove a pinned build again' },
   cache: { run: cache, summary: 'save or restore a dependency cache (cache save|restore)' },
   gc: { run: gc, summary: 'delete expired caches and artifacts once (retention)' },
 };

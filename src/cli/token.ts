@@ -13,6 +13,9 @@ import { defineCommand, OPTIONS, UsageError } from './command';
 
 export const TOKEN_MAX_TTL = 86400;
 
+/** What a job does by default; deleting (`…:delete`) must be asked for by name. */
+const DEFAULT_SCOPES: readonly Scope[] = SCOPES.filter((s) => !s.endsWith(':delete'));
+
 export const token = defineCommand(
   {
     name: 'token',
@@ -29,7 +32,7 @@ an external issuer mints the tokens.`,
       'base-branch': { type: 'string', value: 'B', help: 'the branch a pull request targets (omit for pushes)' },
       commit: { type: 'string', value: 'SHA', help: "the commit the job builds, 7 to 64 hex digits (shown on the project's home page)" },
       untrusted: { type: 'boolean', help: 'a pull-request or fork job: writes only its own cache scope' },
-      scope: { type: 'string', value: 'S1,S2,...', help: `scopes (default: all of ${SCOPES.join(', ')})` },
+      scope: { type: 'string', value: 'S1,S2,...', help: `scopes, of ${SCOPES.join(', ')} (default: ${DEFAULT_SCOPES.join(', ')})` },
       ttl: { type: 'string', value: 'SECONDS', help: `lifetime, 1 to ${TOKEN_MAX_TTL} (default: 3600)` },
       help: OPTIONS.help,
     },
@@ -85,7 +88,7 @@ function branchName(value: string | undefined, option: string): string | undefin
 }
 
 function parseScopes(value: string | undefined): Scope[] {
-  if (value === undefined) return [...SCOPES];
+  if (value === undefined) return [...DEFAULT_SCOPES];
   const scopes = [...new Set(value.split(/[\s,]+/).filter(Boolean))];
   if (scopes.length === 0) throw new UsageError(`the option '--scope' expects one or more of ${SCOPES.join(', ')}`);
   for (const s of scopes) {

@@ -6,6 +6,7 @@
  * command line.
  */
 import { stat } from 'node:fs/promises';
+import { parseExpireIn } from '../artifacts/expire-in';
 import { encodePath } from '../artifacts/paths';
 import { BUILD_ID, PROJECT_ID } from '../ids';
 import {
@@ -48,6 +49,11 @@ not.`,
         help: "also upload hidden files and directories inside trees (names starting with '.'; left out by default: .git/config, .env and .npmrc hold secrets)",
       },
       'no-bundle': { type: 'boolean', help: 'send one request per file, even for directories (default: a directory goes up as one bundle)' },
+      'expire-in': {
+        type: 'string',
+        value: 'DURATION',
+        help: "when the files expire, in GitLab's syntax: '30 mins', '3 days', '1 week', 'never' (default: the gateway's ARTIFACT_RETENTION_DAYS)",
+      },
       concurrency: { type: 'string', value: 'N', help: 'files in flight at once without a bundle, 1 to 64 (default: 4)' },
       retries: OPTIONS.retries('file'),
       verbose: { type: 'boolean', help: "print every file's browse URL" },
@@ -65,6 +71,7 @@ Exit status: 0 every file is in the build, 1 some are not, 2 bad command line.`,
     const concurrency = wholeNumber(values.concurrency, 'concurrency', 4, 1, 64);
     const retries = wholeNumber(values.retries, 'retries', 3, 0, 10);
     const prefix = checkPrefix(values.prefix ?? '');
+    const expireIn = checkExpireIn(values['expire-in']);
     const { baseUrl, token, redact } = await gatewayOptions(values, env);
     if (positionals.length === 0) throw new UsageError('name at least one file or directory to upload');
 
@@ -81,7 +88,17 @@ Exit status: 0 every file is in the build, 1 some are not, 2 bad command line.`,
     }
 
     if (asBundle) {
-      return sendBundle(files, progress, { project, build, baseUrl, token, retries, redact, verbose: values.verbose === true, skipped: skipped.length });
+      return sendBundle(files, progress, {
+        project,
+        build,
+        baseUrl,
+        token,
+        retries,
+        expireIn,
+        redact,
+        verbose: values.verbose === true,
+        skipped: skipped.length,
+      });
     }
 
     const summary = await uploadFiles(files, {
@@ -91,6 +108,7 @@ Exit status: 0 every file is in the build, 1 some are not, 2 bad command line.`,
       build,
       concurrency,
       retries,
+      expireIn,
       onBytes: (delta) => progress.bytes(delta),
       onRetry: (path, reason, delayMs) => progress.message(retryLine(path, reason, delayMs)),
       onFileDone: (file, result) => {
@@ -117,7 +135,17 @@ Exit status: 0 every file is in the build, 1 some are not, 2 bad command line.`,
 async function sendBundle(
   files: readonly LocalFile[],
   progress: Progress,
-  o: { project: string; build: string; baseUrl: URL; token: string; retries: number; redact: (s: string) => string; verbose: boolean; skipped: number },
+  o: {
+    project: string;
+    build: string;
+    baseUrl: URL;
+    token: string;
+    retries: number;
+    expireIn?: string;
+    redact: (s: string) => string;
+    verbose: boolean;
+    skipped: number;
+  },
 ): Promise<number> {
   const size = files.reduce((n, f) => n + f.size, 0);
   const what = `${plural(files.length, 'file')} (${formatBytes(size)})`;
@@ -129,6 +157,7 @@ async function sendBundle(
       project: o.project,
       build: o.build,
       retries: o.retries,
+      expireIn: o.expireIn,
       onBytes: (delta) => progress.bytes(delta),
       onRetry: (path, reason, delayMs) => progress.message(retryLine(path, reason, delayMs)),
     });
@@ -150,6 +179,17 @@ async function sendBundle(
   if (o.verbose) for (const f of files) process.stdout.write(`${outcome.url}${encodePath(f.path)}\n`);
   process.stdout.write(`${outcome.url}\n`);
   return 0;
+}
+
+/** The gateway checks it too; checked here so a typo is a usage error before anything is sent. */
+function checkExpireIn(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    parseExpireIn(raw);
+  } catch (err) {
+    throw new UsageError(`the option '--expire-in' ${(err as Error).message.replace(/^expire_in /, 'got ')}`);
+  }
+  return raw;
 }
 
 function checkPrefix(raw: string): string {

@@ -45,6 +45,13 @@ export interface ArtifactsClientOptions {
   onBytes?(delta: number): void;
   /** A file's upload is retried: its path in the build, why, and in how long. */
   onRetry?(path: string, reason: string, delayMs: number): void;
+  /** When the files expire, in GitLab's syntax (`3 days`, `never`); the gateway's retention when absent. */
+  expireIn?: string;
+}
+
+/** The query an upload carries for `expireIn` ('' without one). */
+export function expiryQuery(expireIn: string | undefined, first: '?' | '&'): string {
+  return expireIn === undefined ? '' : `${first}expire_in=${encodeURIComponent(expireIn)}`;
 }
 
 export interface ArtifactsClient {
@@ -70,7 +77,7 @@ export function createArtifactsClient(options: ArtifactsClientOptions): Artifact
       try {
         response = await http.send(file.path, {
           method: 'PUT',
-          url: new URL(`${buildUrl}${encodePath(file.path)}`),
+          url: new URL(`${buildUrl}${encodePath(file.path)}${expiryQuery(options.expireIn, '?')}`),
           auth: true,
           body: { name: file.source, open: () => openFile(file.source) },
           sha256: true,

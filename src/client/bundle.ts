@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { Header, Pax } from 'tar';
 import { createHttp, describeStatus, HttpFailure } from './http';
 import type { ArtifactsClientOptions } from './artifacts';
-import { UploadFailure } from './artifacts';
+import { expiryQuery, UploadFailure } from './artifacts';
 import type { LocalFile } from './local-files';
 
 const BLOCK = 512;
@@ -73,7 +73,9 @@ async function* archive(files: readonly LocalFile[]): AsyncGenerator<Buffer> {
 export async function uploadBundle(files: readonly LocalFile[], options: ArtifactsClientOptions): Promise<BundleResult> {
   const http = createHttp({ baseUrl: options.baseUrl, token: options.token, retries: options.retries ?? 3, maxSockets: 1, onRetry: options.onRetry });
   const base = options.baseUrl.href.replace(/\/+$/, '');
-  const url = new URL(`${base}/api/v1/projects/${encodeURIComponent(options.project)}/builds/${encodeURIComponent(options.build)}/artifacts?bundle=tar`);
+  const url = new URL(
+    `${base}/api/v1/projects/${encodeURIComponent(options.project)}/builds/${encodeURIComponent(options.build)}/artifacts?bundle=tar${expiryQuery(options.expireIn, '&')}`,
+  );
   const length = bundleLength(files);
   try {
     const r = await http.send(`bundle of ${files.length} files`, {

@@ -5,9 +5,11 @@
  * HTTP layer (http.ts) with retries, backoff and Retry-After. The `artifact-gateway` command's
  * `upload` and `cache save|restore` are thin wrappers around it.
  */
-export { buildRootUrl, createArtifactsClient, uploadFiles, UploadFailure } from './artifacts';
+export { buildRootUrl, createArtifactsClient, expiryQuery, uploadFiles, UploadFailure } from './artifacts';
 export type { ArtifactsClient, ArtifactsClientOptions, PutOutcome, UploadedItem, UploadOptions, UploadSummary } from './artifacts';
 export { bundleLength, uploadBundle } from './bundle';
+export { BuildFailure, deleteArtifacts, setPinned } from './builds';
+export type { BuildTarget, DeleteResult } from './builds';
 export type { BundleResult } from './bundle';
 export { downloadBuild, DownloadFailure } from './download';
 export type { DownloadOptions, DownloadSummary, RemoteFile } from './download';

@@ -223,7 +223,11 @@ export const VARIABLES = {
     doc: 'seconds the presigned part URLs of a direct cache upload stay valid',
   }),
   CACHE_PART_BYTES: given({ default: String(64 * MiB), parse: byteSize(5 * MiB, 5 * GiB), doc: 'part size of direct cache uploads (64 MiB)' }),
-  ARTIFACT_RETENTION_DAYS: given({ default: '30', parse: wholeNumber(1, 36500), doc: 'artifacts older than this are deleted by gc' }),
+  ARTIFACT_RETENTION_DAYS: given({
+    default: '30',
+    parse: wholeNumber(1, 36500),
+    doc: 'gc deletes artifacts uploaded without expire_in this long after their upload (never the files of a pinned build)',
+  }),
   GC_INTERVAL_MINUTES: given({
     default: '0',
     parse: wholeNumber(0, 7 * 24 * 60),

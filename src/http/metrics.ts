@@ -2,7 +2,7 @@
  * Prometheus metrics. One Registry per app (not prom-client's global one), so tests and several
  * apps in one process never collide.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RequestMetrics } from './request-metrics';
 
 export interface Metrics {
@@ -11,6 +11,8 @@ export interface Metrics {
   http: RequestMetrics;
   storageDuration: Histogram<'driver' | 'operation' | 'outcome'>;
   storageErrors: Counter<'driver' | 'operation' | 'code'>;
+  /** Storage read bodies handed out and not yet closed: one that only climbs is a leak. */
+  storageReadsOpen: Gauge<'driver'>;
   /** Build tools' cache protocols (src/protocols): look-ups by outcome (hit, miss) and saves (stored, duplicate). */
   protocolRequests: Counter<'protocol' | 'result'>;
   protocolBytes: Counter<'protocol' | 'direction'>;
@@ -38,6 +40,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'agw_storage_errors_total',
       help: 'Storage operations that failed (not counting not-found), by error code',
       labelNames: ['driver', 'operation', 'code'],
+      registers: [registry],
+    }),
+    storageReadsOpen: new Gauge({
+      name: 'agw_storage_reads_open',
+      help: 'Storage read streams open now (handed out, not yet closed), by driver',
+      labelNames: ['driver'],
       registers: [registry],
     }),
     protocolRequests: new Counter({

@@ -29,7 +29,13 @@ export function instrumentStorage(inner: Storage, metrics: Metrics): Storage {
   return {
     driver,
     stat: timed('stat', (b, k) => inner.stat(b, k)),
-    read: timed('read', (b, k, o) => inner.read(b, k, o)),
+    read: timed('read', async (b, k, o) => {
+      const result = await inner.read(b, k, o);
+      // counted until the body closes, however it ends (read to the end, failed, or destroyed)
+      metrics.storageReadsOpen.inc({ driver });
+      result.body.once('close', () => metrics.storageReadsOpen.dec({ driver }));
+      return result;
+    }),
     write: timed('write', (b, k, body, o) => inner.write(b, k, body, o)),
     delete: timed('delete', (b, k) => inner.delete(b, k)),
     list: timed('list', (b, p, o) => inner.list(b, p, o)),

@@ -72,6 +72,7 @@ describe.each(DRIVERS)('project builds on the %s driver', (driver) => {
         commit: 'abc1234def',
         createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         uploader: { subject: 'acme/docs#1', trusted: true },
+        pinned: false,
         files: 2,
         bytes: Buffer.byteLength('<h1>cov 1</h1>') + 2000,
         countsComplete: true,

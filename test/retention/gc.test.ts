@@ -136,6 +136,88 @@ describe.each(DRIVERS)('retention (gc) on the %s driver', (driver) => {
     expect((await builds()).items[0]).toMatchObject({ build: '100', files: 1, bytes: 5 });
   });
 
+  describe('expire_in, never, pinning and deleted builds', () => {
+    const put = async (build: string, path: string, expireIn?: string) => {
+      const query = expireIn === undefined ? '' : `?expire_in=${encodeURIComponent(expireIn)}`;
+      const res = await raw(srv.port, {
+        method: 'PUT',
+        path: `/api/v1/projects/acme%2Fweb/builds/${build}/artifacts/${path}${query}`,
+        headers: { host: API, authorization: `Bearer ${await t.token({ build })}`, 'content-length': 5 },
+        body: 'hello',
+      });
+      expect(res.status).toBe(201);
+    };
+    const admin = async (method: string, path: string) =>
+      raw(srv.port, {
+        method,
+        path: `/api/v1/projects/acme%2Fweb/builds/${path}`,
+        headers: { host: API, authorization: `Bearer ${await t.token({ build: 'admin', scope: 'artifacts:read artifacts:delete' })}` },
+      });
+    const keysOf = async (build: string) =>
+      (await t.harness.storage.list('artifacts', toKeyPrefix(`p/acme%2Fweb/b/${build}/`))).items.map((i) => i.key.slice(`p/acme%2Fweb/b/${build}/`.length));
+
+    it('removes files at their expire_in, before ARTIFACT_RETENTION_DAYS, with the build once its last file went, and audits why', async () => {
+      await put('7', 'soon.txt', '3 days');
+      t.clock.now = t0 + 2 * DAY;
+      expect((await gc()).artifactsExpired).toBe(0);
+      t.clock.now = t0 + 3 * DAY + 1000;
+      expect(await gc()).toMatchObject({ artifactsExpired: 1, bytesFreed: 5 });
+      expect(await keysOf('7')).toEqual([]);
+      expect(await objects('artifacts')).toBe(0);
+      expect(t.log.lines.find((l) => l.audit === 'artifact.expire')).toMatchObject({
+        why: 'expire_in',
+        what: { project: 'acme/web', build: '7', path: 'soon.txt', size: 5 },
+      });
+    });
+
+    it('keeps files uploaded with expire_in=never past ARTIFACT_RETENTION_DAYS, and longer expire_in too', async () => {
+      await put('8', 'never.txt', 'never');
+      await put('8', 'long.txt', '1 year');
+      await put('8', 'default.txt');
+      t.clock.now = t0 + 31 * DAY;
+      expect(await gc()).toMatchObject({ artifactsExpired: 1 });
+      expect((await keysOf('8')).filter((k) => k.startsWith('f/'))).toEqual(['f/long.txt', 'f/never.txt']);
+      t.clock.now = t0 + 366 * DAY;
+      expect(await gc()).toMatchObject({ artifactsExpired: 1 });
+      expect((await keysOf('8')).filter((k) => k.startsWith('f/'))).toEqual(['f/never.txt']);
+    });
+
+    it('skips a pinned build, for ARTIFACT_RETENTION_DAYS and expire_in alike, until it is unpinned', async () => {
+      await put('9', 'default.txt');
+      await put('9', 'short.txt', '1 day');
+      expect((await admin('PUT', '9/pin')).status).toBe(200);
+      t.clock.now = t0 + 31 * DAY;
+      expect(await gc()).toMatchObject({ artifactsExpired: 0, orphansRemoved: 0 });
+      expect((await keysOf('9')).filter((k) => k.startsWith('f/'))).toEqual(['f/default.txt', 'f/short.txt']);
+      expect(await objects('artifacts')).toBe(2);
+      expect((await admin('DELETE', '9/pin')).status).toBe(200);
+      expect(await gc()).toMatchObject({ artifactsExpired: 2 });
+      expect(await keysOf('9')).toEqual([]);
+    });
+
+    it("keeps a deleted build's record and mark (its id refused) until ARTIFACT_RETENTION_DAYS, then frees it", async () => {
+      await put('10', 'a.txt');
+      await put('10', 'b.txt');
+      expect((await admin('DELETE', '10/artifacts/a.txt')).status).toBe(200);
+      expect((await admin('DELETE', '10')).status).toBe(200);
+      expect(await keysOf('10')).toEqual(['m/deleted', 'm/record']);
+      expect(await gc()).toMatchObject({ artifactsExpired: 0 });
+      expect(await keysOf('10')).toEqual(['m/deleted', 'm/record']);
+      t.clock.now = t0 + 31 * DAY;
+      await gc();
+      expect(await keysOf('10')).toEqual([]);
+    });
+
+    it("removes a deleted file's mark with its build", async () => {
+      await put('11', 'a.txt');
+      expect((await admin('DELETE', '11/artifacts/a.txt')).status).toBe(200);
+      expect(await keysOf('11')).toEqual(['f/a.txt', 'm/record', 'm/touched']);
+      t.clock.now = t0 + 31 * DAY;
+      await gc();
+      expect(await keysOf('11')).toEqual([]);
+    });
+  });
+
   it('walks storage a page at a time, one project after another, and collects what one big page would', async () => {
     const upload = async (project: string, build: string, path: string) => {
       const res = await raw(srv.port, {
