@@ -5,7 +5,7 @@
  * verifies on that server.
  */
 import { mintJobToken, type JobClaims } from '../auth/job-token';
-import { BUILD_ID, isScope, PROJECT_ID, SCOPES, type Scope } from '../ids';
+import { BUILD_ID, DEFAULT_SCOPES, isScope, PROJECT_ID, SCOPES, type Scope } from '../ids';
 import { loadConfig } from '../config';
 import { id, wholeNumber } from './args';
 import { gatewayAuth } from './gateway-auth';
@@ -29,7 +29,7 @@ an external issuer mints the tokens.`,
       'base-branch': { type: 'string', value: 'B', help: 'the branch a pull request targets (omit for pushes)' },
       commit: { type: 'string', value: 'SHA', help: "the commit the job builds, 7 to 64 hex digits (shown on the project's home page)" },
       untrusted: { type: 'boolean', help: 'a pull-request or fork job: writes only its own cache scope' },
-      scope: { type: 'string', value: 'S1,S2,...', help: `scopes (default: all of ${SCOPES.join(', ')})` },
+      scope: { type: 'string', value: 'S1,S2,...', help: `scopes, of ${SCOPES.join(', ')} (default: ${DEFAULT_SCOPES.join(', ')})` },
       ttl: { type: 'string', value: 'SECONDS', help: `lifetime, 1 to ${TOKEN_MAX_TTL} (default: 3600)` },
       help: OPTIONS.help,
     },
@@ -85,7 +85,7 @@ function branchName(value: string | undefined, option: string): string | undefin
 }
 
 function parseScopes(value: string | undefined): Scope[] {
-  if (value === undefined) return [...SCOPES];
+  if (value === undefined) return [...DEFAULT_SCOPES];
   const scopes = [...new Set(value.split(/[\s,]+/).filter(Boolean))];
   if (scopes.length === 0) throw new UsageError(`the option '--scope' expects one or more of ${SCOPES.join(', ')}`);
   for (const s of scopes) {
