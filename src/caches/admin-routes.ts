@@ -17,7 +17,9 @@ import { pathParam } from '../http/params';
 import type { RequestState } from '../http/request-context';
 import { checkId, type Scope as TokenScope } from '../ids';
 import { toCacheKey } from '../storage/keys';
-import { CacheAdmin, MAX_PAGE, ORDERS, SORTS, type DeleteTarget, type Order, type Sort } from './admin';
+import { SCOPE_PATTERN } from './scopes';
+import type { CacheAdmin, DeleteTarget } from './admin';
+import { defaultOrder, MAX_PAGE, ORDERS, SORTS, type Order, type Sort } from './admin-query';
 
 export interface CacheAdminDeps {
   admin: CacheAdmin;
@@ -26,8 +28,6 @@ export interface CacheAdminDeps {
 }
 
 const BASE = '/api/v1/projects/:project';
-/** What a scope looks like (scopes.ts, keyed-cache.ts); anything else names no scope. */
-const SCOPE = /^(?:(?:branch|untrusted):[^\u0000-\u001f\u007f]{1,255}|content-addressed)$/;
 const DEFAULT_LIMIT = 30;
 
 /** A query parameter given at most once, or undefined. */
@@ -47,7 +47,7 @@ function oneOf<T extends string>(ctx: Context, name: string, allowed: readonly T
 function scopeParam(ctx: Context): string | undefined {
   const v = single(ctx, 'scope');
   if (v === undefined) return undefined;
-  if (!SCOPE.test(v)) {
+  if (!SCOPE_PATTERN.test(v)) {
     throw new BadRequestError(
       `scope ${JSON.stringify(v)} names no cache scope (expected branch:<branch>, untrusted:<branch> or content-addressed)`,
       'invalid_scope',
@@ -79,7 +79,7 @@ export function cacheAdminRoutes(deps: CacheAdminDeps): Router<RequestState> {
     const limit = rawLimit === undefined ? DEFAULT_LIMIT : Number(rawLimit);
     if (limit < 1 || limit > MAX_PAGE) throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_PAGE}`);
     const sort: Sort = oneOf(ctx, 'sort', SORTS) ?? 'last-used';
-    const order: Order = oneOf(ctx, 'order', ORDERS) ?? (sort === 'key' ? 'asc' : 'desc');
+    const order: Order = oneOf(ctx, 'order', ORDERS) ?? defaultOrder(sort);
     const page = await admin.list(j, project, {
       prefix: prefixParam(ctx),
       scope: scopeParam(ctx),

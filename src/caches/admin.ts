@@ -20,15 +20,11 @@ import type { KeyPrefix, StorageKey } from '../storage/keys';
 import type { Storage } from '../storage/storage';
 import { readEntry } from '../write-once';
 import type { JobIdentity } from '../auth/job-token';
+import type { Order, Sort } from './admin-query';
 import * as layout from './layout';
 import { mayDelete, mayList, writeScope } from './scopes';
 import { publicEntry, type CacheEntry, type CacheStore, type PublicCacheEntry } from './store';
 
-export const SORTS = ['last-used', 'created', 'size', 'key'] as const;
-export type Sort = (typeof SORTS)[number];
-export const ORDERS = ['desc', 'asc'] as const;
-export type Order = (typeof ORDERS)[number];
-export const MAX_PAGE = 1000;
 /** Entries one DELETE removes at most; the answer says when more match (`more`). */
 export const MAX_DELETE = 1000;
 const READS_IN_FLIGHT = 16;

@@ -23,6 +23,9 @@ export function readScopes(job: Pick<JobIdentity, 'trusted' | 'branch' | 'baseBr
   return [...new Set(scopes)];
 }
 
+/** What a scope looks like (here and keyed-cache.ts's `content-addressed`); anything else names no scope. */
+export const SCOPE_PATTERN = /^(?:(?:branch|untrusted):[^\u0000-\u001f\u007f]{1,255}|content-addressed)$/;
+
 /**
  * Administering a project's caches (listing, deleting) keeps the same wall: a pull request may
  * see and remove only what it could restore or wrote itself, never make a trusted scope miss.
@@ -36,10 +39,6 @@ export function readScopes(job: Pick<JobIdentity, 'trusted' | 'branch' | 'baseBr
  *   entry is checked again by the scope it is stored under, so a prefix match can never reach past
  *   this rule.
  */
-export function isTrustedScope(scope: string): boolean {
-  return !scope.startsWith('untrusted:');
-}
-
 /** Whether `job` may see the entries of `scope`. */
 export function mayList(job: Pick<JobIdentity, 'trusted' | 'branch' | 'baseBranch' | 'defaultBranch'>, scope: string): boolean {
   return job.trusted || readScopes(job).includes(scope);

@@ -1,5 +1,5 @@
 /**
- * The runner client: the `artifact-gateway` commands a CI job needs (upload, download, cache save|restore)
+ * The runner client: the `artifact-gateway` commands a CI job needs (upload, download, cache save|restore|list|delete|usage)
  * and nothing that administers a gateway (serve, gc, token, ticket need its configuration, its
  * signing secret or the storage SDK). scripts/build-client.mjs bundles this file alone into one
  * self-contained file, dist/bundle/artifact-gateway.cjs, which the gateway serves at
@@ -19,7 +19,7 @@ export const CLIENT_VERSION = typeof AGW_CLIENT_VERSION === 'string' ? AGW_CLIEN
 const COMMANDS: Commands = {
   upload: { run: upload, summary: 'upload files and directories to a build' },
   download: { run: download, summary: 'download a build, or a directory of it, verified' },
-  cache: { run: cache, summary: 'save or restore a dependency cache (cache save|restore)' },
+  cache: { run: cache, summary: 'dependency caches: save, restore, list, delete, usage' },
 };
 
 const HELP = `Usage: artifact-gateway <command> [options]

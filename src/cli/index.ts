@@ -19,7 +19,7 @@ const COMMANDS: Commands = {
   ticket: { run: ticket, summary: "print a sign-in link to a private project's artifacts" },
   upload: { run: upload, summary: 'upload files and directories to a build' },
   download: { run: download, summary: 'download a build, or a directory of it, verified' },
-  cache: { run: cache, summary: 'save or restore a dependency cache (cache save|restore)' },
+  cache: { run: cache, summary: 'dependency caches: save, restore, list, delete, usage' },
   gc: { run: gc, summary: 'delete expired caches and artifacts once (retention)' },
 };
 
