@@ -2,8 +2,8 @@
  * Figure 7, many small files: 10,000 files of 4 KiB uploaded to a build by the real `upload`
  * command (dist/cli/index.js, a child process, as a CI job runs it) as one bundle (the default for
  * a directory) against one request per file (`--no-bundle`, 4 in flight, the default), in the
- * same run: bundle, then file by file, then the bundle again into a third build, so that drift
- * during the run shows. Each upload starts on a freshly started gateway, whose peak RSS (VmHWM)
+ * same run: bundle, then file by file, then (after the download) the bundle again into a third
+ * build, so that drift during the run shows. Each upload starts on a freshly started gateway, whose peak RSS (VmHWM)
  * afterwards is that upload's alone. Then `download` of the first bundle's whole build (the same
  * 10,000 files, each verified) against the upload times.
  */
@@ -86,11 +86,18 @@ export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
   const up = (build: string, extra: string[] = []) => ['upload', '--project', PROJECT, '--build', build, ...extra, src];
   const bundle = await measured(ctx, 'upload as one bundle', up('bundle'), tokens.bundle);
   const files = await measured(ctx, 'upload file by file (--no-bundle)', up('files', ['--no-bundle']), tokens.files);
-  const again = await measured(ctx, 'upload as one bundle, again', up('bundle-again'), tokens.again);
   const dest = join(ctx.dir, 'bundle-dest');
   const down = await measured(ctx, 'download of the whole build', ['download', '--project', PROJECT, '--build', 'bundle', dest], tokens.bundle);
+  // the bundle once more, last: drift over the run shows; a failure here (the client gives up when
+  // the gateway answers nothing for 120 s while it publishes, which a loaded machine reaches) is
+  // reported, not fatal, so the figures measured so far are kept
+  const again = await measured(ctx, 'upload as one bundle, again', up('bundle-again'), tokens.again).catch((err: unknown) => {
+    ctx.log(`figure 7: the second bundle failed: ${(err as Error).message}`);
+    return { ...bundle, seconds: NaN, failed: (err as Error).message.split('\n').slice(-3).join(' ') };
+  });
 
-  const bundleSeconds = Math.max(bundle.seconds, again.seconds); // the slower of the two, against the one per-file run
+  // the slower of the two bundles, against the one per-file run
+  const bundleSeconds = Number.isNaN(again.seconds) ? bundle.seconds : Math.max(bundle.seconds, again.seconds);
   const speedup = files.seconds / bundleSeconds;
   const mib = (bytes: number) => bytes / MiB;
   const detail = {
@@ -114,7 +121,7 @@ export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
     {
       figure: '7',
       what: 'gateway peak RSS during the bundle upload, MiB',
-      value: mib(Math.max(bundle.peakRss, again.peakRss)),
+      value: mib(Number.isNaN(again.seconds) ? bundle.peakRss : Math.max(bundle.peakRss, again.peakRss)),
       unit: 'MiB',
       baseline: { what: 'same process after start', value: mib(bundle.idleRss) },
       target: '—',
