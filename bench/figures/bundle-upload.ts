@@ -1,5 +1,5 @@
 /**
- * Figure 7, many small files: 10,000 files of 4 KiB uploaded to a build by the real `upload`
+ * Figure 8, many small files: 10,000 files of 4 KiB uploaded to a build by the real `upload`
  * command (dist/cli/index.js, a child process, as a CI job runs it) as one bundle (the default for
  * a directory) against one request per file (`--no-bundle`, 4 in flight, the default), in the
  * same run: bundle, then file by file, then (after the download) the bundle again into a third
@@ -65,18 +65,18 @@ function cli(ctx: BenchContext, args: string[], token: string): Promise<number> 
 async function measured(ctx: BenchContext, what: string, args: string[], token: string): Promise<Run> {
   const gw = await ctx.restartGateway({ logLevel: 'warn' });
   const idle = memory(gw.pid);
-  ctx.log(`figure 7: ${what}`);
+  ctx.log(`figure 8: ${what}`);
   const sampler = sampleRss(gw.pid, 50);
   const seconds = await cli(ctx, args, token);
   const sampledRss = sampler.stop();
   const after = memory(gw.pid);
-  ctx.log(`figure 7: ${what}: ${seconds.toFixed(1)} s, gateway peak RSS ${(after.peak / MiB).toFixed(0)} MiB`);
+  ctx.log(`figure 8: ${what}: ${seconds.toFixed(1)} s, gateway peak RSS ${(after.peak / MiB).toFixed(0)} MiB`);
   return { seconds, idleRss: idle.rss, peakRss: after.peak, sampledRss };
 }
 
 export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
   const src = join(ctx.dir, 'bundle-src');
-  ctx.log(`figure 7: writing ${FILES.toLocaleString('en')} files of ${FILE_BYTES} bytes`);
+  ctx.log(`figure 8: writing ${FILES.toLocaleString('en')} files of ${FILE_BYTES} bytes`);
   writeTree(src);
   const tokens = {
     bundle: await jobToken(ctx, PROJECT, 'bundle', ['artifacts:write', 'artifacts:read']),
@@ -92,7 +92,7 @@ export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
   // the gateway answers nothing for 120 s while it publishes, which a loaded machine reaches) is
   // reported, not fatal, so the figures measured so far are kept
   const again = await measured(ctx, 'upload as one bundle, again', up('bundle-again'), tokens.again).catch((err: unknown) => {
-    ctx.log(`figure 7: the second bundle failed: ${(err as Error).message}`);
+    ctx.log(`figure 8: the second bundle failed: ${(err as Error).message}`);
     return { ...bundle, seconds: NaN, failed: (err as Error).message.split('\n').slice(-3).join(' ') };
   });
 
@@ -108,7 +108,7 @@ export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
   };
   return [
     {
-      figure: '7',
+      figure: '8',
       what: `upload ${FILES.toLocaleString('en')} files of 4 KiB as one bundle, s (ratio: file-by-file time / bundle time)`,
       value: bundleSeconds,
       unit: 's',
@@ -119,7 +119,7 @@ export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
       detail,
     },
     {
-      figure: '7',
+      figure: '8',
       what: 'gateway peak RSS during the bundle upload, MiB',
       value: mib(Number.isNaN(again.seconds) ? bundle.peakRss : Math.max(bundle.peakRss, again.peakRss)),
       unit: 'MiB',
@@ -127,7 +127,7 @@ export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
       target: '—',
     },
     {
-      figure: '7',
+      figure: '8',
       what: 'gateway peak RSS during the file-by-file upload, MiB',
       value: mib(files.peakRss),
       unit: 'MiB',
@@ -135,7 +135,7 @@ export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
       target: '—',
     },
     {
-      figure: '7',
+      figure: '8',
       what: `download of the whole build (${FILES.toLocaleString('en')} files, verified), s`,
       value: down.seconds,
       unit: 's',
@@ -143,7 +143,7 @@ export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
       target: '—',
     },
     {
-      figure: '7',
+      figure: '8',
       what: 'the same download against the file-by-file upload, s',
       value: down.seconds,
       unit: 's',
