@@ -24,6 +24,8 @@ const TIMEOUT_MS = 60 * 60 * 1000;
 
 interface Run {
   seconds: number;
+  /** Retries the command reported (a request sent again). */
+  retries: number;
   /** Gateway: RSS after start, the peak (VmHWM) of the fresh process, the highest RSS sampled. */
   idleRss: number;
   peakRss: number;
@@ -40,8 +42,11 @@ function writeTree(dir: string): void {
   }
 }
 
-/** Runs the command line to completion; its wall-clock seconds, or an error with its stderr's tail. */
-function cli(ctx: BenchContext, args: string[], token: string): Promise<number> {
+/**
+ * Runs the command line to completion: its wall-clock seconds and how many times it retried
+ * (a retried bundle is sent again whole, which the time includes), or an error with its stderr's tail.
+ */
+function cli(ctx: BenchContext, args: string[], token: string): Promise<{ seconds: number; retries: number }> {
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
@@ -49,13 +54,20 @@ function cli(ctx: BenchContext, args: string[], token: string): Promise<number> 
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    let retries = 0;
+    child.stderr.on('data', (d: Buffer) => {
+      retries += d
+        .toString()
+        .split('\n')
+        .filter((l) => l.startsWith('retrying ')).length;
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
     const timer = setTimeout(() => child.kill('SIGTERM'), TIMEOUT_MS);
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code === 0) resolve(seconds);
+      if (code === 0) resolve({ seconds, retries });
       else reject(new Error(`artifact-gateway ${args[0]} exited ${code ?? signal} after ${seconds.toFixed(0)} s:\n${stderr}`));
     });
   });
@@ -67,11 +79,11 @@ async function measured(ctx: BenchContext, what: string, args: string[], token: 
   const idle = memory(gw.pid);
   ctx.log(`figure 8: ${what}`);
   const sampler = sampleRss(gw.pid, 50);
-  const seconds = await cli(ctx, args, token);
+  const { seconds, retries } = await cli(ctx, args, token);
   const sampledRss = sampler.stop();
   const after = memory(gw.pid);
-  ctx.log(`figure 8: ${what}: ${seconds.toFixed(1)} s, gateway peak RSS ${(after.peak / MiB).toFixed(0)} MiB`);
-  return { seconds, idleRss: idle.rss, peakRss: after.peak, sampledRss };
+  ctx.log(`figure 8: ${what}: ${seconds.toFixed(1)} s, ${retries} retries, gateway peak RSS ${(after.peak / MiB).toFixed(0)} MiB`);
+  return { seconds, retries, idleRss: idle.rss, peakRss: after.peak, sampledRss };
 }
 
 export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
