@@ -4,7 +4,7 @@
  * its baseline from this run, writes the same as JSON to bench/results/, and stops everything,
  * also after a failure or Ctrl-C.
  *
- *   npm run bench [-- [redirect] [inline] [memory] [cache] [upload] [build-caches] [actions-cache] [report-load] [zip] [--seconds=N] [--profile]]
+ *   npm run bench [-- [redirect] [inline] [memory] [cache] [upload] [build-caches] [actions-cache] [report-load] [zip] [bundle-upload] [--seconds=N] [--profile]]
  *
  * --profile also runs the redirect path and the inline HTML transfers once more each under
  * `node --cpu-prof` and prints where the gateway's time went (those runs are not figures:
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { createS3Client } from '../src/storage/s3/client';
 import { actionsCacheFigure } from './figures/actions-cache';
 import { buildCacheFigure } from './figures/build-caches';
+import { bundleUploadFigure } from './figures/bundle-upload';
 import { cacheFigure } from './figures/cache-lookup';
 import { inlineFigure } from './figures/inline';
 import { memoryFigure } from './figures/memory';
@@ -30,7 +31,7 @@ import { summarizeProfile, type ProfileSummary } from './lib/profile';
 import { notes, table } from './lib/report';
 import { ROOT, startGateway, startRadosgw, type Gateway, type GatewayOptions } from './lib/services';
 
-const FIGURES = ['redirect', 'inline', 'cache', 'upload', 'memory', 'build-caches', 'actions-cache', 'report-load', 'zip'] as const;
+const FIGURES = ['redirect', 'inline', 'cache', 'upload', 'memory', 'build-caches', 'actions-cache', 'report-load', 'zip', 'bundle-upload'] as const;
 type Figure = (typeof FIGURES)[number];
 
 function parseArgs(argv: string[]): { figures: Figure[]; seconds: number; profile: boolean } {
@@ -189,6 +190,9 @@ async function main(): Promise<void> {
           break;
         case 'zip':
           rows.push(...(await zipFigure(ctx)));
+          break;
+        case 'bundle-upload':
+          rows.push(...(await bundleUploadFigure(ctx)));
           break;
       }
     }

@@ -29,6 +29,8 @@ import { readOnly, resolveOrigin, serveArtifacts } from './artifacts/origin';
 import { requireViewer, viewerSignIn, type OriginState } from './auth/viewer-session';
 import { peopleRoutes } from './auth/people-routes';
 import { ArtifactStore } from './artifacts/store';
+import { CacheAdmin } from './caches/admin';
+import { cacheAdminRoutes } from './caches/admin-routes';
 import { cacheApiRoutes } from './caches/routes';
 import { CacheStore } from './caches/store';
 import { protocolRoutes } from './protocols/routes';
@@ -188,6 +190,9 @@ export function apiRoutes(deps: Pick<AppDeps, 'config' | 'storage' | 'auth' | 'a
   router.use(buildAdminRoutes({ store: parts.artifacts, storage, tokens, audit: parts.audit, now: parts.now }).routes());
   // /api/v1/projects/{project}/caches…: restore, save, direct uploads (job token)
   router.use(cacheApiRoutes({ config, store: parts.caches, storage, tokens, audit: parts.audit }).routes());
+  // /api/v1/projects/{project}/cache-entries and /cache-usage: list, delete, usage (job token)
+  const admin = new CacheAdmin(storage, parts.caches, config.caches);
+  router.use(cacheAdminRoutes({ admin, tokens, audit: parts.audit }).routes());
   // build tools' own cache protocols on the same cache store and job tokens: turbo's /v8/…,
   // Bazel's /cache/bazel/…, Nx's /v1/cache/…, the GitHub Actions cache service's /twirp/… and /_apis/artifactcache/…
   router.use(

@@ -43,8 +43,14 @@ export function checkId(kind: IdKind, value: string | undefined): string {
   return value;
 }
 
-export const SCOPES = ['artifacts:write', 'artifacts:read', 'cache:read', 'cache:write', 'artifacts:delete'] as const;
+export const SCOPES = ['artifacts:write', 'artifacts:read', 'cache:read', 'cache:write', 'artifacts:delete', 'cache:delete'] as const;
 export type Scope = (typeof SCOPES)[number];
+
+/**
+ * What a token gets when nobody names its scopes (`artifact-gateway token`): everything but the
+ * scopes that destroy what others stored, which must be asked for by name.
+ */
+export const DEFAULT_SCOPES: readonly Scope[] = SCOPES.filter((s) => !s.endsWith(':delete'));
 
 export function isScope(value: string): value is Scope {
   return (SCOPES as readonly string[]).includes(value);

@@ -14,7 +14,7 @@ export interface Row {
   figure: string;
   what: string;
   value: number;
-  unit: 'req/s' | 'ms' | 'MB/s' | 'MiB' | 'KiB';
+  unit: 'req/s' | 'ms' | 'MB/s' | 'MiB' | 'KiB' | 's';
   baseline?: { what: string; value: number };
   /** value / baseline, where a ratio is the target. */
   ratio?: number;

@@ -42,6 +42,12 @@ export function projectOf(prefix: string): string | null {
   return m ? decodeSegment(m[1]) : null;
 }
 
+/** The scope that a prefix one level below entriesPrefix(project) (`p/<project>/s/<scope>/`) stands for, or null. */
+export function scopeOf(prefix: string): string | null {
+  const m = /^p\/[^/]+\/s\/([^/]+)\/$/.exec(prefix);
+  return m ? decodeSegment(m[1]) : null;
+}
+
 export const projectPrefix = (project: string): KeyPrefix => joinPrefix('p', enc(project));
 export const entriesPrefix = (project: string): KeyPrefix => joinPrefix('p', enc(project), 's');
 export const objectsPrefix = (project: string): KeyPrefix => joinPrefix('p', enc(project), 'o');

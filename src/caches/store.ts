@@ -42,6 +42,12 @@ export interface CacheEntry {
   meta?: Record<string, string>;
 }
 
+/** Where an entry is stored: its scope and key as its storage key says (not as its JSON does). */
+export interface EntryAt {
+  scope: string;
+  key: string;
+}
+
 export interface Reservation {
   key: string;
   scope: string;
@@ -60,9 +66,12 @@ const TOUCH_EVERY_MS = 60 * 60 * 1000;
 const INDEX_WRITES_IN_FLIGHT = 8;
 /**
  * Entries found are kept in memory this long: an entry is write-once, so what was found stays
- * true until gc removes it, and a hit (a build tool's GET, a restore's exact key) then costs one
- * storage read, the bytes, instead of two. Another instance's gc is seen within this time; a
- * read of bytes gc already removed forgets the entry at once (forget()).
+ * true until gc or a deletion removes it, and a build tool's hit then costs one storage read, the
+ * bytes, instead of two. An entry removed by another instance must not be served from here, so a
+ * remembered entry is trusted only where storage is asked anyway: a read of its bytes (a miss when
+ * they are gone, which forgets the entry: forget()), or a stat of them (keyed-cache.ts, for small
+ * entries it holds in memory). Restores, which hand out a URL without reading the bytes, and the
+ * write-once check of a save read the entry afresh (`fresh`).
  */
 const ENTRY_CACHE_MS = 60_000;
 const ENTRY_CACHE_MAX = 10_000;
@@ -145,7 +154,7 @@ export class CacheStore {
   /** First of `keys` exactly, then each as a prefix (newest wins); scope by scope. */
   async restore(project: string, scopes: string[], keys: string[]): Promise<{ entry: CacheEntry; exact: boolean } | null> {
     for (const scope of scopes) {
-      const exact = await this.entry(project, scope, keys[0]);
+      const exact = await this.entry(project, scope, keys[0], { fresh: true });
       if (exact) return { entry: exact, exact: true };
       for (const key of keys) {
         const newest = await this.newestWithPrefix(project, scope, key);
@@ -155,10 +164,11 @@ export class CacheStore {
     return null;
   }
 
-  async entry(project: string, scope: string, key: string): Promise<CacheEntry | null> {
+  /** The entry of `key` in `scope`, or null; remembered for a minute unless `fresh` (see ENTRY_CACHE_MS). */
+  async entry(project: string, scope: string, key: string, options: { fresh?: boolean } = {}): Promise<CacheEntry | null> {
     const id = this.entryKey(project, scope, key);
     const cached = this.entries.get(id);
-    if (cached && cached.until > this.now()) return cached.entry;
+    if (cached && cached.until > this.now() && !options.fresh) return cached.entry;
     const entry = await readEntry<CacheEntry>(this.storage, 'cache', id);
     if (entry) {
       if (this.entries.size >= ENTRY_CACHE_MAX) this.entries.delete(this.entries.keys().next().value!);
@@ -169,9 +179,16 @@ export class CacheStore {
     return entry;
   }
 
-  /** Drops a found entry from memory: its bytes turned out to be gone (gc removed it). */
+  /** Drops a found entry from memory: its bytes turned out to be gone (gc or a deletion removed it). */
   forget(project: string, entry: Pick<CacheEntry, 'scope' | 'key'>): void {
     this.entries.delete(this.entryKey(project, entry.scope, entry.key));
+  }
+
+  /** Deletes an entry and everything of it (removeEntry), and forgets it here at once. */
+  async remove(project: string, at: EntryAt, entry: Pick<CacheEntry, 'createdAt' | 'object'>): Promise<void> {
+    this.forget(project, at);
+    this.touched.delete(layout.usageKey(project, at.scope, at.key));
+    await removeEntry(this.storage, project, at, entry);
   }
 
   objectKey(project: string, entry: Pick<CacheEntry, 'object'>): StorageKey {
@@ -273,7 +290,8 @@ export class CacheStore {
   }
 
   private async refuseExisting(project: string, scope: string, key: string): Promise<void> {
-    const existing = await this.entry(project, scope, key);
+    // fresh: a key deleted on another instance must be saveable again at once
+    const existing = await this.entry(project, scope, key, { fresh: true });
     if (existing) throw conflict(existing);
   }
 
@@ -311,7 +329,7 @@ export class CacheStore {
       for (const item of page.items) {
         const name = layout.parseCacheKey(item.key);
         if (name?.kind !== 'index' || name.scope !== scope || !name.key.startsWith(prefix)) continue;
-        const entry = await this.entry(project, scope, name.key);
+        const entry = await this.entry(project, scope, name.key, { fresh: true });
         if (entry && Date.parse(entry.createdAt) === name.createdAtMs) return entry;
       }
       pageToken = page.nextPageToken;
@@ -339,6 +357,22 @@ export class CacheStore {
     }
     return winner;
   }
+}
+
+/**
+ * Deletes one entry: the entry first (from then on it is neither restored nor listed), then its
+ * last-used marker, its index names and its archive. What a failure part way leaves behind is
+ * what gc already sweeps: index names of no entry, and an archive no entry names (an orphan a day
+ * later). gc's evictions and the caches API's deletions both go through here.
+ */
+export async function removeEntry(storage: Storage, project: string, at: EntryAt, entry: Pick<CacheEntry, 'createdAt' | 'object'>): Promise<void> {
+  await storage.delete('cache', layout.entryKey(project, at.scope, at.key));
+  await storage.delete('cache', layout.usageKey(project, at.scope, at.key));
+  const createdAtMs = Date.parse(entry.createdAt);
+  const names = Number.isFinite(createdAtMs) ? indexNames(project, at.scope, at.key, createdAtMs) : [];
+  await mapLimit(names, INDEX_WRITES_IN_FLIGHT, (name) => storage.delete('cache', name));
+  const object = layout.objectKeyIn(project, entry.object);
+  if (object) await storage.delete('cache', object);
 }
 
 function conflict(existing: CacheEntry): ConflictError {

@@ -1,5 +1,5 @@
 /**
- * The runner client: the `artifact-gateway` commands a CI job needs (upload, download, cache save|restore)
+ * The runner client: the `artifact-gateway` commands a CI job needs (upload, download, cache save|restore|list|delete|usage)
  * and nothing that administers a gateway (serve, gc, token, ticket need its configuration, its
  * signing secret or the storage SDK). scripts/build-client.mjs bundles this file alone into one
  * self-contained file, dist/bundle/artifact-gateway.cjs, which the gateway serves at
@@ -24,7 +24,7 @@ const COMMANDS: Commands = {
   delete: { run: deleteCommand, summary: 'delete a build, or a file or directory of it' },
   pin: { run: pin, summary: 'keep a build from retention' },
   unpin: { run: unpin, summary: 'let retention remove a pinned build again' },
-  cache: { run: cache, summary: 'save or restore a dependency cache (cache save|restore)' },
+  cache: { run: cache, summary: 'dependency caches: save, restore, list, delete, usage' },
 };
 
 const HELP = `Usage: artifact-gateway <command> [options]

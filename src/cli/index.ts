@@ -24,7 +24,7 @@ const COMMANDS: Commands = {
   delete: { run: deleteCommand, summary: 'delete a build, or a file or directory of it' },
   pin: { run: pin, summary: 'keep a build from retention' },
   unpin: { run: unpin, summary: 'let retention remove a pinned build again' },
-  cache: { run: cache, summary: 'save or restore a dependency cache (cache save|restore)' },
+  cache: { run: cache, summary: 'dependency caches: save, restore, list, delete, usage' },
   gc: { run: gc, summary: 'delete expired caches and artifacts once (retention)' },
 };
 

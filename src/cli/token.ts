@@ -5,16 +5,13 @@
  * verifies on that server.
  */
 import { mintJobToken, type JobClaims } from '../auth/job-token';
-import { BUILD_ID, isScope, PROJECT_ID, SCOPES, type Scope } from '../ids';
+import { BUILD_ID, DEFAULT_SCOPES, isScope, PROJECT_ID, SCOPES, type Scope } from '../ids';
 import { loadConfig } from '../config';
 import { id, wholeNumber } from './args';
 import { gatewayAuth } from './gateway-auth';
 import { defineCommand, OPTIONS, UsageError } from './command';
 
 export const TOKEN_MAX_TTL = 86400;
-
-/** What a job does by default; deleting (`…:delete`) must be asked for by name. */
-const DEFAULT_SCOPES: readonly Scope[] = SCOPES.filter((s) => !s.endsWith(':delete'));
 
 export const token = defineCommand(
   {

@@ -6,6 +6,7 @@
  * seconds). Every failure is a CacheFailure whose message starts with what was being done.
  */
 import { createReadStream } from 'node:fs';
+import type { DeleteTarget, Deleted, EntryPage, ListedEntry, ListQuery, Usage } from '../caches/admin';
 import type { PublicCacheEntry } from '../caches/store';
 import { createHttp, describeStatus, HttpFailure, type HttpRequest, type HttpResponse } from './http';
 
@@ -19,6 +20,10 @@ export interface CacheHit extends CacheEntry {
 
 /** The entry the gateway now holds under the key: ours, or an earlier one (write-once). */
 export type Saved = { kind: 'created'; entry: CacheEntry } | { kind: 'exists'; entry: CacheEntry | undefined; message: string };
+
+/** Administering the project's caches: the server's own types, as for entries. */
+export type { Deleted as CacheDeletion, DeleteTarget as CacheDeleteTarget, ListedEntry as ListedCacheEntry, Usage as CacheUsage };
+export type CacheListQuery = Partial<Omit<ListQuery, 'pageToken' | 'limit'>>;
 
 export interface Reservation {
   uploadId: string;
@@ -47,6 +52,15 @@ export function createCacheClient(options: CacheClientOptions) {
   const base = options.baseUrl.href.replace(/\/+$/, '');
   const caches = `${base}/api/v1/projects/${encodeURIComponent(options.project)}/caches`;
   const keyUrl = (key: string, rest = '') => new URL(`${caches}/${encodeURIComponent(key)}${rest}`);
+  const projectUrl = (what: string, params: Record<string, string | number | undefined>) => {
+    const url = new URL(`${base}/api/v1/projects/${encodeURIComponent(options.project)}/${what}`);
+    for (const [name, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(name, String(value));
+    return url;
+  };
+  /** An answer other than `ok`, as a CacheFailure naming what was being done and what the gateway said. */
+  const answered = (what: string, r: HttpResponse, ok: (json: unknown) => boolean): void => {
+    if (r.status !== 200 || !ok(r.json)) throw new CacheFailure(`${what}: ${describeStatus(r.status, r.json, r.statusMessage)}`);
+  };
 
   async function call(what: string, req: HttpRequest, retries?: number): Promise<HttpResponse> {
     try {
@@ -141,6 +155,56 @@ export function createCacheClient(options: CacheClientOptions) {
       if (r.status !== 200) throw new CacheFailure(`${what}: ${describeStatus(r.status, r.json, r.statusMessage)}`);
     },
 
+    /**
+     * Up to `max` entries of the project, page after page, in the order asked for (default: the
+     * most recently used first), and how many match in all.
+     */
+    async listEntries(query: CacheListQuery, max: number): Promise<{ entries: ListedEntry[]; totalCount: number }> {
+      const entries: ListedEntry[] = [];
+      let pageToken: string | undefined;
+      for (;;) {
+        const limit = Math.min(1000, max - entries.length);
+        const r = await call('listing cache entries', { method: 'GET', url: projectUrl('cache-entries', { ...query, limit, pageToken }), auth: true });
+        answered('listing cache entries', r, isEntryPage);
+        const page = r.json as EntryPage;
+        entries.push(...page.entries);
+        pageToken = page.nextPageToken;
+        if (pageToken === undefined || entries.length >= max) return { entries, totalCount: page.totalCount };
+      }
+    },
+
+    /**
+     * Deletes what `target` names (in `scope`, or every scope the token may delete in), request
+     * after request while more match; null when a key is found in no scope.
+     */
+    async deleteEntries(target: DeleteTarget, scope?: string): Promise<Deleted | null> {
+      const params = { ...('key' in target ? { key: target.key } : 'prefix' in target ? { prefix: target.prefix } : { all: 'true' }), scope };
+      const total: Deleted = { deleted: [], count: 0, bytes: 0, more: false };
+      for (;;) {
+        // a key is not retried: a deletion that landed with its answer lost would be a 404 the
+        // second time; a prefix or all deletes what is left, so sending it again is safe
+        const r = await call(
+          'deleting cache entries',
+          { method: 'DELETE', url: projectUrl('cache-entries', params), auth: true },
+          'key' in target ? 0 : undefined,
+        );
+        if (r.status === 404 && 'key' in target) return null;
+        answered('deleting cache entries', r, isDeletion);
+        const d = r.json as Deleted;
+        total.deleted.push(...d.deleted);
+        total.count += d.count;
+        total.bytes += d.bytes;
+        if (!d.more || d.count === 0) return total;
+      }
+    },
+
+    /** The project's cache usage against its quota. */
+    async usage(): Promise<Usage> {
+      const r = await call('reading cache usage', { method: 'GET', url: projectUrl('cache-usage', {}), auth: true });
+      answered('reading cache usage', r, isUsage);
+      return r.json as Usage;
+    },
+
     close(): void {
       http.close();
     },
@@ -186,4 +250,19 @@ function isReservation(v: unknown): v is Reservation {
     Array.isArray(o.parts) &&
     o.parts.every((p) => Number.isSafeInteger(p?.partNumber) && typeof p?.url === 'string')
   );
+}
+
+function isEntryPage(v: unknown): boolean {
+  const o = v as Partial<EntryPage> | undefined;
+  return typeof o === 'object' && o !== null && Array.isArray(o.entries) && o.entries.every(isEntry) && typeof o.totalCount === 'number';
+}
+
+function isDeletion(v: unknown): boolean {
+  const o = v as Partial<Deleted> | undefined;
+  return typeof o === 'object' && o !== null && Array.isArray(o.deleted) && typeof o.count === 'number' && typeof o.bytes === 'number';
+}
+
+function isUsage(v: unknown): boolean {
+  const o = v as Partial<Usage> | undefined;
+  return typeof o === 'object' && o !== null && typeof o.size === 'number' && typeof o.quotaBytes === 'number' && Array.isArray(o.scopes);
 }

@@ -16,7 +16,19 @@ export type { DownloadOptions, DownloadSummary, RemoteFile } from './download';
 export { collectFiles } from './local-files';
 export type { CollectedFiles, LocalFile } from './local-files';
 export { CacheFailure, createCacheClient } from './caches';
-export type { CacheClient, CacheClientOptions, CacheEntry, CacheHit, Reservation, Saved } from './caches';
+export type {
+  CacheClient,
+  CacheClientOptions,
+  CacheDeleteTarget,
+  CacheDeletion,
+  CacheEntry,
+  CacheHit,
+  CacheListQuery,
+  CacheUsage,
+  ListedCacheEntry,
+  Reservation,
+  Saved,
+} from './caches';
 export { DEFAULT_DIRECT_THRESHOLD, describeWriter, saveCache } from './cache-save';
 export type { SaveCacheOptions, SaveResult } from './cache-save';
 export { restoreCache } from './cache-restore';

@@ -96,13 +96,22 @@ export class KeyedCache {
     ctx.set('Cache-Control', 'private, no-store');
     ctx.type = 'application/octet-stream';
     ctx.length = entry.size;
-    if (ctx.method === 'HEAD') return;
+    if (ctx.method === 'HEAD') {
+      if (!(await this.stillStored(job, entry))) throw new NotFoundError('the cache entry was deleted');
+      return;
+    }
     if (entry.size > SMALL_ENTRY_MAX_BYTES) {
       ctx.body = (await this.open(ctx, job, protocol, entry)).body;
       return;
     }
     const object = this.deps.store.objectKey(job.project, entry);
     let bytes = this.small.get(object);
+    // the entry may be one the store remembers and another instance has deleted since: the bytes
+    // in memory are served only while storage still holds them (a stat, not a read)
+    if (bytes && !(await this.stillStored(job, entry))) {
+      this.forgetBytes(object);
+      throw new NotFoundError('the cache entry was deleted');
+    }
     if (bytes) {
       // most recently used last: the Map's order is the eviction order
       this.small.delete(object);
@@ -113,6 +122,20 @@ export class KeyedCache {
       this.remember(object, bytes);
     }
     ctx.body = bytes;
+  }
+
+  /** Whether the entry's archive is still stored; forgets the entry when it is not. */
+  private async stillStored(job: JobIdentity, entry: CacheEntry): Promise<boolean> {
+    if (await this.deps.storage.stat('cache', this.deps.store.objectKey(job.project, entry))) return true;
+    this.deps.store.forget(job.project, entry);
+    return false;
+  }
+
+  private forgetBytes(object: string): void {
+    const old = this.small.get(object);
+    if (!old) return;
+    this.small.delete(object);
+    this.smallBytes -= old.length;
   }
 
   private remember(object: string, bytes: Buffer): void {

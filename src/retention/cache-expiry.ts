@@ -6,14 +6,13 @@
  */
 import * as layout from '../caches/layout';
 import { indexNames } from '../caches/prefix-index';
-import type { CacheEntry } from '../caches/store';
+import { removeEntry, type CacheEntry, type EntryAt } from '../caches/store';
 import type { StorageKey } from '../storage/keys';
 import { readEntry } from '../write-once';
 import { DAY, objectsBelow, type GcPass } from './pass';
 
 interface Item {
-  entryKey: StorageKey;
-  usageKey: StorageKey;
+  at: EntryAt;
   entry: CacheEntry;
   usedAt: number;
 }
@@ -69,22 +68,16 @@ async function entriesOf(pass: GcPass, project: string, lastUsed: Map<string, nu
     const entry = await readEntry<CacheEntry>(pass.storage, 'cache', o.key);
     if (!entry) continue;
     const usedAt = Math.max(Date.parse(entry.createdAt), lastUsed.get(o.key) ?? 0);
-    items.push({ entryKey: o.key, usageKey: layout.usageKey(project, k.scope, k.key), entry, usedAt });
+    items.push({ at: { scope: k.scope, key: k.key }, entry, usedAt });
   }
   return items;
 }
 
 async function evict(pass: GcPass, project: string, item: Item, why: 'ttl' | 'quota', verdicts: CacheVerdicts): Promise<void> {
   const { storage, report } = pass;
-  await storage.delete('cache', item.entryKey);
-  await storage.delete('cache', item.usageKey);
-  for (const name of entryIndexNames(project, item.entry)) {
-    await storage.delete('cache', name);
-    verdicts.unindexed.add(name);
-  }
-  // stays in `referenced`: deleted here, it is not an orphan to count again
-  const object = layout.objectKeyIn(project, item.entry.object);
-  if (object) await storage.delete('cache', object);
+  await removeEntry(storage, project, item.at, item.entry);
+  // the archive stays in `referenced`: deleted here, it is not an orphan to count again
+  for (const name of entryIndexNames(project, item.entry)) verdicts.unindexed.add(name);
   report.bytesFreed += item.entry.size;
   if (why === 'ttl') report.cacheExpired++;
   else report.cacheEvicted++;

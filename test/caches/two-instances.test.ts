@@ -2,6 +2,8 @@
  * The gateway is stateless: two instances on one bucket (or fs root) see each other's caches and
  * artifacts at once, and concurrent writers across instances still get exactly one winner.
  */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { createApp } from '../../src/app';
 import { createAuth } from '../../src/auth';
 import { mintJobToken } from '../../src/auth/job-token';
@@ -30,7 +32,14 @@ describe.each(DRIVERS)('two gateway instances on one %s store', (driver) => {
     b = await instance();
     token = await mintJobToken(
       auth.jobTokenKey,
-      { project: 'acme/shared', build: '1', branch: 'main', default_branch: 'main', trusted: true, scope: 'cache:read cache:write artifacts:write' },
+      {
+        project: 'acme/shared',
+        build: '1',
+        branch: 'main',
+        default_branch: 'main',
+        trusted: true,
+        scope: 'cache:read cache:write cache:delete artifacts:write',
+      },
       { issuer: 'artifact-gateway', audience: 'artifact-gateway', expiresInSeconds: 600 },
     );
   });
@@ -84,17 +93,52 @@ describe.each(DRIVERS)('two gateway instances on one %s store', (driver) => {
     expect((await raw(b.port, { path, headers })).text).toBe('again');
   });
 
-  it("keeps a small entry's bytes in memory: a second hit needs no read of the archive", async () => {
+  it("keeps a small entry's bytes in memory: a second hit asks the store only whether the archive is still there", async () => {
     const digest = 'cd'.repeat(32);
     const path = `/cache/bazel/ac/${digest}`;
     const headers = { host: API, authorization: `Bearer ${token}` };
     expect((await raw(a.port, { method: 'PUT', path, headers: { ...headers, 'content-length': 5 }, body: 'small' })).status).toBe(200);
     expect((await raw(a.port, { path, headers })).text).toBe('small');
     const entry = await readEntry<{ object: string }>(harness.storage, 'cache', layout.entryKey('acme/shared', 'branch:main', `bazel-ac/${digest}`));
-    await harness.storage.delete('cache', toStorageKey(entry!.object));
-    // the archive is gone from the store; a, which read it once, still has its bytes (they never change)
+    // bytes the store never changes; replaced here only to tell a read from memory
+    await harness.storage.write('cache', toStorageKey(entry!.object), Readable.from([Buffer.from('SMALL')]), { contentLength: 5 });
     expect((await raw(a.port, { path, headers })).text).toBe('small');
+    expect((await raw(b.port, { path, headers })).text).toBe('SMALL');
+    // gone from the store: neither serves it any more, from memory or not
+    await harness.storage.delete('cache', toStorageKey(entry!.object));
+    expect((await raw(a.port, { path, headers })).status).toBe(404);
     expect((await raw(b.port, { path, headers })).status).toBe(404);
+  });
+
+  describe('an entry deleted through one instance', () => {
+    const admin = (port: number, query: string) =>
+      raw(port, { method: 'DELETE', path: `/api/v1/projects/acme%2Fshared/cache-entries?${query}`, headers: { host: API, authorization: `Bearer ${token}` } });
+
+    it('is no longer restored by the other, which remembered it, and can be saved again there at once', async () => {
+      expect((await save(a.port, 'deleted-later', 'old')).status).toBe(201);
+      expect((await restore(b.port, 'deleted-later')).status).toBe(200); // b remembers the entry now
+      expect((await admin(a.port, 'key=deleted-later')).json()).toMatchObject({ count: 1 });
+      expect((await restore(b.port, 'deleted-later')).status).toBe(204);
+      expect((await restore(b.port, 'deleted-')).status).toBe(204);
+      expect((await save(b.port, 'deleted-later', 'new')).status).toBe(201);
+      expect((await restore(a.port, 'deleted-later')).json()).toMatchObject({ size: 3, sha256: createHash('sha256').update('new').digest('hex') });
+    });
+
+    it.each([
+      ['a small Bazel CAS blob the other serves from memory', 'small blob', 'bazel-cas', 'content-addressed'],
+      ['a Bazel action result over the in-memory size', 'large '.repeat(12_000), 'bazel-ac', 'branch:main'],
+    ])('is not served any more: %s', async (_what, body, kind, scope) => {
+      const digest = kind === 'bazel-cas' ? createHash('sha256').update(body).digest('hex') : 'ef'.repeat(32);
+      const path = `/cache/bazel/${kind === 'bazel-cas' ? 'cas' : 'ac'}/${digest}`;
+      const headers = { host: API, authorization: `Bearer ${token}` };
+      expect((await raw(a.port, { method: 'PUT', path, headers: { ...headers, 'content-length': body.length }, body })).status).toBe(200);
+      for (let i = 0; i < 2; i++) expect((await raw(b.port, { path, headers })).text).toBe(body);
+      expect((await raw(b.port, { method: 'HEAD', path, headers })).status).toBe(200);
+      expect((await admin(a.port, `key=${kind}%2F${digest}&scope=${encodeURIComponent(scope)}`)).json()).toMatchObject({ count: 1 });
+      expect((await raw(b.port, { path, headers })).status).toBe(404);
+      expect((await raw(b.port, { method: 'HEAD', path, headers })).status).toBe(404);
+      expect((await raw(a.port, { path, headers })).status).toBe(404);
+    });
   });
 
   it('serves on one instance an origin first published through the other', async () => {

@@ -167,6 +167,24 @@ describe('the runner client served at /client/artifact-gateway.cjs', () => {
     expect(restored.code).toBe(0);
     expect(await readFile(join(other, 'node_modules', 'dep', 'index.js'), 'utf8')).toBe('module.exports = 42;\n');
   });
+
+  it('lists the caches, shows their usage and deletes one from the runner', async () => {
+    const ws = join(runner, 'admin');
+    await mkdir(join(ws, 'out'), { recursive: true });
+    await writeFile(join(ws, 'out', 'a.txt'), 'a\n');
+    expect((await runNode(agw, ['cache', 'save', '--project', PROJECT, '--key', 'admin-v1', 'out'], env(), ws)).code).toBe(0);
+    const list = await runNode(agw, ['cache', 'list', '--project', PROJECT, '--key', 'admin-'], env(), ws);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^admin-v1\tbranch:main\t/);
+    const usage = await runNode(agw, ['cache', 'usage', '--project', PROJECT, '--json'], env(), ws);
+    expect(usage.code).toBe(0);
+    expect(JSON.parse(usage.stdout)).toMatchObject({ scopes: [{ scope: 'branch:main' }] });
+    const t = await runCli(['token', '--project', PROJECT, '--build', '7', '--scope', 'cache:read,cache:delete'], gw.env);
+    const del = await runNode(agw, ['cache', 'delete', '--project', PROJECT, 'admin-v1'], { ...env(), ARTIFACT_GATEWAY_TOKEN: t.stdout.trim() }, ws);
+    expect(del.code).toBe(0);
+    expect(del.stdout).toMatch(/^deleted admin-v1 \(branch:main, /);
+    expect((await runNode(agw, ['cache', 'list', '--project', PROJECT, '--key', 'admin-'], env(), ws)).stdout).toBe('');
+  });
 });
 
 describe('a gateway without the built client', () => {
