@@ -2,7 +2,7 @@
  * Artifacts in the artifacts bucket (where each key lives: layout.ts). Each file is two objects:
  * the bytes, written first, streamed; then its entry, small JSON {size, sha256, type, who…},
  * written create-only AFTER the bytes are complete. Labels say which project (and build) an
- * origin label serves; a build's record, written before its first entry, is what the project's
+ * origin label serves (label-index.ts); a build's record, written before its first entry, is what the project's
  * home page lists (builds.ts).
  *
  * The entry is the commit point. Until it exists nothing is visible, so an upload cut off halfway
@@ -23,6 +23,8 @@ import type { ObjectInfo, Storage } from '../storage/storage';
 import { BuildIndex } from './builds';
 import { originLabel } from './labels';
 import { BundleEntries } from './bundle-entries';
+import { LabelIndex, type LabelTarget } from './label-index';
+import { refuseFileDirConflict } from './path-conflicts';
 import * as layout from './layout';
 
 export interface Uploader {
@@ -72,17 +74,13 @@ export interface StagedFile {
 }
 
 export type { BundleRecord } from './bundle-entries';
+export type { LabelTarget } from './label-index';
 
 export interface Published {
   /** Files new in the build. */
   created: number;
   /** Files the build already held with identical bytes. */
   unchanged: number;
-}
-
-export interface LabelTarget {
-  project: string;
-  build?: string;
 }
 
 export type Isolation = 'project' | 'build';
@@ -93,14 +91,12 @@ export type Isolation = 'project' | 'build';
  */
 const ENTRY_CACHE_MS = 60_000;
 const ENTRY_CACHE_MAX = 10_000;
-const UNKNOWN_LABEL_MS = 5_000;
-const UNKNOWN_LABEL_MAX = 10_000;
 const PUBLISH_CONCURRENCY = 16;
 
 export class ArtifactStore {
   private readonly entries = new Map<string, { entry: ArtifactEntry; until: number }>();
-  private readonly labels = new Map<string, LabelTarget>();
-  private readonly unknownLabels = new Map<string, number>();
+  /** Which project (and build) each origin label serves (label-index.ts). */
+  private readonly labels: LabelIndex;
   private readonly objectKeys = new WeakMap<ArtifactEntry, { project: string; key: StorageKey }>();
   /** Each project's builds: records, newest-first names, summaries (builds.ts). */
   readonly builds: BuildIndex;
@@ -114,6 +110,7 @@ export class ArtifactStore {
   ) {
     this.builds = new BuildIndex(storage, now);
     this.bundles = new BundleEntries(storage, now);
+    this.labels = new LabelIndex(storage, now);
   }
 
   labelFor(project: string, build: string): string {
@@ -140,12 +137,12 @@ export class ArtifactStore {
     options: { contentLength: number; contentType: string; uploader: Uploader; commit?: string; expiresAt?: string | null },
   ): Promise<{ created: boolean; entry: ArtifactEntry }> {
     await this.refuseDeletedBuild(project, build);
-    await this.ensureLabel(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
+    await this.labels.ensure(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
     // the build's record before its first entry: a build with files always has one (one stat
     // per build and instance; nothing once this process has seen the record)
     const { subject, trusted, branch } = options.uploader;
     await this.builds.recordBuild(project, { build, branch, ...(options.commit ? { commit: options.commit } : {}), uploader: { subject, trusted } });
-    await this.refuseFileDirConflict(project, build, path); // cheap, before a byte is stored
+    await refuseFileDirConflict(this.storage, project, build, path); // cheap, before a byte is stored
     const object = layout.newObjectKey(project);
     const stored = await writeHashed(this.storage, 'artifacts', object, body, {
       contentLength: options.contentLength,
@@ -173,7 +170,7 @@ export class ArtifactStore {
       // and a deletion of the whole build that listed its entries before this one landed: it marked
       // the build first, so either it listed this entry or this check sees its mark
       try {
-        await this.refuseFileDirConflict(project, build, path);
+        await refuseFileDirConflict(this.storage, project, build, path);
         await this.refuseDeletedBuild(project, build);
       } catch (err) {
         this.entries.delete(key);
@@ -197,39 +194,6 @@ export class ArtifactStore {
       size: existing?.size,
       sha256: existing?.sha256,
     });
-  }
-
-  /**
-   * A path is a file or a directory, never both, as on a filesystem: `report` and `report/x` in
-   * one build would make `GET /report` ambiguous and a download of the build impossible to lay out.
-   * Throws ConflictError naming the existing file or directory.
-   */
-  private async refuseFileDirConflict(project: string, build: string, path: string): Promise<void> {
-    const segments = path.split('/');
-    const ancestors = segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
-    const [files, below] = await Promise.all([
-      Promise.all(ancestors.map((a) => this.storage.stat('artifacts', this.entryKey(project, build, a)))),
-      this.storage.list('artifacts', this.entryPrefix(project, build, `${path}/`), { limit: 1 }),
-    ]);
-    const file = files.findIndex((info) => info !== null);
-    if (file !== -1) {
-      throw new ConflictError(
-        `${path} cannot be stored in build ${build}: ${ancestors[file]} is a file there, and a path cannot be both a file and a directory`,
-        {
-          path,
-          file: ancestors[file],
-        },
-      );
-    }
-    if (below.items.length > 0) {
-      throw new ConflictError(
-        `${path} cannot be stored in build ${build}: it is a directory there (it holds other files), and a path cannot be both a file and a directory`,
-        {
-          path,
-          directory: `${path}/`,
-        },
-      );
-    }
   }
 
   /** 409 when the build was deleted: its paths are not reused (write-once), nor is its id until gc collects it. */
@@ -280,7 +244,7 @@ export class ArtifactStore {
     options: { commit?: string; expiresAt?: string | null } = {},
   ): Promise<Published & { bundle: string }> {
     await this.refuseDeletedBuild(project, build);
-    await this.ensureLabel(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
+    await this.labels.ensure(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
     // as put(): the build's record before its first entry, so the home page lists it
     const { subject, trusted, branch } = uploader;
     await this.builds.recordBuild(project, { build, branch, ...(options.commit ? { commit: options.commit } : {}), uploader: { subject, trusted } });
@@ -369,7 +333,7 @@ export class ArtifactStore {
 
   /** What is stored at a path's entry key, visible or not (a deleted file's mark, a bundle's pending entry). */
   storedEntry(project: string, build: string, path: string): Promise<ArtifactEntry | DeletedEntry | null> {
-    return this.readJson<ArtifactEntry | DeletedEntry>(this.entryKey(project, build, path));
+    return readEntry<ArtifactEntry | DeletedEntry>(this.storage, 'artifacts', this.entryKey(project, build, path));
   }
 
   /** Drops a path from this process's entry cache (after deleting it); other instances drop it within ENTRY_CACHE_MS. */
@@ -424,49 +388,12 @@ export class ArtifactStore {
   }
 
   /** Which project (and build) a label serves, or null when no artifact was ever uploaded for it. */
-  async resolveLabel(label: string): Promise<LabelTarget | null> {
-    const known = this.knownLabel(label);
-    if (known) return known;
-    // unknown labels are remembered briefly: otherwise requests for random labels would each
-    // cost a storage read (cheap amplification). A label published meanwhile by another
-    // instance is served at most UNKNOWN_LABEL_MS later; one published here, at once.
-    const missUntil = this.unknownLabels.get(label);
-    if (missUntil !== undefined && missUntil > this.now()) return null;
-    const target = await this.readJson<LabelTarget>(layout.labelKey(label));
-    if (target) {
-      this.labels.set(label, target);
-      this.unknownLabels.delete(label);
-    } else {
-      if (this.unknownLabels.size >= UNKNOWN_LABEL_MAX) this.unknownLabels.clear();
-      this.unknownLabels.set(label, this.now() + UNKNOWN_LABEL_MS);
-    }
-    return target;
+  resolveLabel(label: string): Promise<LabelTarget | null> {
+    return this.labels.resolve(label);
   }
 
   /** A label already resolved in this process (labels never move), without a storage read. */
   knownLabel(label: string): LabelTarget | undefined {
-    return this.labels.get(label);
+    return this.labels.known(label);
   }
-
-  private async ensureLabel(label: string, target: LabelTarget): Promise<void> {
-    const known = this.labels.get(label);
-    if (known && sameTarget(known, target)) return;
-    if (!(await createEntry(this.storage, 'artifacts', layout.labelKey(label), target))) {
-      const existing = await this.readJson<LabelTarget>(layout.labelKey(label));
-      if (!existing || !sameTarget(existing, target)) {
-        // 80 bits of SHA-256 collided, or the index was tampered with: never share an origin
-        throw new StorageError(`origin label ${label} already belongs to another project`);
-      }
-    }
-    this.labels.set(label, target);
-    this.unknownLabels.delete(label);
-  }
-
-  private readJson<T>(key: StorageKey): Promise<T | null> {
-    return readEntry<T>(this.storage, 'artifacts', key);
-  }
-}
-
-function sameTarget(a: LabelTarget, b: LabelTarget): boolean {
-  return a.project === b.project && a.build === b.build;
 }
