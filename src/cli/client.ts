@@ -6,26 +6,15 @@
  * /client/artifact-gateway.cjs (src/http/client-bundle.ts) so that a runner with only node can
  * fetch the client that matches its server.
  */
-import { cache } from './cache';
 import { dispatch, listCommands, runMain, type Commands } from './dispatch';
-import { deleteCommand } from './delete';
-import { download } from './download';
-import { pin, unpin } from './pin';
-import { upload } from './upload';
+import { JOB_COMMANDS } from './job-commands';
 
 // set by the bundler (package.json version, plus the git commit when the tree has one); the
 // fallback only shows when this file runs unbundled
 declare const AGW_CLIENT_VERSION: string | undefined;
 export const CLIENT_VERSION = typeof AGW_CLIENT_VERSION === 'string' ? AGW_CLIENT_VERSION : 'unbundled';
 
-const COMMANDS: Commands = {
-  upload: { run: upload, summary: 'upload files and directories to a build' },
-  download: { run: download, summary: 'download a build, or a directory of it, verified' },
-  delete: { run: deleteCommand, summary: 'delete a build, or a file or directory of it' },
-  pin: { run: pin, summary: 'keep a build from retention' },
-  unpin: { run: unpin, summary: 'let retention remove a pinned build again' },
-  cache: { run: cache, summary: 'dependency caches: save, restore, list, delete, usage' },
-};
+const COMMANDS: Commands = JOB_COMMANDS;
 
 const HELP = `Usage: artifact-gateway <command> [options]
 

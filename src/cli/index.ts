@@ -4,27 +4,18 @@
  * token and ticket administer a gateway; upload and cache are thin wrappers around the client
  * library (src/client), which a program can import instead.
  */
-import { cache } from './cache';
 import { dispatch, listCommands, runMain, type Commands } from './dispatch';
 import { gc } from './gc';
+import { JOB_COMMANDS } from './job-commands';
 import { serve } from './serve';
 import { ticket } from './ticket';
 import { token } from './token';
-import { upload } from './upload';
-import { deleteCommand } from './delete';
-import { download } from './download';
-import { pin, unpin } from './pin';
 
 const COMMANDS: Commands = {
   serve: { run: serve, summary: 'start the gateway (configured by environment variables)' },
   token: { run: token, summary: 'print a job token for a project and build (development, tests)' },
   ticket: { run: ticket, summary: "print a sign-in link to a private project's artifacts" },
-  upload: { run: upload, summary: 'upload files and directories to a build' },
-  download: { run: download, summary: 'download a build, or a directory of it, verified' },
-  delete: { run: deleteCommand, summary: 'delete a build, or a file or directory of it' },
-  pin: { run: pin, summary: 'keep a build from retention' },
-  unpin: { run: unpin, summary: 'let retention remove a pinned build again' },
-  cache: { run: cache, summary: 'dependency caches: save, restore, list, delete, usage' },
+  ...JOB_COMMANDS,
   gc: { run: gc, summary: 'delete expired caches and artifacts once (retention)' },
 };
 
