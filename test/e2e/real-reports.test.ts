@@ -97,7 +97,9 @@ async function watch(context: BrowserContext): Promise<Problems> {
   const problems: Problems = { console: [], failed: [], violations: [] };
   context.on('console', (m) => m.type() === 'error' && problems.console.push(`${m.text()} (${m.location().url})`));
   context.on('weberror', (e) => problems.console.push(`page error: ${e.error().message}`));
-  context.on('requestfailed', (r) => problems.failed.push(`${r.url()}: ${r.failure()?.errorText}`));
+  // net::ERR_ABORTED is the browser cancelling what a page it leaves (or re-renders) no longer
+  // needs, not a failure; refused (ERR_BLOCKED_BY_CSP), unreachable or untrusted requests are
+  context.on('requestfailed', (r) => r.failure()?.errorText !== 'net::ERR_ABORTED' && problems.failed.push(`${r.url()}: ${r.failure()?.errorText}`));
   context.on('response', (r) => r.status() >= 400 && problems.failed.push(`${r.url()}: ${r.status()}`));
   await context.exposeBinding('agwViolation', (_source, text: string) => void problems.violations.push(text));
   await context.addInitScript(() => {
