@@ -15,7 +15,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page, Request } from 'playwright-core';
 import { originLabel } from '../../src/artifacts/labels';
 import { EMPTY_MANIFEST } from '../../src/auth/viewer-session';
 import { runCli } from '../support/cli';
@@ -92,9 +92,36 @@ interface Problems {
   violations: string[];
 }
 
+/** Requests of a context still waiting for their response body, by request. */
+type InFlight = Map<Request, number>;
+
+/**
+ * Resolves once no request of the context has been in flight for half a second; on timeout,
+ * fails naming the requests still waiting and for how long, where Playwright's 'networkidle'
+ * would only say it timed out.
+ */
+async function settled(inFlight: InFlight, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let quietSince = inFlight.size === 0 ? Date.now() : Infinity;
+  for (;;) {
+    if (inFlight.size > 0) quietSince = Infinity;
+    else if (quietSince === Infinity) quietSince = Date.now();
+    if (Date.now() - quietSince >= 500) return;
+    if (Date.now() > deadline) {
+      const waiting = [...inFlight].map(([r, since]) => `${r.method()} ${r.url()} (${r.resourceType()}, ${Date.now() - since} ms)`);
+      throw new Error(`requests still in flight after ${timeoutMs} ms:\n  ${waiting.join('\n  ')}`);
+    }
+    await new Promise((done) => setTimeout(done, 50));
+  }
+}
+
 /** Everything that went wrong in a context: console errors, page errors, failed or refused requests, CSP violations. */
-async function watch(context: BrowserContext): Promise<Problems> {
+async function watch(context: BrowserContext): Promise<{ problems: Problems; settle: () => Promise<void> }> {
   const problems: Problems = { console: [], failed: [], violations: [] };
+  const inFlight: InFlight = new Map();
+  context.on('request', (r) => inFlight.set(r, Date.now()));
+  context.on('requestfinished', (r) => inFlight.delete(r));
+  context.on('requestfailed', (r) => inFlight.delete(r));
   context.on('console', (m) => m.type() === 'error' && problems.console.push(`${m.text()} (${m.location().url})`));
   context.on('weberror', (e) => problems.console.push(`page error: ${e.error().message}`));
   // net::ERR_ABORTED is the browser cancelling what a page it leaves (or re-renders) no longer
@@ -105,7 +132,7 @@ async function watch(context: BrowserContext): Promise<Problems> {
   await context.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (e: any) => (globalThis as any).agwViolation(`${e.violatedDirective} ${e.blockedURI}`));
   });
-  return problems;
+  return { problems, settle: () => settled(inFlight) };
 }
 
 /** Signs this context in to the private project through a viewer ticket, as a CI link does. */
@@ -129,15 +156,16 @@ async function fontLoaded(page: Page, family: string): Promise<void> {
   );
 }
 
-type Check = (page: Page, base: string) => Promise<void>;
+/** Opens a report under base and checks it; settle waits for the page's requests to finish. */
+type Check = (page: Page, base: string, settle: () => Promise<void>) => Promise<void>;
 
 const CHECKS: Record<string, Check> = {
-  async playwright(page, base) {
+  async playwright(page, base, settle) {
     await page.goto(`${base}/playwright/index.html`);
     await showsAll(page, PLAYWRIGHT_TESTS);
     await page.getByText(PLAYWRIGHT_TESTS[1], { exact: true }).first().click();
     // leaving a page cancels what it still loads (ERR_ABORTED), which would count as a failure
-    await page.waitForLoadState('networkidle');
+    await settle();
     await page.locator('a[href*="trace/index.html"]').first().click();
     await page.waitForURL(/\/trace\/index\.html/);
     await page.getByText('Click', { exact: false }).first().click();
@@ -171,10 +199,10 @@ const CHECKS: Record<string, Check> = {
       UNIT_TESTS.map((name) => `prices > ${name}`),
     );
   },
-  async coverage(page, base) {
+  async coverage(page, base, settle) {
     await page.goto(`${base}/coverage/index.html`);
     await showsAll(page, ['prices.cjs', '75%']);
-    await page.waitForLoadState('networkidle');
+    await settle();
     await page.getByText('prices.cjs', { exact: true }).click();
     await page.waitForURL(/prices\.cjs\.html$/);
     await page.getByText('negative price', { exact: false }).first().waitFor({ timeout: 20_000 });
@@ -202,10 +230,10 @@ describe.each([
   it.each(Object.keys(CHECKS))('renders the %s report with no console error, failed request or CSP violation', async (report) => {
     await browser.withPage(async (page, context) => {
       await serveCdn(context);
-      const problems = await watch(context);
+      const { problems, settle } = await watch(context);
       if (kind === 'private') await signIn(page, project);
-      await CHECKS[report](page, `${stack.origin(project)}/1`);
-      await page.waitForLoadState('networkidle');
+      await CHECKS[report](page, `${stack.origin(project)}/1`, settle);
+      await settle();
       expect(problems).toEqual({ console: [], failed: [], violations: [] });
     });
   });
@@ -215,11 +243,11 @@ describe('the strict content policy (STRICT_CONTENT_PROJECTS)', () => {
   it("refuses newman's CDN stylesheets, scripts and fonts: the renderer blocks them before any request", async () => {
     await browser.withPage(async (page, context) => {
       const cdnRequests = await serveCdn(context);
-      const problems = await watch(context);
+      const { problems, settle } = await watch(context);
       const res = (await page.goto(`${stack.origin(STRICT)}/1/newman/index.html`))!;
       expect(res.headers()['content-security-policy']).toContain("style-src 'self' 'unsafe-inline';");
       await showsAll(page, UNIT_TESTS);
-      await page.waitForLoadState('networkidle');
+      await settle();
       expect(cdnRequests).toEqual([]);
       expect(problems.violations).toEqual(
         expect.arrayContaining([
