@@ -80,6 +80,9 @@ describe('cache archive round trip', () => {
     await symlink('../../outside', join(nm, 'escape-link'));
     spawnSync('mkfifo', [join(nm, 'fifo')]);
     await utimes(join(nm, 'tool', 'package.json'), new Date('2020-01-02T03:04:05Z'), new Date('2020-01-02T03:04:05Z'));
+    // in the last half millisecond of a second: archived as the next whole second
+    await writeFile(join(nm, 'tool', 'late.txt'), 'late');
+    await utimes(join(nm, 'tool', 'late.txt'), 1577934245.9997, 1577934245.9997);
   });
 
   it('restores files, modes, mtimes, empty and private directories, unicode names, relative links and hard links exactly', async () => {
@@ -107,6 +110,7 @@ describe('cache archive round trip', () => {
     expect(got.get('node_modules/empty-dir')).toEqual({ type: 'dir', mode: 0o755 });
     expect(got.get('node_modules/.bin/tool')).toEqual({ type: 'link', target: '../tool/bin/cli.js' });
     expect(got.get('node_modules/tool/package.json')?.mtime).toBe(Date.parse('2020-01-02T03:04:05Z') / 1000);
+    expect(got.get('node_modules/tool/late.txt')?.mtime).toBe(1577934246);
     const [a, b] = await Promise.all([stat(join(dst, 'node_modules/tool/package.json')), stat(join(dst, 'node_modules/tool/package-hardlink.json'))]);
     expect(a.ino).toBe(b.ino);
   });

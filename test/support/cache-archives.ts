@@ -33,7 +33,9 @@ export async function snapshot(root: string): Promise<Map<string, Node>> {
       const sha256 = createHash('sha256')
         .update(await readFile(full))
         .digest('hex');
-      out.set(path, { type: 'file', mode: st.mode & 0o7777, sha256, mtime: Math.floor(st.mtimeMs / 1000) });
+      // tar holds whole seconds of the Date node gives (st.mtime: mtimeMs rounded to the ms), so
+      // a file written in the last half millisecond of a second is archived as the next second
+      out.set(path, { type: 'file', mode: st.mode & 0o7777, sha256, mtime: Math.floor(st.mtime.getTime() / 1000) });
     }
   }
   return out;
