@@ -3,11 +3,14 @@
  * command (dist/cli/index.js, a child process, as a CI job runs it) as one bundle (the default for
  * a directory) against one request per file (`--no-bundle`, 4 in flight, the default), in the
  * same run: bundle, then file by file, then (after the download) the bundle again into a third
- * build, so that drift during the run shows. Each upload starts on a freshly started gateway, whose peak RSS (VmHWM)
+ * build, so that drift during the run shows. Its floor: the same 10,000 files written straight to
+ * S3 from Node, one PUT each, 16 in flight: the least that storing each file as an object of its
+ * own costs, whoever sends it. Each upload starts on a freshly started gateway, whose peak RSS (VmHWM)
  * afterwards is that upload's alone. Then `download` of the first bundle's whole build (the same
  * 10,000 files, each verified) against the upload times.
  */
 import { spawn } from 'node:child_process';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jobToken, MiB, type BenchContext, type Row } from '../lib/context';
@@ -73,6 +76,21 @@ function cli(ctx: BenchContext, args: string[], token: string): Promise<{ second
   });
 }
 
+/** The floor: each file PUT straight to the artifacts bucket, 16 in flight; seconds. */
+async function directPuts(ctx: BenchContext): Promise<number> {
+  const body = Buffer.alloc(FILE_BYTES, 'x');
+  const started = process.hrtime.bigint();
+  let next = 0;
+  const worker = async () => {
+    while (next < FILES) {
+      const key = `bench-floor/${process.pid}/${next++}`;
+      await ctx.s3client.send(new PutObjectCommand({ Bucket: ctx.gateway.env.ARTIFACTS_BUCKET, Key: key, Body: body }));
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
 /** One command on a freshly started gateway, with the gateway's memory around it. */
 async function measured(ctx: BenchContext, what: string, args: string[], token: string): Promise<Run> {
   const gw = await ctx.restartGateway({ logLevel: 'warn' });
@@ -98,6 +116,9 @@ export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
   const up = (build: string, extra: string[] = []) => ['upload', '--project', PROJECT, '--build', build, ...extra, src];
   const bundle = await measured(ctx, 'upload as one bundle', up('bundle'), tokens.bundle);
   const files = await measured(ctx, 'upload file by file (--no-bundle)', up('files', ['--no-bundle']), tokens.files);
+  ctx.log(`figure 9: the floor, ${FILES.toLocaleString('en')} PUTs straight to S3`);
+  const floor = await directPuts(ctx);
+  ctx.log(`figure 9: the floor: ${floor.toFixed(1)} s`);
   const dest = join(ctx.dir, 'bundle-dest');
   const down = await measured(ctx, 'download of the whole build', ['download', '--project', PROJECT, '--build', 'bundle', dest], tokens.bundle);
   // the bundle once more, last: drift over the run shows; a failure here (the client gives up when
@@ -115,7 +136,7 @@ export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
   const detail = {
     files: FILES,
     fileBytes: FILE_BYTES,
-    seconds: { bundle: bundle.seconds, perFile: files.seconds, bundleAgain: again.seconds, download: down.seconds },
+    seconds: { bundle: bundle.seconds, perFile: files.seconds, bundleAgain: again.seconds, download: down.seconds, floor },
     gatewayRss: { bundle, perFile: files, bundleAgain: again, download: down },
   };
   return [
@@ -129,6 +150,15 @@ export async function bundleUploadFigure(ctx: BenchContext): Promise<Row[]> {
       target: '>= 10x',
       met: speedup >= 10,
       detail,
+    },
+    {
+      figure: '9',
+      what: `floor: ${FILES.toLocaleString('en')} PUTs of 4 KiB straight to S3, 16 in flight, s (ratio: the most one object per file allows)`,
+      value: floor,
+      unit: 's',
+      baseline: { what: 'upload file by file', value: files.seconds },
+      ratio: files.seconds / floor,
+      target: '—',
     },
     {
       figure: '9',

@@ -159,25 +159,24 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
     const expiresAt = expiresAtFor(ctx.query.expire_in, now());
     // refused before a byte is read: a deleted build takes no uploads
     await store.refuseDeletedBuild(project, build);
+    const bundle = store.beginBundle(project, build, uploader, { commit: job.commit, ...(expiresAt !== undefined ? { expiresAt } : {}) });
     let received;
     try {
-      received = await receiveBundle(store, project, ctx.req, length, { maxFiles: config.bundleMaxFiles, maxFileBytes: config.artifactMaxBytes });
+      received = await receiveBundle(bundle, ctx.req, length, { maxFiles: config.bundleMaxFiles, maxFileBytes: config.artifactMaxBytes });
     } catch (err) {
+      await bundle.abort();
       // the rest of a refused archive is not read: close the connection after the answer
       if (!ctx.req.complete) ctx.set('Connection', 'close');
       if (err instanceof BundleCut) throw Object.assign(err, { code: 'ERR_STREAM_PREMATURE_CLOSE' });
       throw err;
     }
-    const published = await store.publishBundle(project, build, received.files, uploader, {
-      commit: job.commit,
-      ...(expiresAt !== undefined ? { expiresAt } : {}),
-    });
+    const published = await bundle.commit();
     audit.info(
       {
         audit: 'artifact.bundle',
         reqId: ctx.state.requestId,
         who: { subject: job.subject, project, build, branch: job.branch, trusted: job.trusted },
-        what: { bundle: published.bundle, files: received.files.length, bytes: received.bytes, sha256: received.sha256, expiresAt },
+        what: { bundle: published.bundle, files: received.files, bytes: received.bytes, sha256: received.sha256, expiresAt },
         created: published.created,
         unchanged: published.unchanged,
       },
@@ -185,7 +184,7 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
     );
     ctx.status = 201;
     ctx.body = {
-      files: received.files.length,
+      files: received.files,
       created: published.created,
       unchanged: published.unchanged,
       bytes: received.bytes,

@@ -1,18 +1,19 @@
 /**
  * Reading a bundle upload: a tar stream whose files become artifacts of one build. Each file is
- * checked before a byte of it is stored (path rules, type, sizes, count), then streamed into a
- * fresh object (store.stage: invisible until the bundle is published). A few files are written
- * at once: small ones are read into memory (at most SMALL_FILE_BYTES each) so the archive moves on
- * while they are written; a larger one is streamed, and the archive waits for it. Memory stays
- * bounded by IN_FLIGHT x SMALL_FILE_BYTES plus the stream buffers, whatever the archive holds.
+ * checked before a byte of it is stored (path rules, type, sizes, count), streamed into a fresh
+ * object, and handed to the bundle's publication, which writes its (still invisible) entry
+ * (bundle-publish.ts). A few files are written at once: small ones are read into memory (at most
+ * SMALL_FILE_BYTES each) so the archive moves on while they are written; a larger one is
+ * streamed, and the archive waits for it. Memory stays bounded by IN_FLIGHT x SMALL_FILE_BYTES
+ * plus the stream buffers, whatever the archive holds.
  *
  * What a bundle may hold: regular files and directories, with relative paths that are valid
  * artifact paths ('./' in front is dropped); no path twice, no path both a file and a directory.
  * Links, devices, FIFOs and anything else refuse the whole bundle: a bundle is files, and a link
  * would mean something else in every place it is read back.
  *
- * On any failure every object staged so far is deleted (best effort; gc removes what is left),
- * and nothing was ever visible.
+ * On any failure the promise rejects once no write is in flight any more; the publication owns
+ * every object and entry written, and its abort() removes them. Nothing was ever visible.
  */
 import { createHash } from 'node:crypto';
 import { finished, Readable, Transform } from 'node:stream';
@@ -20,10 +21,11 @@ import { Parser, type ReadEntry } from 'tar';
 import { BadRequestError, PayloadTooLargeError } from '../errors';
 import { contentTypeFor } from '../content-policy';
 import { toStorageKey, type StorageKey } from '../storage/keys';
-import type { ArtifactStore, StagedFile } from './store';
+import type { BundlePublication } from './bundle-publish';
 
 export const SMALL_FILE_BYTES = 64 * 1024;
-export const IN_FLIGHT = 8;
+/** Files being stored at once, each an object then an entry. */
+export const IN_FLIGHT = 16;
 
 const FILE_TYPES: ReadonlySet<string> = new Set(['File', 'OldFile', 'ContiguousFile']);
 
@@ -34,7 +36,7 @@ export interface BundleLimits {
 }
 
 export interface ReceivedBundle {
-  files: StagedFile[];
+  files: number;
   /** Bytes of file content. */
   bytes: number;
   /** sha256 of the archive as received: the client compares it with what it sent. */
@@ -49,11 +51,10 @@ export class BundleCut extends Error {
   }
 }
 
-/** Reads the tar `body` (`length` bytes) into staged objects of `project`. */
-export function receiveBundle(store: ArtifactStore, project: string, body: Readable, length: number, limits: BundleLimits): Promise<ReceivedBundle> {
+/** Reads the tar `body` (`length` bytes) into `bundle`: each file staged, then added. */
+export function receiveBundle(bundle: Pick<BundlePublication, 'stage' | 'add'>, body: Readable, length: number, limits: BundleLimits): Promise<ReceivedBundle> {
   return new Promise<ReceivedBundle>((resolve, reject) => {
-    const files: StagedFile[] = [];
-    const staged: StorageKey[] = [];
+    let files = 0;
     const dirs = new Set<string>();
     const paths = new Set<string>();
     const writes = new Set<Promise<void>>();
@@ -73,10 +74,8 @@ export function receiveBundle(store: ArtifactStore, project: string, body: Reada
       settled = true;
       await chain;
       while (writes.size > 0) await Promise.allSettled([...writes]);
-      if (failure) {
-        await store.discard(staged);
-        reject(failure);
-      } else resolve({ files, bytes, sha256: archiveHash.digest('hex') });
+      if (failure) reject(failure);
+      else resolve({ files, bytes, sha256: archiveHash.digest('hex') });
     };
     const fail = (err: Error) => {
       if (failure) return;
@@ -154,12 +153,12 @@ export function receiveBundle(store: ArtifactStore, project: string, body: Reada
         source = Readable.from(entry as AsyncIterable<Buffer>);
         streaming.add(source);
       }
-      const write = store
-        .stage(project, source, { contentLength: size })
-        .then((s) => {
-          staged.push(s.object);
+      const write = bundle
+        .stage(source, size)
+        .then(async (s) => {
           if (s.size !== size) throw new BundleCut(`${path} ended after ${s.size} of its ${size} bytes`);
-          files.push({ path, object: s.object, size, sha256: s.sha256, contentType: contentTypeFor(path) });
+          await bundle.add({ path, object: s.object, size, sha256: s.sha256, contentType: contentTypeFor(path) });
+          files++;
         })
         .catch((err: Error) => fail(err))
         .finally(() => {

@@ -1,5 +1,5 @@
 /**
- * The records that make a bundle's files visible all at once (store.ts publishBundle): each entry
+ * The records that make a bundle's files visible all at once (bundle-publish.ts): each entry
  * of a bundle names it, and is visible only once the bundle's commit record, created create-only
  * and last, says committed. A failed bundle gets an `aborted` record: its entries are dead and
  * any writer may replace them. A bundle whose gateway died mid-publish has no record: after
@@ -11,7 +11,7 @@ import { createEntry, readEntry } from '../write-once';
 import type { StorageKey } from '../storage/keys';
 import type { Storage } from '../storage/storage';
 import * as layout from './layout';
-import type { ArtifactEntry, DeletedEntry, StagedFile } from './store';
+import type { ArtifactEntry, DeletedEntry } from './store';
 
 /** Entries of a bundle without a record after this long are from a gateway that died publishing them. */
 const BUNDLE_STALE_MS = 60 * 60_000;
@@ -84,45 +84,6 @@ export class BundleEntries {
   }
 
   /**
-   * A bundle's files against what the build holds, with one listing of the build (not a request per
-   * file): a bundle's file where the build has a directory, or below a file of the build.
-   */
-  async refuseConflicts(project: string, build: string, files: readonly StagedFile[], visible: (path: string) => Promise<boolean>): Promise<void> {
-    const existingFiles = new Set<string>();
-    const existingDirs = new Map<string, string>(); // directory -> a file below it
-    let pageToken: string | undefined;
-    do {
-      const page = await this.storage.list('artifacts', layout.entryPrefix(project, build, ''), { limit: 1000, pageToken });
-      for (const item of page.items) {
-        const parsed = layout.parseArtifactKey(item.key);
-        if (parsed?.kind !== 'entry') continue;
-        existingFiles.add(parsed.path);
-        for (const dir of ancestors(parsed.path)) if (!existingDirs.has(dir)) existingDirs.set(dir, parsed.path);
-      }
-      pageToken = page.nextPageToken;
-    } while (pageToken !== undefined);
-    if (existingFiles.size === 0) return;
-    for (const f of files) {
-      const below = existingDirs.get(f.path);
-      // entries listed may be dead ones of a failed bundle: only visible ones conflict
-      if (below !== undefined && (await visible(below))) {
-        throw new ConflictError(
-          `${f.path} cannot be stored in build ${build}: it is a directory there (it holds ${below}), and a path cannot be both a file and a directory; nothing of the bundle was stored`,
-          { path: f.path, directory: `${f.path}/` },
-        );
-      }
-      for (const dir of ancestors(f.path)) {
-        if (existingFiles.has(dir) && (await visible(dir))) {
-          throw new ConflictError(
-            `${f.path} cannot be stored in build ${build}: ${dir} is a file there, and a path cannot be both a file and a directory; nothing of the bundle was stored`,
-            { path: f.path, file: dir },
-          );
-        }
-      }
-    }
-  }
-
-  /**
    * What a bundle's record says; 'pending' while there is none. With `since` (when its entries were
    * written), a bundle pending for longer than BUNDLE_STALE_MS is aborted here, create-only: its
    * gateway died while publishing it.
@@ -156,10 +117,4 @@ export class BundleEntries {
   private readJson<T>(key: StorageKey): Promise<T | null> {
     return readEntry<T>(this.storage, 'artifacts', key);
   }
-}
-
-/** 'a/b/c' -> ['a', 'a/b'] */
-function ancestors(path: string): string[] {
-  const segments = path.split('/');
-  return segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
 }

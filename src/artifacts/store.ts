@@ -12,7 +12,7 @@
  *
  * A bundle (many files in one request) cannot commit with one entry, and writing thousands of
  * entries can fail halfway: its entries name the bundle and are visible only once its commit
- * record says so (bundle-entries.ts).
+ * record says so (bundle-entries.ts); they are written while the archive arrives (bundle-publish.ts).
  */
 import type { Readable } from 'node:stream';
 import { ConflictError, StorageError } from '../errors';
@@ -23,6 +23,7 @@ import type { ObjectInfo, Storage } from '../storage/storage';
 import { BuildIndex } from './builds';
 import { originLabel } from './labels';
 import { BundleEntries } from './bundle-entries';
+import { BundlePublication, type PublicationTarget } from './bundle-publish';
 import { LabelIndex, type LabelTarget } from './label-index';
 import { refuseFileDirConflict } from './path-conflicts';
 import * as layout from './layout';
@@ -91,7 +92,7 @@ export type Isolation = 'project' | 'build';
  */
 const ENTRY_CACHE_MS = 60_000;
 const ENTRY_CACHE_MAX = 10_000;
-const PUBLISH_CONCURRENCY = 16;
+const DISCARD_CONCURRENCY = 16;
 
 export class ArtifactStore {
   private readonly entries = new Map<string, { entry: ArtifactEntry; until: number }>();
@@ -136,12 +137,7 @@ export class ArtifactStore {
     body: Readable,
     options: { contentLength: number; contentType: string; uploader: Uploader; commit?: string; expiresAt?: string | null },
   ): Promise<{ created: boolean; entry: ArtifactEntry }> {
-    await this.refuseDeletedBuild(project, build);
-    await this.labels.ensure(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
-    // the build's record before its first entry: a build with files always has one (one stat
-    // per build and instance; nothing once this process has seen the record)
-    const { subject, trusted, branch } = options.uploader;
-    await this.builds.recordBuild(project, { build, branch, ...(options.commit ? { commit: options.commit } : {}), uploader: { subject, trusted } });
+    await this.prepareBuild(project, build, options.uploader, options.commit);
     await refuseFileDirConflict(this.storage, project, build, path); // cheap, before a byte is stored
     const object = layout.newObjectKey(project);
     const stored = await writeHashed(this.storage, 'artifacts', object, body, {
@@ -196,6 +192,18 @@ export class ArtifactStore {
     });
   }
 
+  /**
+   * Before a build's first entry: refuses a deleted build, makes sure the origin label resolves,
+   * and writes the build's record, so a build with files always has one (one stat per build and
+   * instance; nothing once this process has seen the record).
+   */
+  private async prepareBuild(project: string, build: string, uploader: Uploader, commit: string | undefined): Promise<void> {
+    await this.refuseDeletedBuild(project, build);
+    await this.labels.ensure(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
+    const { subject, trusted, branch } = uploader;
+    await this.builds.recordBuild(project, { build, branch, ...(commit ? { commit } : {}), uploader: { subject, trusted } });
+  }
+
   /** 409 when the build was deleted: its paths are not reused (write-once), nor is its id until gc collects it. */
   async refuseDeletedBuild(project: string, build: string): Promise<void> {
     if (await this.builds.isDeleted(project, build)) {
@@ -212,7 +220,7 @@ export class ArtifactStore {
   }
 
   /** Streams one file of a bundle into a fresh object: stored, invisible until published. */
-  async stage(project: string, body: Readable, options: { contentLength: number }): Promise<{ object: StorageKey; size: number; sha256: string }> {
+  private async stage(project: string, body: Readable, options: { contentLength: number }): Promise<{ object: StorageKey; size: number; sha256: string }> {
     const object = layout.newObjectKey(project);
     try {
       const stored = await writeHashed(this.storage, 'artifacts', object, body, { contentLength: options.contentLength });
@@ -223,75 +231,30 @@ export class ArtifactStore {
     }
   }
 
-  /** Deletes staged objects that will never be published (best effort: gc removes what is left). */
-  async discard(objects: readonly StorageKey[]): Promise<void> {
-    await mapLimit(objects, PUBLISH_CONCURRENCY, (o) => this.storage.delete('artifacts', o).catch(() => undefined));
+  /** Deletes what a failed or finished bundle leaves unused (best effort: gc removes what is left). */
+  private async discard(keys: readonly StorageKey[]): Promise<void> {
+    await mapLimit(keys, DISCARD_CONCURRENCY, (k) => this.storage.delete('artifacts', k).catch(() => undefined));
   }
 
   /**
-   * Makes staged files visible, all at once or not at all: checks them against the build (a path
-   * taken with other bytes, or a file where the bundle has a directory or the other way round,
-   * refuses the whole bundle with ConflictError naming the path), writes their entries naming the
-   * bundle (invisible), then the bundle's commit record. On any failure the bundle is recorded as
-   * aborted, and its entries and objects are deleted. Files the build already holds with the same
-   * bytes count as unchanged (a retried bundle succeeds).
+   * Starts a bundle of files for a build: files are staged and added while the archive arrives,
+   * and all become visible at its commit, or none (bundle-publish.ts).
    */
-  async publishBundle(
-    project: string,
-    build: string,
-    files: readonly StagedFile[],
-    uploader: Uploader,
-    options: { commit?: string; expiresAt?: string | null } = {},
-  ): Promise<Published & { bundle: string }> {
-    await this.refuseDeletedBuild(project, build);
-    await this.labels.ensure(this.labelFor(project, build), this.isolation === 'build' ? { project, build } : { project });
-    // as put(): the build's record before its first entry, so the home page lists it
-    const { subject, trusted, branch } = uploader;
-    await this.builds.recordBuild(project, { build, branch, ...(options.commit ? { commit: options.commit } : {}), uploader: { subject, trusted } });
-    const bundle = layout.newBundleId();
-    const createdAt = new Date(this.now()).toISOString();
-    const written: StorageKey[] = [];
-    const unused: StorageKey[] = [];
-    try {
-      await this.bundles.refuseConflicts(project, build, files, async (path) => (await this.entry(project, build, path)) !== null);
-      let unchanged = 0;
-      let failed: Error | undefined;
-      let next = 0;
-      // not mapLimit: on the first failure the others must stop, and be finished before the clean-up
-      const worker = async () => {
-        while (failed === undefined && next < files.length) {
-          const f = files[next++];
-          const key = this.entryKey(project, build, f.path);
-          try {
-            const expiry = options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {};
-            const outcome = await this.bundles.createEntry(project, build, { ...f, createdAt, uploader, bundle, ...expiry });
-            if (outcome === 'created') written.push(key);
-            else {
-              unused.push(f.object);
-              unchanged++;
-            }
-          } catch (err) {
-            // not deleted: the entry there may be another writer's; one of ours that landed with its
-            // answer lost stays dead (the bundle is aborted) and any later writer replaces it
-            failed ??= err as Error;
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: PUBLISH_CONCURRENCY }, worker));
-      if (failed !== undefined) throw failed;
-      // as put(): a deletion of the build that began meanwhile wins, and nothing of this bundle shows
-      await this.refuseDeletedBuild(project, build);
-      await this.bundles.commit(project, build, bundle, files.length, createdAt);
-      // the build's counts are stale now (builds.ts recounts a touched build)
-      await this.builds.touch(project, build);
-      await this.discard(unused);
-      return { bundle, created: files.length - unchanged, unchanged };
-    } catch (err) {
-      await this.bundles.abort(project, build, bundle).catch(() => undefined);
-      await mapLimit(written, PUBLISH_CONCURRENCY, (k) => this.storage.delete('artifacts', k).catch(() => undefined));
-      await this.discard(files.map((f) => f.object));
-      throw err;
-    }
+  beginBundle(project: string, build: string, uploader: Uploader, options: { commit?: string; expiresAt?: string | null } = {}): BundlePublication {
+    const target: PublicationTarget = {
+      project,
+      build,
+      storage: this.storage,
+      bundles: this.bundles,
+      prepare: () => this.prepareBuild(project, build, uploader, options.commit),
+      refuseDeletedBuild: () => this.refuseDeletedBuild(project, build),
+      stage: (body, size) => this.stage(project, body, { contentLength: size }),
+      visible: async (path) => (await this.entry(project, build, path)) !== null,
+      touch: () => this.builds.touch(project, build),
+      discard: (keys) => this.discard(keys),
+      now: this.now,
+    };
+    return new BundlePublication(target, uploader, options.expiresAt);
   }
 
   /** The storage key of an entry's bytes, re-validated: an entry can only point into its own project. */
