@@ -6,13 +6,13 @@
  * documented claims. The project, the build and the cache scope come from that token.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, type Gateway } from '../support/cli';
-import { actionMetadata, ACTIONS_DIR, newJob, runStep, type Job } from '../support/github-runner';
+import { actionMetadata, ACTIONS_DIR, newJob, removeJobs, runStep, type Job } from '../support/github-runner';
 import { GITHUB_EXAMPLE, GITHUB_PULL_REQUEST, reissued } from '../support/oidc-fixtures';
 import { startIssuer, type TestIssuer } from '../support/oidc-issuer';
 import { freePort } from '../support/ports';
@@ -27,6 +27,7 @@ describe('the GitHub Actions', () => {
   let endpointUrl: string;
   /** What the next token the endpoint signs says about the run: a push to main, or a pull request. */
   let run: 'push' | 'pull_request' = 'push';
+  let policyDir: string | undefined;
 
   beforeAll(async () => {
     issuer = await startIssuer();
@@ -41,9 +42,9 @@ describe('the GitHub Actions', () => {
         },
       ],
     };
-    const dir = await mkdtemp(join(tmpdir(), 'agw-gha-policy-'));
-    await writeFile(join(dir, 'policy.json'), JSON.stringify(policy));
-    gw = await startGateway({ PORT: String(port), OIDC_POLICY_FILE: join(dir, 'policy.json') });
+    policyDir = await mkdtemp(join(tmpdir(), 'agw-gha-policy-'));
+    await writeFile(join(policyDir, 'policy.json'), JSON.stringify(policy));
+    gw = await startGateway({ PORT: String(port), OIDC_POLICY_FILE: join(policyDir, 'policy.json') });
     // as GitHub documents its token request URL: the request token as bearer, `audience` in the query
     endpoint = createServer((req, res) => {
       const audience = new URL(req.url ?? '/', 'http://x').searchParams.get('audience');
@@ -64,6 +65,8 @@ describe('the GitHub Actions', () => {
     await gw?.stop();
     await new Promise<void>((r) => endpoint.close(() => r()));
     await issuer?.close();
+    await removeJobs();
+    if (policyDir) await rm(policyDir, { recursive: true, force: true });
   });
 
   /** A job of a push to main (run 7100, attempt 1) or of a pull request (run 8100). */

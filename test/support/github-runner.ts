@@ -8,7 +8,7 @@
  * client, and a token endpoint that behaves as GitHub's.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
@@ -59,11 +59,20 @@ export interface Job {
   env: Record<string, string>;
 }
 
+/** Each job's directory, until removeJobs(). */
+const jobRoots: string[] = [];
+
 export async function newJob(github: Job['github'], env: Record<string, string>): Promise<Job> {
   const root = await mkdtemp(join(tmpdir(), 'agw-gha-'));
+  jobRoots.push(root);
   await mkdir(join(root, 'workspace'));
   await mkdir(join(root, 'temp'));
   return { workspace: join(root, 'workspace'), temp: join(root, 'temp'), github, env };
+}
+
+/** Removes the directories of every job made so far (a suite's afterAll). */
+export async function removeJobs(): Promise<void> {
+  await Promise.all(jobRoots.splice(0).map((root) => rm(root, { recursive: true, force: true })));
 }
 
 export interface StepResult {
