@@ -154,6 +154,51 @@ describe.each(DRIVERS)('bundle uploads on the %s driver', (driver) => {
     expect(await listAll(build)).toHaveLength(120);
   });
 
+  it('a build deleted while its bundle arrives refuses the bundle with 409, and leaves none of its files or objects', async () => {
+    const build = nextBuild();
+    const tar = makeTar(files(120));
+    const half = Math.floor(tar.length / 2);
+    const objectsBefore = await objectCount();
+    await tok(build);
+    let answered: { status: number; body: string } | undefined;
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: srv.port,
+          method: 'POST',
+          path: `${base(build)}?bundle=tar`,
+          headers: { host: API, 'content-type': 'application/x-tar', 'content-length': tar.length, authorization: `Bearer ${tokens.get(build)}` },
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve((answered = { status: res.statusCode!, body })));
+        },
+      );
+      req.on('error', reject);
+      req.write(tar.subarray(0, half));
+      const deleteMidway = async () => {
+        while ((await buildKeys(build)).length < 20) await new Promise((r) => setTimeout(r, 20));
+        const admin = await t.token({ build: 'admin', scope: 'artifacts:read artifacts:delete' });
+        const deleted = await raw(srv.port, {
+          method: 'DELETE',
+          path: `/api/v1/projects/acme%2Fweb/builds/${build}`,
+          headers: { host: API, authorization: `Bearer ${admin}` },
+        });
+        expect(deleted.status).toBe(200);
+        expect(answered).toBeUndefined();
+        req.end(tar.subarray(half));
+      };
+      deleteMidway().catch(reject);
+    });
+    const res = await answer;
+    expect(res.status).toBe(409);
+    expect(JSON.parse(res.body).error.message).toMatch(new RegExp(`build ${build} was deleted`));
+    expect((await get(build, 'report/f0001.txt')).status).toBe(404);
+    expect(await objectCount()).toBe(objectsBefore);
+  });
+
   it('hides the entries of a bundle whose gateway died before its commit record, and lets a later bundle replace them after an hour', async () => {
     const build = nextBuild();
     // what a gateway that died mid-publish leaves: an entry naming a bundle that has no record
