@@ -118,83 +118,69 @@ describe.each(DRIVERS)('bundle uploads on the %s driver', (driver) => {
     expect(listed.reports.map((r: { path: string }) => r.path)).toEqual(['cov/index.html']);
   });
 
-  it('stores files and their entries while the bundle arrives, shows none of them until it is complete, then all', async () => {
-    const build = nextBuild();
-    const tar = makeTar(files(120));
+  /**
+   * Sends the first half of `tar` as a bundle of `build`, runs `midway` once the gateway has
+   * stored 20 files of it (objects and entries), then the rest; resolves with the answer.
+   */
+  const postInHalves = async (build: string, tar: Buffer, midway: (answered: () => boolean) => Promise<void>) => {
+    const token = await tok(build);
     const half = Math.floor(tar.length / 2);
     const objectsBefore = await objectCount();
-    await tok(build);
-    const answer = new Promise<number>((resolve, reject) => {
+    let answered = false;
+    return new Promise<{ status: number; json: () => any }>((resolve, reject) => {
       const req = request(
         {
           host: '127.0.0.1',
           port: srv.port,
           method: 'POST',
           path: `${base(build)}?bundle=tar`,
-          headers: { host: API, 'content-type': 'application/x-tar', 'content-length': tar.length, authorization: `Bearer ${tokens.get(build)}` },
+          headers: { host: API, 'content-type': 'application/x-tar', 'content-length': tar.length, authorization: `Bearer ${token}` },
         },
         (res) => {
-          res.resume();
-          resolve(res.statusCode!);
+          answered = true;
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, json: () => JSON.parse(body) }));
         },
       );
       req.on('error', reject);
       req.write(tar.subarray(0, half));
-      const waitStaged = async () => {
-        // files of the first half are stored, objects and entries, while the rest is still to
-        // come (so the answer need not wait for them), yet none is visible
+      const then = async () => {
         while ((await objectCount()) < objectsBefore + 20 || (await buildKeys(build)).length < 20) await new Promise((r) => setTimeout(r, 20));
-        expect(await listAll(build)).toEqual([]);
-        expect((await get(build, 'report/f0001.txt')).status).toBe(404);
+        await midway(() => answered);
         req.end(tar.subarray(half));
       };
-      waitStaged().catch(reject);
+      then().catch(reject);
     });
-    expect(await answer).toBe(201);
+  };
+
+  it('stores files and their entries while the bundle arrives, shows none of them until it is complete, then all', async () => {
+    const build = nextBuild();
+    const res = await postInHalves(build, makeTar(files(120)), async () => {
+      // files of the first half are stored, objects and entries, while the rest is still to
+      // come (so the answer need not wait for them), yet none is visible
+      expect(await listAll(build)).toEqual([]);
+      expect((await get(build, 'report/f0001.txt')).status).toBe(404);
+    });
+    expect(res.status).toBe(201);
     expect(await listAll(build)).toHaveLength(120);
   });
 
   it('a build deleted while its bundle arrives refuses the bundle with 409, and leaves none of its files or objects', async () => {
     const build = nextBuild();
-    const tar = makeTar(files(120));
-    const half = Math.floor(tar.length / 2);
     const objectsBefore = await objectCount();
-    await tok(build);
-    let answered: { status: number; body: string } | undefined;
-    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port: srv.port,
-          method: 'POST',
-          path: `${base(build)}?bundle=tar`,
-          headers: { host: API, 'content-type': 'application/x-tar', 'content-length': tar.length, authorization: `Bearer ${tokens.get(build)}` },
-        },
-        (res) => {
-          let body = '';
-          res.on('data', (c) => (body += c));
-          res.on('end', () => resolve((answered = { status: res.statusCode!, body })));
-        },
-      );
-      req.on('error', reject);
-      req.write(tar.subarray(0, half));
-      const deleteMidway = async () => {
-        while ((await buildKeys(build)).length < 20) await new Promise((r) => setTimeout(r, 20));
-        const admin = await t.token({ build: 'admin', scope: 'artifacts:read artifacts:delete' });
-        const deleted = await raw(srv.port, {
-          method: 'DELETE',
-          path: `/api/v1/projects/acme%2Fweb/builds/${build}`,
-          headers: { host: API, authorization: `Bearer ${admin}` },
-        });
-        expect(deleted.status).toBe(200);
-        expect(answered).toBeUndefined();
-        req.end(tar.subarray(half));
-      };
-      deleteMidway().catch(reject);
+    const res = await postInHalves(build, makeTar(files(120)), async (answered) => {
+      const admin = await t.token({ build: 'admin', scope: 'artifacts:read artifacts:delete' });
+      const deleted = await raw(srv.port, {
+        method: 'DELETE',
+        path: `/api/v1/projects/acme%2Fweb/builds/${build}`,
+        headers: { host: API, authorization: `Bearer ${admin}` },
+      });
+      expect(deleted.status).toBe(200);
+      expect(answered()).toBe(false);
     });
-    const res = await answer;
     expect(res.status).toBe(409);
-    expect(JSON.parse(res.body).error.message).toMatch(new RegExp(`build ${build} was deleted`));
+    expect(res.json().error.message).toMatch(new RegExp(`build ${build} was deleted`));
     expect((await get(build, 'report/f0001.txt')).status).toBe(404);
     expect(await objectCount()).toBe(objectsBefore);
   });
