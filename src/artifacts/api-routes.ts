@@ -219,11 +219,7 @@ export function artifactApiRoutes(deps: ArtifactApiDeps): Router<RequestState> {
     const path = decodePath(rawArtifactPath(ctx), 'artifact path');
     const entry = await store.entry(project, build, path);
     if (!entry) throw new NotFoundError(`no artifact ${path} in build ${build}`);
-    const url = await storage.presignGet('artifacts', store.objectKey(project, entry), {
-      expiresIn: config.presignTtlSeconds,
-      responseContentType: entry.contentType,
-      responseContentDisposition: dispositionFor('attachment', entry.path),
-    });
+    const url = await store.attachmentUrl(project, entry, config.presignTtlSeconds);
     ctx.set('Cache-Control', 'private, no-store');
     setLocation(ctx, url);
   });

@@ -5,7 +5,7 @@
  */
 import escapeHtml from 'escape-html';
 import type { buildJson } from './build-list';
-import { humanSize } from './listing-page';
+import { htmlPage, humanSize } from './html-page';
 
 type BuildItem = ReturnType<typeof buildJson>;
 
@@ -30,19 +30,15 @@ export function renderHome(project: string, items: BuildItem[], options: { branc
       );
     })
     .join('\n');
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
-</head><body>
-<h1>${escapeHtml(title)}</h1>
-<form method="get" action="/"><label>Branch <input name="branch" value="${escapeHtml(options.branch ?? '')}"></label> <button>Filter</button>${
-    options.branch === undefined ? '' : ' <a href="/">all branches</a>'
-  }</form>
+  return htmlPage(
+    title,
+    STYLE,
+    `<form method="get" action="/"><label>Branch <input name="branch" value="${escapeHtml(options.branch ?? '')}"></label> <button>Filter</button>${
+      options.branch === undefined ? '' : ' <a href="/">all branches</a>'
+    }</form>
 <table><thead><tr><th>Build</th><th>Branch</th><th>Commit</th><th>Time</th><th>Files</th><th>Size</th><th>Uploaded by</th><th>Reports</th></tr></thead><tbody>
 ${rows}
 </tbody></table>
-${items.length === 0 ? '<p>No builds on this page.</p>' : ''}${options.nextHref ? `<p><a rel="next" href="${escapeHtml(options.nextHref)}">Older builds</a></p>` : ''}
-</body></html>
-`;
+${items.length === 0 ? '<p>No builds on this page.</p>' : ''}${options.nextHref ? `<p><a rel="next" href="${escapeHtml(options.nextHref)}">Older builds</a></p>` : ''}`,
+  );
 }

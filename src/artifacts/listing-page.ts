@@ -9,6 +9,7 @@
 import escapeHtml from 'escape-html';
 import { contentTypeFor, essence } from '../content-policy';
 import { BadRequestError } from '../errors';
+import { htmlPage, humanSize } from './html-page';
 import { encodePath } from './paths';
 
 export interface ListingRow {
@@ -21,17 +22,6 @@ export interface ListingRow {
 }
 
 export type ListingSort = { by: 'name' | 'size' | 'time'; order: 'asc' | 'desc' };
-
-export function humanSize(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
 
 /** `?sort=` and `?order=` of a listing request; 400 for anything else. */
 export function listingSort(query: Record<string, string | string[] | undefined>): ListingSort {
@@ -106,16 +96,12 @@ export function renderListing(title: string, rows: ListingRow[], truncated: bool
       return `<tr><td><a href="./${escapeHtml(href)}">${escapeHtml(r.name)}</a></td><td>${size}</td><td>${escapeHtml(type)}</td><td>${time}</td><td>${download}</td></tr>`;
     })
     .join('\n');
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
-</head><body>
-<h1>${escapeHtml(title)}</h1>
-<table><thead><tr>${HEADS.map(([by, label]) => head(by, label, sort)).join('')}<th>Type</th>${head('time', 'Uploaded', sort)}<th></th></tr></thead><tbody>
+  return htmlPage(
+    title,
+    STYLE,
+    `<table><thead><tr>${HEADS.map(([by, label]) => head(by, label, sort)).join('')}<th>Type</th>${head('time', 'Uploaded', sort)}<th></th></tr></thead><tbody>
 ${rows.length === 0 ? '' : '<tr><td><a href="../">../</a></td><td></td><td>directory</td><td></td><td></td></tr>\n'}${body}
 </tbody></table>
-${truncated ? '<p>This directory has more entries than one page shows; use the API to list them all.</p>' : ''}
-</body></html>
-`;
+${truncated ? '<p>This directory has more entries than one page shows; use the API to list them all.</p>' : ''}`,
+  );
 }

@@ -163,11 +163,7 @@ export function serveArtifacts(deps: ServeDeps): Middleware<OriginState> {
    */
   async function sendDownload(ctx: Context, project: string, entry: ArtifactEntry, isPublic: boolean): Promise<void> {
     if (classify(entry.contentType) !== 'passive') return sendInline(ctx, project, entry, isPublic, 'attachment');
-    const url = await storage.presignGet('artifacts', store.objectKey(project, entry), {
-      expiresIn: config.presignTtlSeconds,
-      responseContentType: entry.contentType,
-      responseContentDisposition: dispositionFor('attachment', entry.path),
-    });
+    const url = await store.attachmentUrl(project, entry, config.presignTtlSeconds);
     ctx.set('Cache-Control', 'private, no-store');
     setLocation(ctx, url);
   }

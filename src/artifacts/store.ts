@@ -15,6 +15,7 @@
  * record says so (bundle-entries.ts); they are written while the archive arrives (bundle-publish.ts).
  */
 import type { Readable } from 'node:stream';
+import { dispositionFor } from '../content-policy';
 import { ConflictError, StorageError } from '../errors';
 import { mapLimit } from '../map-limit';
 import { createEntry, readEntry, writeHashed } from '../write-once';
@@ -255,6 +256,15 @@ export class ArtifactStore {
       now: this.now,
     };
     return new BundlePublication(target, uploader, options.expiresAt);
+  }
+
+  /** A presigned URL that downloads the file as an attachment (whatever its type), for `ttlSeconds`. */
+  attachmentUrl(project: string, entry: ArtifactEntry, ttlSeconds: number): Promise<string> {
+    return this.storage.presignGet('artifacts', this.objectKey(project, entry), {
+      expiresIn: ttlSeconds,
+      responseContentType: entry.contentType,
+      responseContentDisposition: dispositionFor('attachment', entry.path),
+    });
   }
 
   /** The storage key of an entry's bytes, re-validated: an entry can only point into its own project. */
