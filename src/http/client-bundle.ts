@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors';
+import { ifNoneMatch } from './ranges';
 import type { RequestState } from './request-context';
 
 export const CLIENT_PATH = '/client/artifact-gateway.cjs';
@@ -37,17 +38,6 @@ interface Loaded {
 function versionOf(body: Buffer): string {
   const head = body.subarray(0, 512).toString('utf8');
   return /^\/\/ artifact-gateway runner client (\S+)$/m.exec(head)?.[1] ?? 'unknown';
-}
-
-/**
- * If-None-Match against the current ETag (RFC 9110 §13.1.2: `*`, or any listed tag, compared
- * weakly). Evaluated here rather than with Koa's ctx.fresh, which treats a request carrying
- * `Cache-Control: no-cache` as never fresh: fetch() adds exactly that to every conditional request.
- */
-function matches(header: string, etag: string): boolean {
-  if (header === '') return false;
-  if (header.trim() === '*') return true;
-  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
 }
 
 export function clientBundleRoutes(opts: { file?: string } = {}): Router<RequestState> {
@@ -79,7 +69,7 @@ export function clientBundleRoutes(opts: { file?: string } = {}): Router<Request
     ctx.set('ETag', b.etag);
     ctx.set('X-Client-Version', b.version);
     ctx.set('X-Content-Type-Options', 'nosniff');
-    if (matches(ctx.get('If-None-Match'), b.etag)) {
+    if (ifNoneMatch(ctx.get('If-None-Match'), b.etag)) {
       ctx.status = 304;
       return;
     }

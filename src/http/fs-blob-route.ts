@@ -9,7 +9,7 @@ import type { BlobMethod, BlobStore } from '../storage/fs/blob-url';
 import { toStorageKey } from '../storage/keys';
 import { BUCKETS, type BucketName, type ObjectInfo } from '../storage/storage';
 import { acceptBody } from './body';
-import { requestedRange, sendLength } from './ranges';
+import { ifNoneMatch, requestedRange, sendLength } from './ranges';
 
 export interface BlobRouteOptions {
   /** Path the route answers under; defaults to the path of the storage's blobBaseUrl. */
@@ -97,7 +97,7 @@ export function blobRoute(storage: BlobStore, opts: BlobRouteOptions = {}): Koa.
       }
     };
     describe(info);
-    if (matchesAny(ctx.get('If-None-Match'), info.etag)) {
+    if (ifNoneMatch(ctx.get('If-None-Match'), info.etag)) {
       ctx.status = 304;
       return;
     }
@@ -117,10 +117,4 @@ export function blobRoute(storage: BlobStore, opts: BlobRouteOptions = {}): Koa.
     ctx.status = result.range ? 206 : 200;
     sendLength(ctx, result.info.size, result.range);
   };
-}
-
-function matchesAny(header: string, etag: string): boolean {
-  if (!header) return false;
-  if (header.trim() === '*') return true;
-  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }

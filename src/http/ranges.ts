@@ -53,3 +53,15 @@ export function sendLength(ctx: Context, size: number, range?: { start: number; 
     ctx.length = size;
   }
 }
+
+/**
+ * If-None-Match against the current ETag (RFC 9110 §13.1.2: `*`, or any listed tag, compared
+ * weakly), for what the gateway serves without Koa's ctx.fresh: that treats a request carrying
+ * `Cache-Control: no-cache` as never fresh, and fetch() adds exactly that to every conditional
+ * request it makes with `cache: 'no-cache'`.
+ */
+export function ifNoneMatch(header: string, etag: string): boolean {
+  if (header === '') return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}
