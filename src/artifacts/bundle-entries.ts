@@ -85,10 +85,10 @@ export class BundleEntries {
 
   /**
    * What a bundle's record says; 'pending' while there is none. With `since` (when its entries were
-   * written), a bundle pending for longer than BUNDLE_STALE_MS is aborted here, create-only: its
+   * written), a bundle pending for longer than `staleMs` is aborted here, create-only: its
    * gateway died while publishing it.
    */
-  async state(project: string, build: string, id: string, since?: number): Promise<BundleRecord['state'] | 'pending'> {
+  async state(project: string, build: string, id: string, since?: number, staleMs = BUNDLE_STALE_MS): Promise<BundleRecord['state'] | 'pending'> {
     const key = layout.bundleKey(project, build, id);
     if (!key) return 'aborted'; // not a name this gateway makes: the entry was tampered with
     const known = this.states.get(key);
@@ -98,7 +98,7 @@ export class BundleEntries {
       this.remember(key, record.state);
       return record.state;
     }
-    if (since !== undefined && this.now() - since > BUNDLE_STALE_MS) {
+    if (since !== undefined && this.now() - since > staleMs) {
       const aborted: BundleRecord = { state: 'aborted', at: new Date(this.now()).toISOString() };
       if (await createEntry(this.storage, 'artifacts', key, aborted)) {
         this.remember(key, 'aborted');

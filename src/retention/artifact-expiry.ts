@@ -10,13 +10,20 @@
  * deleted files' marks (the project's home page stops listing it, and its id is free again) when
  * this pass expired its last files or its record is past ARTIFACT_RETENTION_DAYS; one that lost
  * some entries loses its stored summary, so the next page view counts it again.
+ *
+ * Files of a bundle that never committed are removed too, entry and bytes: a bundle recorded as
+ * aborted (whose own clean-up failed), or one still without a record a day after it began, whose
+ * gateway died while it arrived (its entries are written as the archive comes in). The day is the
+ * grace every write in flight gets; the record gc writes for it is create-only, so a bundle that
+ * commits at that moment keeps its files.
  */
 import * as layout from '../artifacts/layout';
 import { namesOf, type BuildRecord } from '../artifacts/builds';
+import { BundleEntries } from '../artifacts/bundle-entries';
 import { isDeletedEntry, type ArtifactEntry, type DeletedEntry } from '../artifacts/store';
 import type { StorageKey } from '../storage/keys';
 import { readEntry } from '../write-once';
-import { DAY, objectsBelow, type GcPass } from './pass';
+import { DAY, objectsBelow, ORPHAN_GRACE_MS, type GcPass } from './pass';
 
 interface BuildWalk {
   id: string;
@@ -30,6 +37,7 @@ interface BuildWalk {
 export async function expireArtifacts(pass: GcPass, project: string, live: Set<string>): Promise<void> {
   const { storage, report } = pass;
   const pastRetention = (createdAt: string) => pass.now - Date.parse(createdAt) > pass.config.artifactRetentionDays * DAY;
+  const bundles = new BundleEntries(storage, () => pass.now);
   let build: BuildWalk | undefined;
   for await (const o of objectsBelow(pass, 'artifacts', layout.buildsPrefix(project))) {
     const parsed = layout.parseArtifactKey(o.key);
@@ -48,6 +56,17 @@ export async function expireArtifacts(pass: GcPass, project: string, live: Set<s
     if (isDeletedEntry(entry)) {
       build.marks.push(o.key);
       continue;
+    }
+    if (entry.bundle !== undefined) {
+      const state = await bundles.state(project, parsed.build, entry.bundle, Date.parse(entry.createdAt), ORPHAN_GRACE_MS);
+      if (state === 'aborted') {
+        await storage.delete('artifacts', o.key);
+        const object = layout.objectKeyIn(project, entry.object);
+        if (object) await storage.delete('artifacts', object);
+        report.bundleFilesRemoved++;
+        report.bytesFreed += entry.size;
+        continue;
+      }
     }
     const why = build.pinned ? null : expiry(entry, pass.now, pastRetention);
     if (why === null) {

@@ -4,7 +4,8 @@
  * - cache entries not restored for CACHE_TTL_DAYS, and least recently used ones above
  *   CACHE_QUOTA_BYTES per project (cache-expiry.ts);
  * - direct cache uploads never committed (cache-uploads.ts);
- * - artifacts older than ARTIFACT_RETENTION_DAYS (artifact-expiry.ts);
+ * - artifacts older than ARTIFACT_RETENTION_DAYS, and the files of bundles that never committed
+ *   (artifact-expiry.ts);
  * - objects no entry refers to, and restore-prefix index names whose entry is gone, once a day
  *   old (orphans.ts);
  * - what writes cut off by a crash left where no listing shows it (abandoned-writes.ts).
@@ -41,6 +42,7 @@ export async function runGc(deps: GcDeps): Promise<GcReport> {
     cacheExpired: 0,
     cacheEvicted: 0,
     artifactsExpired: 0,
+    bundleFilesRemoved: 0,
     orphansRemoved: 0,
     uploadsAborted: 0,
     abandonedWritesRemoved: 0,

@@ -12,6 +12,8 @@ export interface GcReport {
   cacheExpired: number;
   cacheEvicted: number;
   artifactsExpired: number;
+  /** Files of bundles that never committed: aborted, or pending a day after they began. */
+  bundleFilesRemoved: number;
   orphansRemoved: number;
   uploadsAborted: number;
   abandonedWritesRemoved: number;

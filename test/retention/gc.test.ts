@@ -11,6 +11,7 @@ import { indexName } from '../../src/caches/layout';
 import { makeTestApp, type TestApp } from '../support/app';
 import { DRIVERS } from '../support/drivers';
 import { listen, raw, type Listening } from '../support/raw-http';
+import { makeTar } from '../support/tar-builder';
 
 const API = 'localhost:8080';
 const DAY = 86_400_000;
@@ -267,6 +268,7 @@ describe.each(DRIVERS)('retention (gc) on the %s driver', (driver) => {
       cacheExpired: 0,
       cacheEvicted: 2,
       artifactsExpired: 5,
+      bundleFilesRemoved: 0,
       orphansRemoved: 2,
       uploadsAborted: 0,
       abandonedWritesRemoved: 0,
@@ -283,6 +285,63 @@ describe.each(DRIVERS)('retention (gc) on the %s driver', (driver) => {
     expect(await objects('cache')).toBe(2 + 3 + 1);
     // and a pass with storage's own page size finds nothing left to do
     expect(await gc()).toMatchObject({ cacheEvicted: 0, artifactsExpired: 0, orphansRemoved: 0 });
+  });
+
+  it("removes the files of bundles that never committed: an aborted one's at once, a dead gateway's a day after it began; never a committed bundle's", async () => {
+    const token = await t.token({ build: '200' });
+    const tar = makeTar([
+      { path: 'cov/index.html', body: '<p>kept</p>' },
+      { path: 'cov/app.js', body: 'kept()' },
+    ]);
+    const posted = await raw(srv.port, {
+      method: 'POST',
+      path: '/api/v1/projects/acme%2Fweb/builds/200/artifacts?bundle=tar',
+      headers: { host: API, authorization: `Bearer ${token}`, 'content-type': 'application/x-tar', 'content-length': tar.length },
+      body: tar,
+    });
+    expect(posted.status).toBe(201);
+    // what a refused bundle whose clean-up failed leaves, and what a gateway killed mid-bundle leaves
+    const leave = async (path: string, bundle: string, record?: object) => {
+      const object = `p/acme%2Fweb/o/${randomUUID()}`;
+      await t.harness.storage.write('artifacts', toStorageKey(object), Readable.from([Buffer.from('12345')]));
+      const entry = {
+        path,
+        object,
+        size: 5,
+        sha256: '0'.repeat(64),
+        contentType: 'text/plain',
+        createdAt: new Date(t.clock.now).toISOString(),
+        uploader: { subject: 'job', project: 'acme/web', build: '201', branch: 'main', trusted: true },
+        bundle,
+      };
+      await t.harness.storage.write('artifacts', toStorageKey(`p/acme%2Fweb/b/201/f/${path}`), Readable.from([Buffer.from(JSON.stringify(entry))]));
+      if (record)
+        await t.harness.storage.write('artifacts', toStorageKey(`p/acme%2Fweb/b/201/u/${bundle}`), Readable.from([Buffer.from(JSON.stringify(record))]));
+    };
+    await leave('aborted.txt', randomUUID(), { state: 'aborted', at: new Date(t.clock.now).toISOString() });
+    await leave('pending.txt', randomUUID());
+    expect(await objects('artifacts')).toBe(4);
+
+    // the pending one may still be arriving: kept, bytes too
+    expect(await gc()).toMatchObject({ bundleFilesRemoved: 1, orphansRemoved: 0, artifactsExpired: 0, bytesFreed: 5 });
+    expect(await objects('artifacts')).toBe(3);
+    t.clock.now = t0 + 23 * 3_600_000;
+    expect((await gc()).bundleFilesRemoved).toBe(0);
+    t.clock.now = t0 + 25 * 3_600_000;
+    expect(await gc()).toMatchObject({ bundleFilesRemoved: 1, artifactsExpired: 0 });
+    expect(await objects('artifacts')).toBe(2);
+    expect((await t.harness.storage.list('artifacts', toKeyPrefix('p/acme%2Fweb/b/201/f/'))).items).toEqual([]);
+    // the committed bundle's files are all still there
+    const listed = await raw(srv.port, {
+      path: '/api/v1/projects/acme%2Fweb/builds/200/artifacts',
+      headers: { host: API, authorization: `Bearer ${await t.token({ build: '200' })}` },
+    });
+    expect(
+      listed
+        .json()
+        .items.map((i: { path: string }) => i.path)
+        .sort(),
+    ).toEqual(['cov/app.js', 'cov/index.html']);
   });
 
   it('removes objects no entry refers to once they are a day old, and never younger ones', async () => {
