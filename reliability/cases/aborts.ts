@@ -54,7 +54,7 @@ import {
   type S3Endpoint,
 } from '../lib/gw-process';
 import { describeStats, MiB, procStats, type ProcStats } from '../lib/gw-proc-stats';
-import { audit, describeLeftovers } from '../lib/gw-store-audit';
+import { audit, collectable, describeLeftovers } from '../lib/gw-store-audit';
 
 const PROJECT = 'reliability/aborts';
 const SEED_BUILD = 'seed';
@@ -382,7 +382,7 @@ async function runDriver(ctx: CaseContext, driver: DriverName, s3: S3Endpoint | 
     const found = await audit(store);
     const cutCaches = found.caches.filter((c) => c.key.startsWith('cut-')).length;
     const left = found.leftovers;
-    const leftovers = left.orphanObjects + left.staleIndexNames + left.reservations + left.reservedParts + left.unreservedParts + left.hiddenTemp;
+    const leftovers = collectable(left);
     const serving = await stillServes(gw, token);
 
     const problems: string[] = [];

@@ -4,7 +4,8 @@
  * (`node --max-semi-space-size=16 dist/cli/index.js serve`) as a child process:
  *
  *  1. 100 uploads start at once, each body streamed at its own pace (so that at any moment some
- *     are mid-body, some committing, some answered): artifact PUTs into four builds, cache saves
+ *     are mid-body, some committing, some answered): artifact PUTs into four builds, bundles (a
+ *     tar of many files in one POST, whose entries are written as it arrives), cache saves
  *     streamed through the API, and direct cache uploads (reserve, presigned part PUTs, commit).
  *     Job tokens come from `artifact-gateway token`.
  *  2. When a random 30-50% of them have been answered 2xx, the gateway gets SIGKILL.
@@ -13,7 +14,8 @@
  *       computed (downloaded through the gateway's own 302 or restore URL, hashed);
  *     - every listed artifact (API listing of each build) and every cache entry in the bucket
  *       must read back complete and be byte for byte what some client sent: nothing partial,
- *       torn or mixed is visible (uploads cut by the kill may be there only if complete);
+ *       torn or mixed is visible (uploads cut by the kill may be there only if complete), and a
+ *       bundle shows all of its files or none;
  *     - leftovers are counted (orphan bytes, stale prefix-index names, direct-upload
  *       reservations and their parts, temp/staging files), `artifact-gateway gc` is run with a
  *       clock two days ahead (it spares anything younger than its grace periods), leftovers are
@@ -29,6 +31,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { join } from 'node:path';
 import type { CaseContext, CaseRow, ReliabilityCase } from '../lib/types';
+import { makeTar } from '../../test/support/tar-builder';
 import { drained, fetchHash, json, mapLimit, request, target } from '../lib/gw-http';
 import {
   gatewayEnv,
@@ -54,6 +57,9 @@ const CHUNK = 64 * 1024;
 
 interface Scale {
   artifacts: number;
+  /** Bundle uploads, and the files in each (bodies of 1 byte to 64 KiB). */
+  bundles: number;
+  bundleFiles: number;
   caches: number;
   direct: number;
   /** Streamed bodies: smallest and largest. */
@@ -74,7 +80,9 @@ interface Scale {
 
 const SCALES: Record<CaseContext['scale'], Scale> = {
   full: {
-    artifacts: 50,
+    artifacts: 46,
+    bundles: 4,
+    bundleFiles: 200,
     caches: 35,
     direct: 15,
     minBytes: 64 * 1024,
@@ -85,7 +93,9 @@ const SCALES: Record<CaseContext['scale'], Scale> = {
     maxLagMs: 60_000,
   },
   quick: {
-    artifacts: 55,
+    artifacts: 51,
+    bundles: 4,
+    bundleFiles: 40,
     caches: 37,
     direct: 8,
     minBytes: 16 * 1024,
@@ -97,15 +107,18 @@ const SCALES: Record<CaseContext['scale'], Scale> = {
   },
 };
 
-type Kind = 'artifact' | 'cache' | 'direct';
+type Kind = 'artifact' | 'bundle' | 'cache' | 'direct';
 
 interface Op {
   id: number;
   kind: Kind;
   build: string;
-  /** Artifact path or cache key. */
+  /** Artifact path, bundle directory or cache key. */
   name: string;
   size: number;
+  /** A bundle's files (paths below `name`) and the tar that carries them. */
+  files?: BundleFile[];
+  tar?: Buffer;
   head: Buffer;
   poolAt: number;
   sha256: string;
@@ -117,6 +130,12 @@ interface Op {
   error?: string;
   stage?: string;
   done?: boolean;
+}
+
+interface BundleFile {
+  path: string;
+  body: Buffer;
+  sha256: string;
 }
 
 /** Random bytes the bodies are cut from; each body starts with 64 bytes of its own. */
@@ -142,6 +161,7 @@ function makeOps(scale: Scale, pool: Buffer, tag: string): Op[] {
   const rand = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
   const kinds: Kind[] = [
     ...Array<Kind>(scale.artifacts).fill('artifact'),
+    ...Array<Kind>(scale.bundles).fill('bundle'),
     ...Array<Kind>(scale.caches).fill('cache'),
     ...Array<Kind>(scale.direct).fill('direct'),
   ];
@@ -151,7 +171,25 @@ function makeOps(scale: Scale, pool: Buffer, tag: string): Op[] {
     const name =
       kind === 'artifact'
         ? `out/${String(id).padStart(3, '0')}-${suffix}.${id % 5 === 0 ? 'html' : 'bin'}`
-        : `crash-${tag}-${String(id).padStart(3, '0')}-${suffix}`;
+        : kind === 'bundle'
+          ? `bundle-${String(id).padStart(3, '0')}-${suffix}`
+          : `crash-${tag}-${String(id).padStart(3, '0')}-${suffix}`;
+    if (kind === 'bundle') {
+      const files = Array.from({ length: scale.bundleFiles }, (_, i): BundleFile => {
+        const body = Buffer.concat([Buffer.from(`${name} file ${i} `), randomBytes(rand(0, 64 * 1024))]);
+        return {
+          path: `${name}/d${i % 4}/f${String(i).padStart(3, '0')}.${i % 7 === 0 ? 'html' : 'bin'}`,
+          body,
+          sha256: createHash('sha256').update(body).digest('hex'),
+        };
+      });
+      const tar = makeTar(files.map((f) => ({ path: f.path, body: f.body })));
+      const head = Buffer.alloc(64);
+      const sha256 = createHash('sha256').update(tar).digest('hex');
+      const paceMs = rand(Math.round(scale.paceMs * 0.4), scale.paceMs);
+      ops.push({ id, kind, build: BUILDS[id % BUILDS.length], name, size: tar.length, head, poolAt: 0, sha256, paceMs, files, tar });
+      return;
+    }
     const head = Buffer.concat([Buffer.from(`op ${id} ${name} `.padEnd(32, '.')), randomBytes(32)]).subarray(0, 64);
     const op: Op = {
       id,
@@ -183,6 +221,8 @@ const cacheUrl = (key: string) => `/api/v1/projects/${encodeURIComponent(PROJECT
 function pacedPut(o: {
   port: number;
   host: string;
+  /** PUT unless given. */
+  method?: string;
   path: string;
   headers: Record<string, string>;
   chunks: Buffer[];
@@ -194,7 +234,7 @@ function pacedPut(o: {
     const req = http.request({
       host: '127.0.0.1',
       port: o.port,
-      method: 'PUT',
+      method: o.method ?? 'PUT',
       path: o.path,
       agent: false,
       headers: { host: o.host, 'content-length': o.length, ...o.headers },
@@ -231,6 +271,28 @@ function pacedPut(o: {
 async function runOp(op: Op, gw: GatewayProcess, token: string, pool: Buffer): Promise<void> {
   const auth = { authorization: `Bearer ${token}` };
   try {
+    if (op.kind === 'bundle') {
+      op.stage = 'post';
+      const tar = op.tar!;
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < tar.length; at += CHUNK) chunks.push(tar.subarray(at, at + CHUNK));
+      const r = await pacedPut({
+        port: gw.port,
+        host: gw.apiHost,
+        method: 'POST',
+        path: `/api/v1/projects/${encodeURIComponent(PROJECT)}/builds/${op.build}/artifacts?bundle=tar`,
+        headers: { ...auth, 'content-type': 'application/x-tar' },
+        chunks,
+        length: tar.length,
+        paceMs: op.paceMs,
+      });
+      op.status = r.status;
+      if (r.status === 201) {
+        op.acked = true;
+        op.ackedSha256 = json<{ sha256: string }>(r).sha256;
+      } else op.error = r.body.toString('utf8').slice(0, 300);
+      return;
+    }
     if (op.kind === 'artifact' || op.kind === 'cache') {
       op.stage = 'put';
       const r = await pacedPut({
@@ -313,8 +375,15 @@ interface Verification {
 /** What a client sees after the restart: listings, downloads and restores, all hashed. */
 async function verify(gw: GatewayProcess, store: Store, tokens: Record<string, string>, ops: Op[]): Promise<Verification> {
   const v: Verification = { listed: 0, verified: 0, partial: [], lost: [], unacked: 0 };
-  const artifactOps = new Map(ops.filter((o) => o.kind === 'artifact').map((o) => [`${o.build}/${o.name}`, o]));
-  const cacheOps = new Map(ops.filter((o) => o.kind !== 'artifact').map((o) => [o.name, o]));
+  // each artifact a client sent, a single upload's or a bundle's file: its op, size and sha256
+  const artifactOps = new Map<string, { op: Op; size: number; sha256: string }>();
+  for (const o of ops) {
+    if (o.kind === 'artifact') artifactOps.set(`${o.build}/${o.name}`, { op: o, size: o.size, sha256: o.sha256 });
+    for (const f of o.files ?? []) artifactOps.set(`${o.build}/${f.path}`, { op: o, size: f.body.length, sha256: f.sha256 });
+  }
+  /** Files of each bundle read back complete. */
+  const bundleFilesRead = new Map<Op, number>();
+  const cacheOps = new Map(ops.filter((o) => o.kind === 'cache' || o.kind === 'direct').map((o) => [o.name, o]));
   const good = new Set<Op>();
   const auth = (build: string) => ({ authorization: `Bearer ${tokens[build]}` });
 
@@ -338,9 +407,10 @@ async function verify(gw: GatewayProcess, store: Store, tokens: Record<string, s
   }
   await mapLimit(listed, 8, async (item) => {
     v.listed++;
-    const op = artifactOps.get(`${item.build}/${item.path}`);
+    const sent = artifactOps.get(`${item.build}/${item.path}`);
     const what = `artifact ${item.build}/${item.path}`;
-    if (!op) return void v.partial.push(`${what}: listed, but no client uploaded it`);
+    if (!sent) return void v.partial.push(`${what}: listed, but no client uploaded it`);
+    const op = { size: sent.size, sha256: sent.sha256 };
     if (item.size !== op.size || item.sha256 !== op.sha256)
       return void v.partial.push(`${what}: listed as ${item.size} bytes ${item.sha256.slice(0, 12)}, sent ${op.size} bytes ${op.sha256.slice(0, 12)}`);
     const r = await request({ port: gw.port, host: gw.apiHost, method: 'GET', path: artifactUrl(item.build, item.path), headers: auth(item.build) });
@@ -352,8 +422,14 @@ async function verify(gw: GatewayProcess, store: Store, tokens: Record<string, s
       );
     }
     v.verified++;
-    good.add(op);
+    if (sent.op.kind === 'bundle') bundleFilesRead.set(sent.op, (bundleFilesRead.get(sent.op) ?? 0) + 1);
+    else good.add(sent.op);
   });
+  // a bundle is all or nothing: every file of it read back, or none listed at all
+  for (const [op, read] of bundleFilesRead) {
+    if (read === op.files!.length) good.add(op);
+    else v.partial.push(`bundle ${op.build}/${op.name}: ${read} of its ${op.files!.length} files visible`);
+  }
 
   // caches: there is no listing API, so every entry in the bucket, each restored through the API
   const { caches } = await audit(store);
@@ -415,7 +491,7 @@ async function runDriver(
   try {
     gw = await startGatewayProcess({ env, logFile });
     const ops = makeOps(scale, pool, driver);
-    const counts = `${scale.artifacts} artifact PUTs, ${scale.caches} cache PUTs, ${scale.direct} direct cache uploads`;
+    const counts = `${scale.artifacts} artifact PUTs, ${scale.bundles} bundles of ${scale.bundleFiles} files, ${scale.caches} cache PUTs, ${scale.direct} direct cache uploads`;
     ctx.log(`crash (${driver}): ${ops.length} concurrent uploads (${counts}), gateway pid ${gw.pid}`);
 
     // 1-2: everything at once; SIGKILL once a random 30-50% have been answered 2xx

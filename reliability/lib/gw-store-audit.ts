@@ -6,7 +6,9 @@
  *
  * Object kinds (src/artifacts/layout.ts, src/caches/layout.ts):
  *   p/<project>/o/<uuid>                bytes; an orphan when no entry or reservation names it
- *   p/<project>/b/<build>/f/<path>      artifact entry (JSON)
+ *   p/<project>/b/<build>/f/<path>      artifact entry (JSON); one naming a bundle is visible
+ *                                       only once that bundle's record says committed
+ *   p/<project>/b/<build>/u/<bundle>    a bundle's record: committed or aborted (JSON)
  *   p/<project>/s/<scope>/k/<key>       cache entry (JSON)
  *   p/<project>/r/<uploadId>            direct cache upload reserved, not committed (JSON)
  *   p/<project>/n/<scope>/<h>/<t>/<key> restore-prefix index name; stale when its entry is
@@ -163,6 +165,8 @@ export interface Leftovers {
   unreservedParts: number;
   /** fs temp files and s3 staging objects: invisible to the gateway's listings. */
   hiddenTemp: number;
+  /** Entries of bundles with no commit record, or an aborted one: never visible (gc: a day after the bundle began). */
+  uncommittedBundleFiles: number;
 }
 
 export interface Audit {
@@ -185,6 +189,8 @@ export async function audit(store: Store, snap?: StoreSnapshot): Promise<Audit> 
   const named = new Set<string>(); // bucket:key of bytes an entry or reservation names
   const reservedUploads = new Set<string>(); // storage upload ids of reservations
   let reservations = 0;
+  const committedBundles = new Set<string>(); // keys of commit records that say committed
+  const bundleEntries: string[] = []; // for each entry of a bundle, its bundle's record key
   const readJson = async <T>(o: RawObject): Promise<T | null> => {
     try {
       return JSON.parse((await readObject(store, o.bucket, o.key)).toString('utf8')) as T;
@@ -200,10 +206,17 @@ export async function audit(store: Store, snap?: StoreSnapshot): Promise<Audit> 
     const [, project, kind, rest] = m as unknown as [string, string, string, string];
     if (o.bucket === 'artifacts' && kind === 'b') {
       // a build's files (f/); its record, summary and touched marker (m/) and bundle records (u/) name no bytes
+      const um = /^([^/]+)\/u\/(.+)$/.exec(rest);
+      if (um) {
+        const record = await readJson<{ state: string }>(o);
+        if (record?.state === 'committed') committedBundles.add(o.key);
+        continue;
+      }
       const fm = /^([^/]+)\/f\/(.+)$/.exec(rest);
       if (!fm) continue;
-      const e = await readJson<{ path: string; object: string; size: number; sha256: string }>(o);
+      const e = await readJson<{ path: string; object: string; size: number; sha256: string; bundle?: string }>(o);
       if (!e) continue;
+      if (e.bundle !== undefined) bundleEntries.push(`p/${project}/b/${fm[1]}/u/${e.bundle}`);
       named.add(`artifacts:${e.object}`);
       if (!byKey.has(`artifacts:${e.object}`)) brokenEntries.push(`artifacts/${o.key} names missing bytes ${e.object}`);
       artifacts.push({ project: dec(project), build: dec(fm[1]), path: e.path, object: e.object, size: e.size, sha256: e.sha256 });
@@ -256,6 +269,7 @@ export async function audit(store: Store, snap?: StoreSnapshot): Promise<Audit> 
       reservedParts,
       unreservedParts,
       hiddenTemp: s.fsTempFiles.length + s.s3Staging.length,
+      uncommittedBundleFiles: bundleEntries.filter((record) => !committedBundles.has(record)).length,
     },
   };
 }
@@ -267,12 +281,13 @@ export async function audit(store: Store, snap?: StoreSnapshot): Promise<Audit> 
  * multipart uploads): every kind counted here.
  */
 export function collectable(l: Leftovers): number {
-  return l.orphanObjects + l.staleIndexNames + l.reservations + l.reservedParts + l.unreservedParts + l.hiddenTemp;
+  return l.orphanObjects + l.staleIndexNames + l.reservations + l.reservedParts + l.unreservedParts + l.hiddenTemp + l.uncommittedBundleFiles;
 }
 
 export function describeLeftovers(l: Leftovers): string {
   return (
     `${l.orphanObjects} orphan objects, ${l.staleIndexNames} stale index names, ${l.reservations} reservations, ` +
-    `${l.reservedParts} reserved parts/uploads, ${l.unreservedParts} unreserved parts/uploads, ${l.hiddenTemp} temp/staging files`
+    `${l.reservedParts} reserved parts/uploads, ${l.unreservedParts} unreserved parts/uploads, ${l.hiddenTemp} temp/staging files, ` +
+    `${l.uncommittedBundleFiles} files of uncommitted bundles`
   );
 }
