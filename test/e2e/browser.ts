@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { HOST_RESOLVER_RULES } from './stack';
+import { HOST_RESOLVER_RULES, type Stack } from './stack';
 
 const run = promisify(execFile);
 export const CHROMIUM = '/usr/bin/chromium';
@@ -87,4 +87,13 @@ export async function launchBrowser(caPath: string): Promise<E2eBrowser> {
       }
     },
   };
+}
+
+/** A suite's afterAll: the browser closed, then the stack stopped, even when closing failed. */
+export async function closeAll(browser: E2eBrowser | undefined, stack: Stack | undefined): Promise<void> {
+  try {
+    await browser?.close();
+  } finally {
+    await stack?.stop();
+  }
 }

@@ -12,7 +12,7 @@ import { join, relative } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type { Response } from 'playwright-core';
 import { makePlaywrightReport, PLAYWRIGHT_TESTS } from '../support/reports/playwright-report';
-import { launchBrowser, type E2eBrowser } from './browser';
+import { closeAll, launchBrowser, type E2eBrowser } from './browser';
 import { startStack, type Stack } from './stack';
 
 jest.setTimeout(90_000);
@@ -51,13 +51,7 @@ beforeAll(async () => {
   browser = await launchBrowser(stack.caPath);
 }, 240_000);
 
-afterAll(async () => {
-  try {
-    await browser?.close();
-  } finally {
-    await stack?.stop();
-  }
-}, 60_000);
+afterAll(() => closeAll(browser, stack), 60_000);
 
 function explain(err: unknown): never {
   throw new Error(`${(err as Error).message}\n--- stack output ---\n${stack.logs().slice(-4000)}`);

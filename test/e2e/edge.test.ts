@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Page, Request, Response } from 'playwright-core';
 import { runCli } from '../support/cli';
-import { launchBrowser, type E2eBrowser } from './browser';
+import { closeAll, launchBrowser, type E2eBrowser } from './browser';
 import { API_HOST, ARTIFACT_DOMAIN, startStack, type Stack } from './stack';
 import { COOKIE_TOSSER, HEADING_COLOR, MULTI_FILE_REPORT, STORAGE_READER, STORAGE_WRITER } from './reports';
 
@@ -37,13 +37,7 @@ beforeAll(async () => {
   browser = await launchBrowser(stack.caPath);
 }, 180_000);
 
-afterAll(async () => {
-  try {
-    await browser?.close();
-  } finally {
-    await stack?.stop();
-  }
-}, 60_000);
+afterAll(() => closeAll(browser, stack), 60_000);
 
 /** Fails with what the processes printed, so a CI log says why. */
 function explain(err: unknown): never {

@@ -5,7 +5,7 @@
  * outside the viewer policy; and signed out again.
  */
 import type { Page } from 'playwright-core';
-import { launchBrowser, type E2eBrowser } from './browser';
+import { closeAll, launchBrowser, type E2eBrowser } from './browser';
 import { API_HOST, startStack, type Stack } from './stack';
 
 // functions given to page.evaluate run in the browser; the project compiles without the DOM lib
@@ -26,13 +26,7 @@ beforeAll(async () => {
   browser = await launchBrowser(stack.caPath);
 }, 180_000);
 
-afterAll(async () => {
-  try {
-    await browser?.close();
-  } finally {
-    await stack?.stop();
-  }
-}, 60_000);
+afterAll(() => closeAll(browser, stack), 60_000);
 
 /** Signs in at the provider's own pages: its login form, then its consent form. */
 async function signInAtProvider(page: Page, login: string): Promise<void> {

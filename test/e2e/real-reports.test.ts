@@ -21,7 +21,7 @@ import { EMPTY_MANIFEST } from '../../src/auth/viewer-session';
 import { runCli } from '../support/cli';
 import { makePlaywrightReport, PLAYWRIGHT_TESTS } from '../support/reports/playwright-report';
 import { makeCoverageReport, makeJestReport, makeNewmanReport, makeVitestReport, UNIT_TESTS } from '../support/reports/other-reports';
-import { launchBrowser, type E2eBrowser } from './browser';
+import { closeAll, launchBrowser, type E2eBrowser } from './browser';
 import { serveCdn } from './cdn';
 import { startStack, type Stack } from './stack';
 
@@ -79,9 +79,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    await browser?.close();
+    await closeAll(browser, stack);
   } finally {
-    await stack?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   }
 }, 60_000);
