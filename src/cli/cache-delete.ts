@@ -6,10 +6,11 @@
  * gateway refuses or fails, 2 for a bad command line.
  */
 import { PROJECT_ID } from '../ids';
-import { CacheFailure, createCacheClient, formatBytes, plural, type CacheDeleteTarget } from '../client';
-import { gatewayOptions, id, wholeNumber } from './args';
+import { formatBytes, plural, type CacheDeleteTarget } from '../client';
+import { id } from './args';
 import { scopeOption } from './cache-list';
 import { cacheKey } from './cache-options';
+import { withCacheClient } from './cache-admin';
 import { defineCommand, OPTIONS, UsageError } from './command';
 
 export const cacheDelete = defineCommand(
@@ -48,10 +49,7 @@ the token may delete in, refused or failed, 2 bad command line.`,
           ? { prefix: cacheKey(values.prefix, 'prefix', true) }
           : { all: true };
     const scope = scopeOption(values.scope);
-    const retries = wholeNumber(values.retries, 'retries', 3, 0, 10);
-    const gateway = await gatewayOptions(values, env);
-    const client = createCacheClient({ ...gateway, project, retries });
-    try {
+    return withCacheClient('cache delete', values, env, project, async (client, gateway) => {
       const result = await client.deleteEntries(target, scope);
       if (result === null) {
         process.stderr.write(
@@ -66,12 +64,6 @@ the token may delete in, refused or failed, 2 bad command line.`,
       for (const d of result.deleted) process.stdout.write(`deleted ${d.key} (${d.scope}, ${formatBytes(d.size)})\n`);
       process.stderr.write(`Deleted ${plural(result.count, 'cache entry', 'cache entries')} (${formatBytes(result.bytes)}) from ${project}\n`);
       return 0;
-    } catch (err) {
-      if (!(err instanceof CacheFailure)) throw err;
-      process.stderr.write(gateway.redact(`artifact-gateway cache delete: ${err.message}\n`));
-      return 1;
-    } finally {
-      client.close();
-    }
+    });
   },
 );

@@ -6,9 +6,10 @@
 import { defaultOrder, ORDERS, SORTS } from '../caches/admin-query';
 import { SCOPE_PATTERN } from '../caches/scopes';
 import { PROJECT_ID } from '../ids';
-import { CacheFailure, createCacheClient, formatBytes, plural } from '../client';
-import { gatewayOptions, id, wholeNumber } from './args';
+import { formatBytes, plural } from '../client';
+import { id, wholeNumber } from './args';
 import { cacheKey } from './cache-options';
+import { withCacheClient } from './cache-admin';
 import { defineCommand, OPTIONS, UsageError } from './command';
 import { table, when } from './table';
 
@@ -45,10 +46,7 @@ Exit status: 0 listed (also when nothing matches), 1 failed, 2 bad command line.
     const sort = choice(values.sort, 'sort', SORTS) ?? 'last-used';
     const order = choice(values.order, 'order', ORDERS) ?? defaultOrder(sort);
     const limit = wholeNumber(values.limit, 'limit', 30, 1, 100_000);
-    const retries = wholeNumber(values.retries, 'retries', 3, 0, 10);
-    const gateway = await gatewayOptions(values, env);
-    const client = createCacheClient({ ...gateway, project, retries });
-    try {
+    return withCacheClient('cache list', values, env, project, async (client) => {
       const { entries, totalCount } = await client.listEntries({ prefix, scope, sort, order }, limit);
       if (values.json) {
         process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
@@ -63,13 +61,7 @@ Exit status: 0 listed (also when nothing matches), 1 failed, 2 bad command line.
       const rows = entries.map((e) => [e.key, e.scope, formatBytes(e.size), when(e.createdAt, tty), when(e.lastUsedAt, tty)]);
       process.stdout.write(table(['KEY', 'SCOPE', 'SIZE', 'CREATED', 'LAST USED'], rows, tty));
       return 0;
-    } catch (err) {
-      if (!(err instanceof CacheFailure)) throw err;
-      process.stderr.write(gateway.redact(`artifact-gateway cache list: ${err.message}\n`));
-      return 1;
-    } finally {
-      client.close();
-    }
+    });
   },
 );
 

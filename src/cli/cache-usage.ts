@@ -4,8 +4,9 @@
  * 1 when the gateway refuses or fails, 2 for a bad command line.
  */
 import { PROJECT_ID } from '../ids';
-import { CacheFailure, createCacheClient, formatBytes, plural } from '../client';
-import { gatewayOptions, id, wholeNumber } from './args';
+import { formatBytes, plural } from '../client';
+import { id } from './args';
+import { withCacheClient } from './cache-admin';
 import { defineCommand, OPTIONS } from './command';
 import { table } from './table';
 
@@ -28,10 +29,7 @@ restored for the TTL are deleted.`,
   },
   async ({ values }, env) => {
     const project = id(values.project, 'project', PROJECT_ID);
-    const retries = wholeNumber(values.retries, 'retries', 3, 0, 10);
-    const gateway = await gatewayOptions(values, env);
-    const client = createCacheClient({ ...gateway, project, retries });
-    try {
+    return withCacheClient('cache usage', values, env, project, async (client) => {
       const u = await client.usage();
       if (values.json) {
         process.stdout.write(`${JSON.stringify(u, null, 2)}\n`);
@@ -53,12 +51,6 @@ restored for the TTL are deleted.`,
         );
       }
       return 0;
-    } catch (err) {
-      if (!(err instanceof CacheFailure)) throw err;
-      process.stderr.write(gateway.redact(`artifact-gateway cache usage: ${err.message}\n`));
-      return 1;
-    } finally {
-      client.close();
-    }
+    });
   },
 );

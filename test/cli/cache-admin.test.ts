@@ -139,6 +139,16 @@ describe.each(DRIVERS)('artifact-gateway cache list, delete and usage on the %s 
     expect(nothing.stderr).toContain('Deleted 0 cache entries');
   });
 
+  it.each(['list', 'usage'])(
+    "cache %s for a project the token is not for exits 1 with the gateway's refusal, and prints nothing on stdout",
+    async (command) => {
+      const r = await cache([command, '--project', 'someone/else']);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(new RegExp(`^artifact-gateway cache ${command}: .*someone/else`, 'm'));
+    },
+  );
+
   it('needs a token with cache:delete to delete, and exits 1 naming the scope', async () => {
     const r = await cache(['delete', '--project', PROJECT, 'go-1'], tokens.plain);
     expect(r.code).toBe(1);
