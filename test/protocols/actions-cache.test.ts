@@ -244,8 +244,13 @@ describe.each(DRIVERS)('GitHub Actions cache service (%s driver)', (driver) => {
     });
 
     it('a save in progress: the same job gets its upload again, another job of the scope is told to wait', async () => {
-      const first = await uploadUrl('busy-1');
-      expect(await uploadUrl('busy-1')).toBe(first);
+      const first = new URL(await uploadUrl('busy-1'), gw.url);
+      const again = new URL(await uploadUrl('busy-1'), gw.url);
+      // the same upload (blob and nonce), its URL signed afresh: `expires` counts from this answer
+      expect(again.pathname).toBe(first.pathname);
+      expect(again.searchParams.get('nonce')).toBe(first.searchParams.get('nonce'));
+      expect(Number(again.searchParams.get('expires'))).toBeGreaterThanOrEqual(Number(first.searchParams.get('expires')));
+      expect((await put(again.pathname + again.search, Buffer.from('busy'), { 'x-ms-blob-type': 'BlockBlob' })).status).toBe(201);
       const minted = await runCli(['token', '--project', PROJECT, '--build', '5'], gw.env);
       const other = await twirp('CreateCacheEntry', { key: 'busy-1', version: VERSION }, minted.stdout.trim());
       expect(other.json()).toMatchObject({ ok: false, message: expect.stringMatching(/another job is saving/) });
