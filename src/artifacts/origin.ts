@@ -110,7 +110,8 @@ export function serveArtifacts(deps: ServeDeps): Middleware<OriginState> {
   // a plain function: a file whose entry is cached is answered without an await
   return (ctx) => {
     const { project, isPublic } = ctx.state;
-    ctx.set('Vary', 'Cookie, Sec-Fetch-Site, Sec-Fetch-Mode, Sec-Fetch-Dest');
+    // header names on the redirect path are lower-case: see http/location.ts
+    ctx.set('vary', 'Cookie, Sec-Fetch-Site, Sec-Fetch-Mode, Sec-Fetch-Dest');
 
     const parsed = parsePath(ctx.path, ctx.state.build);
     if ('redirectTo' in parsed) return setLocation(ctx, parsed.redirectTo + (ctx.querystring ? `?${ctx.querystring}` : ''), 301);
@@ -150,7 +151,7 @@ export function serveArtifacts(deps: ServeDeps): Middleware<OriginState> {
         dest: ctx.get('sec-fetch-dest') || undefined,
       });
     if (!passive || subresource) return sendInline(ctx, project, entry, isPublic);
-    ctx.set('Cache-Control', 'private, no-store');
+    ctx.set('cache-control', 'private, no-store');
     const at = now();
     if (reused && reused.until > at) return sendLocation(ctx, reused.location);
     return presignedLocation(project, entry, at).then((location) => sendLocation(ctx, location));

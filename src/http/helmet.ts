@@ -33,7 +33,9 @@ function recordHeaders(h: Handler): { set: Array<[string, string]>; removed: str
   const set: Array<[string, string]> = [];
   const removed: string[] = [];
   const res = {
-    setHeader: (name: string, value: unknown) => void set.push([name, String(value)]),
+    // lower-case names: node stores headers by lower-case name, and one given so costs no new
+    // string per request (helmet's are capitalised)
+    setHeader: (name: string, value: unknown) => void set.push([name.toLowerCase(), String(value)]),
     removeHeader: (name: string) => void removed.push(name),
   } as unknown as ServerResponse;
   let failed = false;

@@ -27,7 +27,7 @@ export function requestContext(deps: { logger: Logger; metrics: Metrics; trustPr
     const requestId = incoming && INCOMING_ID.test(incoming) ? incoming : newId();
     ctx.state.requestId = requestId;
     ctx.state.routeClass = 'unknown';
-    ctx.set('X-Request-Id', requestId);
+    ctx.set('x-request-id', requestId); // lower-case: see http/location.ts
 
     // node emits 'close' on every response, after 'finish' or when the client went away first
     // (http/node-server.ts does the same for CONNECT): one listener sees both

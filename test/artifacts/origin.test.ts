@@ -113,6 +113,27 @@ describe.each(DRIVERS)('artifact origins on the %s driver', (driver) => {
       expect(got.body).toEqual(PNG);
     });
 
+    it('answers a redirect whole, with every header set before it; a HEAD gets the same headers and no body', async () => {
+      const res = await get(publicHost, '/7/report/img/logo.png');
+      expect(res.status).toBe(302);
+      expect(res.headers['content-type']).toBe('text/plain; charset=utf-8');
+      expect(res.headers['content-length']).toBe('5');
+      expect(res.text).toBe('Found');
+      expect(res.headers['x-request-id']).toMatch(/^req-\d+$/);
+      expect(res.headers.vary).toBe('Cookie, Sec-Fetch-Site, Sec-Fetch-Mode, Sec-Fetch-Dest');
+      expectIsolationHeaders(res);
+      // on the wire, so a body after a HEAD's headers could not go unseen
+      const head = await rawSocket(srv.port, `HEAD /7/report/img/logo.png HTTP/1.1\r\nHost: ${publicHost}\r\nConnection: close\r\n\r\n`);
+      expect(head).toMatch(/^HTTP\/1\.1 302 Found\r\n/);
+      const header = (name: string) => new RegExp(`\r\n${name}: ([^\r]*)\r\n`, 'i').exec(head)?.[1];
+      expect(header('location')).toBe(res.headers.location);
+      expect(header('content-length')).toBe('5');
+      expect(header('content-security-policy')).toBe(res.headers['content-security-policy']);
+      expect(head.endsWith('\r\n\r\n')).toBe(true);
+      const moved = await get(publicHost, '/7');
+      expect([moved.status, moved.text, moved.headers['content-length']]).toEqual([301, 'Moved Permanently', '17']);
+    });
+
     it('signs one URL per file for a tenth of PRESIGN_TTL and hands it to every request in that time', async () => {
       const signed = async () =>
         (await t.metrics.storageDuration.get()).values
