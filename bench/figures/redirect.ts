@@ -6,13 +6,24 @@
  * with the same Location and a bare node:http server are measured alongside, for reference.
  * Each run also records the server's CPU time per request (from /proc), which load on the
  * machine disturbs far less than req/s.
+ *
+ * With two CPUs or more, each server runs on CPU 0 and wrk on CPU 1 (taskset). Left to the
+ * scheduler, wrk and the server sometimes shared a CPU and sometimes not, which moved the
+ * gateway's CPU per request by up to 1.5x between rounds, and the Koa floor's, a smaller process,
+ * far less.
+ *
+ * The gateway and the Koa floor are measured in turn, three rounds of half the figure's seconds
+ * each, and each is reported by its median round: on two shared cores the speed of everything
+ * here drifted by up to 2x within minutes, so one long run of each, minutes apart, could land on
+ * either side of the target by that drift alone.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startFloor } from '../lib/floor';
 import { call, expectStatus, pattern } from '../lib/http';
 import { originHost, putArtifact, SITE, type BenchContext, type Row } from '../lib/context';
-import { childrenOf, cpuSeconds } from '../lib/proc';
+import { availableParallelism } from 'node:os';
+import { childrenOf, cpuSeconds, pinToCpu } from '../lib/proc';
 import { startNginx } from '../lib/services';
 import { wrk, type WrkResult } from '../lib/wrk';
 
@@ -26,19 +37,50 @@ export interface Measured extends WrkResult {
   cpuUsPerRequest: number;
 }
 
+const ROUNDS = 3;
+/** The server's CPU and wrk's, or none where there is one CPU. */
+const CPUS = availableParallelism() >= 2 ? { server: 0, wrk: 1 } : undefined;
+
+interface Target {
+  url: string;
+  host?: string;
+  /** The server's processes, whose CPU time is counted. */
+  pids: number[];
+}
+
 export interface RedirectSetup {
   location: string;
   nginx: Measured;
   bareNode: Measured;
+  /** The one-middleware Koa floor, running until the bench stops: measured with the gateway. */
+  koa: Target;
+}
+
+/** The gateway and the Koa floor, each by its median round. */
+export interface RedirectPair {
+  gateway: Measured;
   koa: Measured;
+  /** req/s of every round, in order. */
+  rounds: { gateway: number[]; koa: number[] };
+}
+
+/** Warms the server up (JIT, caches) on the CPU it is measured on. */
+function warmUp(ctx: BenchContext, t: Target): Promise<unknown> {
+  if (CPUS) pinToCpu(t.pids, CPUS.server);
+  return wrk({ url: t.url, host: t.host, connections: CONNECTIONS, seconds: 3, dir: ctx.dir, cpu: CPUS?.wrk });
 }
 
 /** One warm-up and one measured wrk run, with the CPU the server processes used meanwhile. */
 async function measure(ctx: BenchContext, pids: number[], t: { url: string; host?: string }, seconds = ctx.seconds): Promise<Measured> {
-  await wrk({ ...t, connections: CONNECTIONS, seconds: 3, dir: ctx.dir }); // warm-up: JIT, caches
+  await warmUp(ctx, { ...t, pids });
+  return measureOnce(ctx, { ...t, pids }, seconds);
+}
+
+async function measureOnce(ctx: BenchContext, t: Target, seconds: number): Promise<Measured> {
+  const { pids } = t;
   const cpu = () => pids.map(cpuSeconds).reduce((sum, c) => sum + c.user + c.system, 0);
   const before = cpu();
-  const result = await wrk({ ...t, connections: CONNECTIONS, seconds, dir: ctx.dir });
+  const result = await wrk({ url: t.url, host: t.host, connections: CONNECTIONS, seconds, dir: ctx.dir, cpu: CPUS?.wrk });
   const used = cpu() - before;
   if (result.errors > 0) throw new Error(`figure 1: ${result.errors} errors under load at ${t.url}`);
   return { ...result, cpuUsPerRequest: (used / result.requests) * 1e6 };
@@ -64,20 +106,35 @@ export async function setupRedirect(ctx: BenchContext, stopLater: (stop: () => P
   const headersFile = join(ctx.dir, 'redirect-headers.json');
   const headers = Object.entries(reply.headers).filter(([name]) => !OWN_HEADERS.has(name)) as Array<[string, string]>;
   writeFileSync(headersFile, JSON.stringify(headers));
-  const floors: Record<'node' | 'koa', Measured> = {} as never;
-  for (const kind of ['node', 'koa'] as const) {
-    const floor = await startFloor(kind, [headersFile]);
-    stopLater(floor.stop);
-    ctx.log(`figure 1: floor, the same 302 from ${kind === 'node' ? 'bare node:http' : 'a one-middleware Koa app'}, ${ctx.seconds} s`);
-    floors[kind] = await measure(ctx, [floor.pid], { url: `http://127.0.0.1:${floor.port}${PATH}` });
-    await floor.stop();
-  }
-  return { location, nginx: nginxResult, bareNode: floors.node, koa: floors.koa };
+  const bare = await startFloor('node', [headersFile]);
+  stopLater(bare.stop);
+  ctx.log(`figure 1: floor, the same 302 from bare node:http, ${ctx.seconds} s`);
+  const bareNode = await measure(ctx, [bare.pid], { url: `http://127.0.0.1:${bare.port}${PATH}` });
+  await bare.stop();
+  const koa = await startFloor('koa', [headersFile]);
+  stopLater(koa.stop);
+  return { location, nginx: nginxResult, bareNode, koa: { url: `http://127.0.0.1:${koa.port}${PATH}`, pids: [koa.pid] } };
 }
 
-/** The gateway's redirect path under the same load. */
-export function measureRedirect(ctx: BenchContext, seconds = ctx.seconds): Promise<Measured> {
-  return measure(ctx, [ctx.gateway.pid], { url: `http://127.0.0.1:${ctx.gateway.port}${PATH}`, host: originHost(ctx, SITE) }, seconds);
+/** The gateway's redirect path and the Koa floor under the same load, in alternating rounds. */
+export async function measureRedirect(ctx: BenchContext, setup: RedirectSetup): Promise<RedirectPair> {
+  const gateway: Target = { url: `http://127.0.0.1:${ctx.gateway.port}${PATH}`, host: originHost(ctx, SITE), pids: [ctx.gateway.pid] };
+  const seconds = Math.max(2, Math.round(ctx.seconds / 2));
+  ctx.log(`figure 1: the gateway and the Koa floor in turn, ${ROUNDS} rounds of ${seconds} s each`);
+  await warmUp(ctx, setup.koa);
+  await warmUp(ctx, gateway);
+  const runs: { gateway: Measured[]; koa: Measured[] } = { gateway: [], koa: [] };
+  for (let i = 0; i < ROUNDS; i++) {
+    runs.koa.push(await measureOnce(ctx, setup.koa, seconds));
+    runs.gateway.push(await measureOnce(ctx, gateway, seconds));
+  }
+  const rps = (ms: Measured[]) => ms.map((m) => Math.round(m.rps));
+  return { gateway: median(runs.gateway), koa: median(runs.koa), rounds: { gateway: rps(runs.gateway), koa: rps(runs.koa) } };
+}
+
+/** The round with the median req/s. */
+function median(runs: Measured[]): Measured {
+  return [...runs].sort((a, b) => a.rps - b.rps)[runs.length >> 1];
 }
 
 const us = (m: Measured) => ({ cpuUsPerRequest: Math.round(m.cpuUsPerRequest * 10) / 10, rps: Math.round(m.rps), p99Ms: m.latencyMs.p99 });
@@ -85,19 +142,27 @@ const us = (m: Measured) => ({ cpuUsPerRequest: Math.round(m.cpuUsPerRequest * 1
 /** The target: the gateway's own work keeps it within 0.8x of the least a Koa app does for the same 302. */
 const FLOOR_TARGET = 0.8;
 
-export function redirectRows(setup: RedirectSetup, gateway: Measured, variant: string, withTargets: boolean): Row[] {
-  const ratio = gateway.rps / setup.koa.rps;
+export function redirectRows(setup: RedirectSetup, pair: RedirectPair, variant: string, withTargets: boolean): Row[] {
+  const { gateway, koa } = pair;
+  const ratio = gateway.rps / koa.rps;
   const suffix = variant ? ` (${variant})` : '';
   const main: Row = {
     figure: '1',
     what: `redirect path: GET PNG -> 302 presigned, ${CONNECTIONS} conn, req/s${suffix}`,
     value: gateway.rps,
     unit: 'req/s',
-    baseline: { what: 'one-middleware Koa floor', value: setup.koa.rps },
+    baseline: { what: 'one-middleware Koa floor', value: koa.rps },
     ratio,
     target: `>= ${FLOOR_TARGET}x`,
     met: withTargets ? ratio >= FLOOR_TARGET : undefined,
-    detail: { gateway: us(gateway), nginx: us(setup.nginx), bareNode: us(setup.bareNode), koa: us(setup.koa), wrk: { gateway, nginx: setup.nginx } },
+    detail: {
+      gateway: us(gateway),
+      nginx: us(setup.nginx),
+      bareNode: us(setup.bareNode),
+      koa: us(koa),
+      roundsRps: pair.rounds,
+      wrk: { gateway, nginx: setup.nginx },
+    },
   };
   // nginx's ratio stays in the table: what a 302 costs without any Node at all
   const againstNginx: Row = {
@@ -134,6 +199,6 @@ export function redirectRows(setup: RedirectSetup, gateway: Measured, variant: s
       detail: { p50: gateway.latencyMs.p50, p90: gateway.latencyMs.p90, max: gateway.latencyMs.max },
     },
     floor('bare node:http', setup.bareNode),
-    floor('a one-middleware Koa app', setup.koa),
+    floor('a one-middleware Koa app', koa),
   ];
 }
