@@ -22,7 +22,7 @@ import { bundleUploadFigure } from './figures/bundle-upload';
 import { cacheFigure } from './figures/cache-lookup';
 import { inlineFigure } from './figures/inline';
 import { memoryFigure } from './figures/memory';
-import { measureRedirect, redirectRows, setupRedirect } from './figures/redirect';
+import { measureRedirect, redirectInProcessRow, redirectRows, setupRedirect } from './figures/redirect';
 import { reportLoadFigure } from './figures/report-load';
 import { uploadFigure } from './figures/upload';
 import { zipFigure } from './figures/zip';
@@ -158,6 +158,7 @@ async function main(): Promise<void> {
           const setup = await setupRedirect(ctx, (stop) => stops.push(stop));
           log('figure 1: the gateway (LOG_LEVEL=warn), 64 connections');
           rows.push(...redirectRows(setup, await measureRedirect(ctx, setup), '', true));
+          rows.push(await redirectInProcessRow(ctx, setup));
           // the access log is an info line per request: what it costs, measured
           await ctx.restartGateway({ logLevel: 'info' });
           log('figure 1: the gateway with its access log (LOG_LEVEL=info)');

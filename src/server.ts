@@ -3,11 +3,13 @@
  * /readyz turns 503, in-flight requests finish (up to the shutdown timeout), then the rest are cut.
  */
 import type { Server } from 'node:http';
+import type Koa from 'koa';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import type { Config } from './config';
 import { describeConfig } from './config';
 import type { Lifecycle } from './http/health';
+import type { RequestState } from './http/request-context';
 import type { Logger } from './http/logger';
 import { createMetrics } from './http/metrics';
 import { createHttpServer } from './http/node-server';
@@ -24,10 +26,14 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  for (const warning of config.warnings) logger.warn(warning);
-  logger.info({ config: describeConfig(config) }, 'effective configuration');
+/** The app and what it runs on, built from the configuration; nothing listens yet. */
+export interface Gateway {
+  app: Koa<RequestState>;
+  storage: Storage;
+  lifecycle: Lifecycle;
+}
 
+export async function createGateway(config: Config, logger: Logger): Promise<Gateway> {
   const metrics = createMetrics({ defaultMetrics: true });
   const secret = await resolveSigningSecret(config);
   const { storage, blobs, storageOrigin } = await createStorage(config, metrics, secret, logger);
@@ -46,6 +52,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     );
   const lifecycle: Lifecycle = { draining: false };
   const app = createApp({ config, storage, blobs, storageOrigin, auth, logger, metrics, lifecycle });
+  return { app, storage, lifecycle };
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  for (const warning of config.warnings) logger.warn(warning);
+  logger.info({ config: describeConfig(config) }, 'effective configuration');
+  const { app, storage, lifecycle } = await createGateway(config, logger);
 
   const server = createHttpServer(app.callback(), { headersTimeoutMs: config.headersTimeoutMs });
 

@@ -7,11 +7,6 @@
  * Each run also records the server's CPU time per request (from /proc), which load on the
  * machine disturbs far less than req/s.
  *
- * With two CPUs or more, each server runs on CPU 0 and wrk on CPU 1 (taskset). Left to the
- * scheduler, wrk and the server sometimes shared a CPU and sometimes not, which moved the
- * gateway's CPU per request by up to 1.5x between rounds, and the Koa floor's, a smaller process,
- * far less.
- *
  * The gateway and the Koa floor are measured in turn, three rounds of half the figure's seconds
  * each, and each is reported by its median round: on two shared cores the speed of everything
  * here drifted by up to 2x within minutes, so one long run of each, minutes apart, could land on
@@ -19,11 +14,15 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadConfig } from '../../src/config';
+import { createLogger } from '../../src/http/logger';
+import { createGateway } from '../../src/server';
 import { startFloor } from '../lib/floor';
+import { koaFloor } from '../lib/floor-server';
+import { cpuPerRequest } from '../lib/in-process';
 import { call, expectStatus, pattern } from '../lib/http';
 import { originHost, putArtifact, SITE, type BenchContext, type Row } from '../lib/context';
-import { availableParallelism } from 'node:os';
-import { childrenOf, cpuSeconds, pinToCpu } from '../lib/proc';
+import { childrenOf, cpuSeconds } from '../lib/proc';
 import { startNginx } from '../lib/services';
 import { wrk, type WrkResult } from '../lib/wrk';
 
@@ -38,8 +37,6 @@ export interface Measured extends WrkResult {
 }
 
 const ROUNDS = 3;
-/** The server's CPU and wrk's, or none where there is one CPU. */
-const CPUS = availableParallelism() >= 2 ? { server: 0, wrk: 1 } : undefined;
 
 interface Target {
   url: string;
@@ -54,6 +51,8 @@ export interface RedirectSetup {
   bareNode: Measured;
   /** The one-middleware Koa floor, running until the bench stops: measured with the gateway. */
   koa: Target;
+  /** The headers the gateway sent with the 302, which the floors send too. */
+  headers: Array<[string, string]>;
 }
 
 /** The gateway and the Koa floor, each by its median round. */
@@ -64,10 +63,9 @@ export interface RedirectPair {
   rounds: { gateway: number[]; koa: number[] };
 }
 
-/** Warms the server up (JIT, caches) on the CPU it is measured on. */
+/** Warms the server up: JIT, caches. */
 function warmUp(ctx: BenchContext, t: Target): Promise<unknown> {
-  if (CPUS) pinToCpu(t.pids, CPUS.server);
-  return wrk({ url: t.url, host: t.host, connections: CONNECTIONS, seconds: 3, dir: ctx.dir, cpu: CPUS?.wrk });
+  return wrk({ url: t.url, host: t.host, connections: CONNECTIONS, seconds: 3, dir: ctx.dir });
 }
 
 /** One warm-up and one measured wrk run, with the CPU the server processes used meanwhile. */
@@ -80,7 +78,7 @@ async function measureOnce(ctx: BenchContext, t: Target, seconds: number): Promi
   const { pids } = t;
   const cpu = () => pids.map(cpuSeconds).reduce((sum, c) => sum + c.user + c.system, 0);
   const before = cpu();
-  const result = await wrk({ url: t.url, host: t.host, connections: CONNECTIONS, seconds, dir: ctx.dir, cpu: CPUS?.wrk });
+  const result = await wrk({ url: t.url, host: t.host, connections: CONNECTIONS, seconds, dir: ctx.dir });
   const used = cpu() - before;
   if (result.errors > 0) throw new Error(`figure 1: ${result.errors} errors under load at ${t.url}`);
   return { ...result, cpuUsPerRequest: (used / result.requests) * 1e6 };
@@ -113,7 +111,7 @@ export async function setupRedirect(ctx: BenchContext, stopLater: (stop: () => P
   await bare.stop();
   const koa = await startFloor('koa', [headersFile]);
   stopLater(koa.stop);
-  return { location, nginx: nginxResult, bareNode, koa: { url: `http://127.0.0.1:${koa.port}${PATH}`, pids: [koa.pid] } };
+  return { location, nginx: nginxResult, bareNode, koa: { url: `http://127.0.0.1:${koa.port}${PATH}`, pids: [koa.pid] }, headers };
 }
 
 /** The gateway's redirect path and the Koa floor under the same load, in alternating rounds. */
@@ -135,6 +133,44 @@ export async function measureRedirect(ctx: BenchContext, setup: RedirectSetup): 
 /** The round with the median req/s. */
 function median(runs: Measured[]): Measured {
   return [...runs].sort((a, b) => a.rps - b.rps)[runs.length >> 1];
+}
+
+const IN_PROCESS_REQUESTS = 50_000;
+
+/**
+ * The same request without sockets, in this process: a gateway app built from the running
+ * gateway's environment, and the Koa floor's app, in alternating rounds. CPU per request of what
+ * runs in JavaScript only (lib/in-process.ts), each by its median round: where the socket
+ * figures differ from these, the difference is not in the gateway's code path.
+ */
+export async function redirectInProcessRow(ctx: BenchContext, setup: RedirectSetup): Promise<Row> {
+  const gateway = await createGateway(loadConfig(ctx.gateway.env), createLogger('warn'));
+  try {
+    const apps = { gateway: gateway.app.callback(), koa: koaFloor(setup.headers).callback() };
+    const request = { method: 'GET', path: PATH, headers: { host: originHost(ctx, SITE) } };
+    ctx.log(`figure 1: in-process, the gateway's app and the Koa floor's, ${ROUNDS} rounds of ${IN_PROCESS_REQUESTS} requests, 64 at a time`);
+    const rounds: { gateway: number[]; koa: number[] } = { gateway: [], koa: [] };
+    for (const app of ['gateway', 'koa'] as const) await cpuPerRequest(apps[app], request, { requests: 5_000, concurrency: CONNECTIONS }); // JIT
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const app of ['koa', 'gateway'] as const) {
+        rounds[app].push(await cpuPerRequest(apps[app], request, { requests: IN_PROCESS_REQUESTS, concurrency: CONNECTIONS }));
+      }
+    }
+    const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    const [value, floor] = [mid(rounds.gateway), mid(rounds.koa)];
+    return {
+      figure: '1',
+      what: 'redirect path in-process (no sockets), CPU per request',
+      value,
+      unit: 'µs',
+      baseline: { what: 'the Koa floor in-process', value: floor },
+      ratio: value / floor,
+      target: '—',
+      detail: { roundsUs: rounds },
+    };
+  } finally {
+    await gateway.storage.close();
+  }
 }
 
 const us = (m: Measured) => ({ cpuUsPerRequest: Math.round(m.cpuUsPerRequest * 10) / 10, rps: Math.round(m.rps), p99Ms: m.latencyMs.p99 });

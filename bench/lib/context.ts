@@ -14,7 +14,7 @@ export interface Row {
   figure: string;
   what: string;
   value: number;
-  unit: 'req/s' | 'ms' | 'MB/s' | 'MiB' | 'KiB' | 's';
+  unit: 'req/s' | 'ms' | 'MB/s' | 'MiB' | 'KiB' | 's' | 'µs';
   baseline?: { what: string; value: number };
   /** value / baseline, where a ratio is the target. */
   ratio?: number;

@@ -13,11 +13,23 @@ import { Agent, createServer, request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import Koa from 'koa';
 
+/** The one-middleware Koa app that answers every request with the same 302 and headers. */
+export function koaFloor(fixed: Array<[string, string]>): Koa {
+  const app = new Koa();
+  app.use(async (ctx) => {
+    for (const [name, value] of fixed) ctx.set(name, value);
+    ctx.status = 302;
+  });
+  return app;
+}
+
 const [kind, portArg, headersFile] = process.argv.slice(2);
 const port = Number(portArg);
 const headers = (): Array<[string, string]> => JSON.parse(readFileSync(headersFile, 'utf8')) as Array<[string, string]>;
 
-if (kind === 'node') {
+if (require.main !== module) {
+  // imported for koaFloor (the in-process row of figure 1): nothing to start
+} else if (kind === 'node') {
   const fixed = headers();
   createServer((_req, res) => {
     res.statusCode = 302;
@@ -25,13 +37,7 @@ if (kind === 'node') {
     res.end('Found');
   }).listen(port, '127.0.0.1');
 } else if (kind === 'koa') {
-  const fixed = headers();
-  const app = new Koa();
-  app.use(async (ctx) => {
-    for (const [name, value] of fixed) ctx.set(name, value);
-    ctx.status = 302;
-  });
-  app.listen(port, '127.0.0.1');
+  koaFloor(headers()).listen(port, '127.0.0.1');
 } else if (kind === 'proxy') {
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   createServer((req, res) => {

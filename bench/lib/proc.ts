@@ -1,5 +1,4 @@
 /** What /proc says about a process: resident memory now and its peak (high-water mark). */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 export function memory(pid: number): { rss: number; peak: number } {
@@ -36,9 +35,4 @@ export function cpuSeconds(pid: number): { user: number; system: number } {
 /** The children of a process (nginx's workers). */
 export function childrenOf(pid: number): number[] {
   return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-}
-
-/** Binds every thread of each process to one CPU (util-linux taskset; threads started later inherit it). */
-export function pinToCpu(pids: number[], cpu: number): void {
-  for (const pid of pids) execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
 }

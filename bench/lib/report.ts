@@ -7,6 +7,7 @@ const fmt = (v: number, unit: Row['unit']) => {
   if (unit === 'MB/s') return `${Math.round(v).toLocaleString('en')} MB/s`;
   if (unit === 'KiB') return `${Math.round(v).toLocaleString('en')} KiB`;
   if (unit === 's') return `${v < 10 ? v.toFixed(2) : v.toFixed(1)} s`;
+  if (unit === 'µs') return `${v.toFixed(1)} µs`;
   return `${v.toFixed(0)} MiB`;
 };
 

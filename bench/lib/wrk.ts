@@ -40,8 +40,6 @@ export interface WrkOptions {
   threads?: number;
   /** Where the Lua reporter is written. */
   dir: string;
-  /** Run wrk on this CPU only (taskset), away from the server it measures. */
-  cpu?: number;
 }
 
 export function wrk(o: WrkOptions): Promise<WrkResult> {
@@ -52,8 +50,7 @@ export function wrk(o: WrkOptions): Promise<WrkResult> {
   for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}: ${v}`);
   args.push(o.url);
   return new Promise((resolve, reject) => {
-    const [cmd, argv] = o.cpu === undefined ? ['wrk', args] : ['taskset', ['-c', String(o.cpu), 'wrk', ...args]];
-    execFile(cmd, argv, { timeout: (o.seconds + 30) * 1000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    execFile('wrk', args, { timeout: (o.seconds + 30) * 1000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`wrk failed: ${err.message}\n${stdout}${stderr}`));
       const line = stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
       if (!line) return reject(new Error(`wrk printed no summary:\n${stdout}${stderr}`));
