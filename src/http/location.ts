@@ -37,6 +37,9 @@ const TEXT = 'text/plain; charset=utf-8';
 export function sendLocation(ctx: Context, location: Location, status: RedirectStatus = 302): void {
   ctx.status = status; // what the access log and the metrics read
   ctx.respond = false;
+  // as Koa's response step does: nothing is written for a client that has gone (a redirect that
+  // waited for a presigned URL)
+  if (!ctx.writable) return;
   const res = ctx.res;
   const body = STATUS_CODES[status]!;
   // lower-case names: node stores each header under its lower-case name, and one given so costs
