@@ -281,6 +281,7 @@ describe.each(DRIVERS)('artifacts API on the %s driver', (driver) => {
 
       it('leaves nothing visible when the client hangs up halfway through the body', async () => {
         const before = await storedKeys();
+        const requests = srv.received;
         await rawSocket(
           srv.port,
           Buffer.concat([
@@ -289,8 +290,8 @@ describe.each(DRIVERS)('artifacts API on the %s driver', (driver) => {
           ]),
           { destroyAfterWrite: true },
         );
-        // give the server a moment to notice and clean up
-        await new Promise((r) => setTimeout(r, 500));
+        // the server streams the body until it notices the hang-up, then cleans up: check once it is done
+        await srv.handled(requests + 1);
         expect(await storedKeys()).toEqual(before);
         const items = (await list()).json().items.map((i: { path: string }) => i.path);
         expect(items).not.toContain('cut.bin');

@@ -281,6 +281,7 @@ describe.each(DRIVERS)('caches API on the %s driver', (driver) => {
     });
 
     it('leaves no entry when the client hangs up mid-save', async () => {
+      const requests = srv.received;
       await rawSocket(
         srv.port,
         Buffer.concat([
@@ -289,7 +290,7 @@ describe.each(DRIVERS)('caches API on the %s driver', (driver) => {
         ]),
         { destroyAfterWrite: true },
       );
-      await new Promise((r) => setTimeout(r, 300));
+      await srv.handled(requests + 1);
       expect((await restore(['cut'])).status).toBe(204);
       expect((await t.harness.storage.list('cache', toKeyPrefix(`p/${encodeURIComponent(project)}/`))).items).toEqual([]);
     });

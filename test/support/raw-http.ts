@@ -3,6 +3,7 @@
  * `..`, `%2e%2e` and friends away before sending, which would hide exactly the attacks the
  * path tests are for.
  */
+import { once } from 'node:events';
 import { request, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
@@ -10,15 +11,51 @@ import { createHttpServer, type HttpServerOptions } from '../../src/http/node-se
 
 export interface Listening {
   port: number;
+  /** Requests the server has received so far. */
+  readonly received: number;
+  /**
+   * Resolves once the server has received at least `count` requests and has finished handling
+   * every one: a request whose client hung up is done when its handler has cleaned up, not when
+   * its socket closed. Waiting on this instead of a sleep proves what a cut request left behind.
+   */
+  handled(count: number): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Serves `handler` on the server the gateway runs on (its timeouts, Expect and CONNECT handling). */
 export async function listen(handler: RequestListener, options: HttpServerOptions = {}): Promise<Listening> {
-  const server: Server = createHttpServer(handler, options);
+  let received = 0;
+  const inFlight = new Set<Promise<void>>();
+  const waiters = new Set<() => void>();
+  const changed = () => {
+    for (const wake of waiters) wake();
+    waiters.clear();
+  };
+  const server: Server = createHttpServer((req, res) => {
+    received++;
+    // a Koa app's listener returns the promise of its middleware chain
+    const done: Promise<void> = Promise.all([Promise.resolve(handler(req, res) as unknown), once(res, 'close')]).then(
+      () => undefined,
+      () => undefined,
+    );
+    inFlight.add(done);
+    changed();
+    void done.then(() => {
+      inFlight.delete(done);
+      changed();
+    });
+  }, options);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
+    get received() {
+      return received;
+    },
+    handled: async (count) => {
+      while (received < count || inFlight.size > 0) {
+        await new Promise<void>((r) => waiters.add(r));
+      }
+    },
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
