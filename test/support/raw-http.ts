@@ -94,24 +94,24 @@ export function raw(
 /** Writes raw bytes on a socket and returns what came back before the server closed or `ms` passed. */
 export function rawSocket(port: number, data: string | Buffer, options: { ms?: number; destroyAfterWrite?: boolean } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
+    let out = '';
+    // a timer left pending would keep the test worker alive after its last test
+    const timers: NodeJS.Timeout[] = [];
+    const finish = (err?: Error) => {
+      for (const t of timers) clearTimeout(t);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(out);
+    };
     const socket = connect(port, '127.0.0.1', () => {
       socket.write(data, () => {
-        if (options.destroyAfterWrite) {
-          // let the server see the bytes, then hang up mid-body
-          setTimeout(() => {
-            socket.destroy();
-            resolve(out);
-          }, 100);
-        }
+        // let the server see the bytes, then hang up mid-body
+        if (options.destroyAfterWrite) timers.push(setTimeout(() => finish(), 100));
       });
     });
-    let out = '';
     socket.on('data', (c) => (out += c.toString()));
-    socket.on('end', () => resolve(out));
-    socket.on('error', (e) => (options.destroyAfterWrite ? resolve(out) : reject(e)));
-    setTimeout(() => {
-      socket.destroy();
-      resolve(out);
-    }, options.ms ?? 2000);
+    socket.on('end', () => finish());
+    socket.on('error', (e) => finish(options.destroyAfterWrite ? undefined : e));
+    timers.push(setTimeout(() => finish(), options.ms ?? 2000));
   });
 }
