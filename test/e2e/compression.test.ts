@@ -13,7 +13,7 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type { Response } from 'playwright-core';
 import { makePlaywrightReport, PLAYWRIGHT_TESTS } from '../support/reports/playwright-report';
 import { closeAll, launchBrowser, type E2eBrowser } from './browser';
-import { startStack, type Stack } from './stack';
+import { explain, startStack, type Stack } from './stack';
 
 jest.setTimeout(90_000);
 
@@ -53,10 +53,6 @@ beforeAll(async () => {
 
 afterAll(() => closeAll(browser, stack), 60_000);
 
-function explain(err: unknown): never {
-  throw new Error(`${(err as Error).message}\n--- stack output ---\n${stack.logs().slice(-4000)}`);
-}
-
 describe('a Playwright report in Chromium through nginx', () => {
   it('arrives brotli-compressed, HTML and scripts, and renders its tests and a trace', async () => {
     await browser
@@ -93,7 +89,7 @@ describe('a Playwright report in Chromium through nginx', () => {
         expect(js.response['content-encoding']).toBe('br');
         expect(js.response['content-type']).toMatch(/javascript/);
       })
-      .catch(explain);
+      .catch((err) => explain(stack, err));
   });
 });
 

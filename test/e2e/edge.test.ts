@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import type { Page, Request, Response } from 'playwright-core';
 import { runCli } from '../support/cli';
 import { closeAll, launchBrowser, type E2eBrowser } from './browser';
-import { API_HOST, ARTIFACT_DOMAIN, startStack, type Stack } from './stack';
+import { API_HOST, ARTIFACT_DOMAIN, explain, startStack, type Stack } from './stack';
 import { COOKIE_TOSSER, HEADING_COLOR, MULTI_FILE_REPORT, STORAGE_READER, STORAGE_WRITER } from './reports';
 
 // functions given to page.evaluate run in the browser; the project compiles without the DOM lib
@@ -38,11 +38,6 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(() => closeAll(browser, stack), 60_000);
-
-/** Fails with what the processes printed, so a CI log says why. */
-function explain(err: unknown): never {
-  throw new Error(`${(err as Error).message}\n--- stack output ---\n${stack.logs().slice(-4000)}`);
-}
 
 /** Waits until `selector` shows exactly `text`; on timeout, says what it showed instead. */
 async function shows(page: Page, selector: string, text: string): Promise<void> {
@@ -80,7 +75,7 @@ describe('isolation in a real browser, through nginx with TLS', () => {
         await page.goto(`${b}/1/storage/read.html`);
         expect(await output(page)).toEqual({ local: null, cookie: '', databases: [], idb: null });
       })
-      .catch(explain);
+      .catch((err) => explain(stack, err));
   });
 
   it('renders a multi-file report completely: styles, images, script and the JSON it fetches', async () => {
@@ -135,7 +130,7 @@ describe('isolation in a real browser, through nginx with TLS', () => {
         // no CSP violation, mixed content or script error on the way
         expect(problems.filter((p) => !/favicon/.test(p))).toEqual([]);
       })
-      .catch(explain);
+      .catch((err) => explain(stack, err));
   });
 
   it('follows a PNG link to its presigned https URL and shows it; an SVG runs on the project origin, never on storage', async () => {
@@ -163,7 +158,7 @@ describe('isolation in a real browser, through nginx with TLS', () => {
         expect(await page.evaluate(() => location.origin)).toBe(a);
         expect(storageRequests).toEqual([]);
       })
-      .catch(explain);
+      .catch((err) => explain(stack, err));
   });
 
   it('lets a viewer into a private project only with a ticket, and keeps the session cookie on that origin', async () => {
@@ -208,7 +203,7 @@ describe('isolation in a real browser, through nginx with TLS', () => {
           await other.close();
         }
       })
-      .catch(explain);
+      .catch((err) => explain(stack, err));
   });
 
   it('redirects plain HTTP to HTTPS and serves a certificate that validates against the dev CA', async () => {
@@ -227,7 +222,7 @@ describe('isolation in a real browser, through nginx with TLS', () => {
         expect(tls.subjectName).toBe(API_HOST);
         expect(await res.headerValue('strict-transport-security')).toBe('max-age=63072000; includeSubDomains');
       })
-      .catch(explain);
+      .catch((err) => explain(stack, err));
 
     const resolve = [API_HOST, new URL(stack.origin(ALPHA)).hostname].flatMap((h) => [
       '--resolve',

@@ -6,7 +6,7 @@
  */
 import type { Page } from 'playwright-core';
 import { closeAll, launchBrowser, type E2eBrowser } from './browser';
-import { API_HOST, startStack, type Stack } from './stack';
+import { API_HOST, explain, startStack, type Stack } from './stack';
 
 // functions given to page.evaluate run in the browser; the project compiles without the DOM lib
 declare const document: any;
@@ -73,7 +73,7 @@ describe('people sign in with the organisation login, in a real browser', () => 
         expect((await context.cookies()).filter((c) => c.name === SESSION || c.name === LOGIN)).toEqual([]);
       });
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n--- stack output ---\n${stack.logs().slice(-4000)}`, { cause: err });
+      explain(stack, err);
     }
   });
 });

@@ -76,6 +76,11 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** Rethrows a test's failure with the end of what the stack's processes printed, so a CI log says why. */
+export function explain(stack: Stack, err: unknown): never {
+  throw new Error(`${(err as Error).message}\n--- stack output ---\n${stack.logs().slice(-4000)}`, { cause: err });
+}
+
 /** Stops what was started so far, newest first, even when a step fails. */
 class Cleanup {
   private readonly steps: Array<() => Promise<unknown>> = [];
