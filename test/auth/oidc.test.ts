@@ -318,6 +318,7 @@ describe('OIDC ID tokens of CI issuers', () => {
   });
 
   describe('key rotation', () => {
+    const COOLDOWN_PASSED_MS = 2050;
     it('verifies tokens of a new kid after refetching the JWKS, refetching at most once per cooldown', async () => {
       const issuer = await startIssuer();
       try {
@@ -326,14 +327,15 @@ describe('OIDC ID tokens of CI issuers', () => {
             JSON.stringify({ issuers: [{ issuer: issuer.url, audience: AUD, mapping: 'github', projects: [{ repository: 'octo-org/*', project: 'o/{1}' }] }] }),
           ),
           timeoutMs: 1000,
-          cooldownMs: 500,
+          // long enough that a stalled CI machine cannot end it between two batches meant to fall inside it
+          cooldownMs: 2000,
         });
         const claims = reissued(GITHUB_EXAMPLE, issuer.url, AUD);
         await expect(v.verify(await issuer.sign(claims))).resolves.toMatchObject({ project: 'o/octo-repo' });
         expect(issuer.counts).toEqual({ discovery: 1, jwks: 1 });
 
         // tokens with kids nobody published, all at once: one refetch at most, then refused
-        await new Promise((r) => setTimeout(r, 550));
+        await new Promise((r) => setTimeout(r, COOLDOWN_PASSED_MS));
         const forged = await Promise.all(Array.from({ length: 8 }, (_, i) => issuer.sign(claims, { kid: `made-up-${i}` })));
         const errs = await Promise.all(forged.map((t) => refusal(v.verify(t))));
         for (const e of errs) expect(e.message).toMatch(/no key the issuer publishes matches/);
@@ -344,7 +346,7 @@ describe('OIDC ID tokens of CI issuers', () => {
 
         // the issuer rotates: after the cooldown, a token of the new kid makes one refetch and verifies
         await issuer.rotate();
-        await new Promise((r) => setTimeout(r, 550));
+        await new Promise((r) => setTimeout(r, COOLDOWN_PASSED_MS));
         await expect(v.verify(await issuer.sign(claims))).resolves.toMatchObject({ project: 'o/octo-repo' });
         expect(issuer.counts.jwks).toBe(3);
         await expect(v.verify(await issuer.sign(claims))).resolves.toMatchObject({ project: 'o/octo-repo' });
