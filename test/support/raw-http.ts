@@ -18,7 +18,7 @@ export interface Listening {
    * every one: a request whose client hung up is done when its handler has cleaned up, not when
    * its socket closed. Waiting on this instead of a sleep proves what a cut request left behind.
    */
-  handled(count: number): Promise<void>;
+  handled(count: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,9 +51,19 @@ export async function listen(handler: RequestListener, options: HttpServerOption
     get received() {
       return received;
     },
-    handled: async (count) => {
+    handled: async (count, timeoutMs = 30_000) => {
+      const deadline = Date.now() + timeoutMs;
       while (received < count || inFlight.size > 0) {
-        await new Promise<void>((r) => waiters.add(r));
+        const left = deadline - Date.now();
+        // on a hang, say which of the two it waits for, where jest would only say the test timed out
+        if (left <= 0) throw new Error(`waited ${timeoutMs} ms for ${count} requests handled: ${received} received, ${inFlight.size} still in flight`);
+        await new Promise<void>((r) => {
+          const timer = setTimeout(r, left);
+          waiters.add(() => {
+            clearTimeout(timer);
+            r();
+          });
+        });
       }
     },
     close: () =>
